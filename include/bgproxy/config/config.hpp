@@ -1,0 +1,159 @@
+#pragma once
+/// bgproxy::config — the configuration model of SPEC §3 as plain structs.
+/// Every field carries its SPEC default, so a value-initialised struct is the
+/// default configuration (except `services`, which the file must provide).
+/// Thread: any (immutable once loaded).
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bgproxy::config {
+
+using Duration = std::chrono::milliseconds;
+
+/// A host:port as written in the config. `text` is kept verbatim because it is
+/// the `server` label value of SPEC §9.
+struct Endpoint {
+  std::string text;   ///< as written, e.g. "127.0.0.1:5006"
+  std::string host;   ///< "127.0.0.1", "::1" (no brackets), or a DNS name
+  std::uint16_t port = 0;
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+/// An IPv4 or IPv6 network. IPv4 is stored as an IPv4-mapped IPv6 address
+/// (::ffff:a.b.c.d) with prefix + 96, so one comparison serves both families.
+struct Cidr {
+  std::array<std::uint8_t, 16> address{};
+  std::uint8_t prefix = 0;  ///< 0..128, in IPv6 terms
+  std::string text;         ///< as written
+  /// @param v6 an address in IPv6 (or IPv4-mapped) form
+  /// @return true when `v6` lies inside this network
+  bool contains(const std::array<std::uint8_t, 16>& v6) const noexcept;
+};
+
+struct TlsCertificate {
+  std::string certificate;
+  std::string private_key;
+};
+
+struct Listener {
+  Endpoint address;
+  std::vector<TlsCertificate> tls;  ///< empty: plain TCP; several: chosen by SNI
+};
+
+struct Admin {
+  Endpoint address{"127.0.0.1:9901", "127.0.0.1", 9901};
+};
+
+struct Control {
+  std::string socket = "/run/bgproxy/control.sock";
+  std::uint32_t mode = 0660;
+};
+
+struct Limits {
+  std::uint64_t max_connections = 100000;
+  std::uint64_t max_header_bytes = 16384;
+  std::uint64_t max_body_bytes = 0;  ///< 0 = unlimited, streamed
+};
+
+struct Timeouts {
+  Duration client_header = std::chrono::seconds(10);
+  Duration client_idle = std::chrono::seconds(60);
+  Duration upstream_connect = std::chrono::seconds(2);
+  Duration upstream_response = std::chrono::seconds(30);
+  Duration shutdown = std::chrono::seconds(30);
+};
+
+struct AccessLog {
+  enum class Kind { stdout_stream, off, file };
+  Kind kind = Kind::stdout_stream;
+  std::string path;  ///< only for Kind::file
+};
+
+struct Match {
+  std::string host = "*";         ///< exact host (case-insensitive, no port) or "*"
+  std::string path_prefix = "/";
+};
+
+struct Pool {
+  std::vector<Endpoint> servers;
+};
+
+struct Sticky {
+  enum class Kind { none, cookie, header, source_ip };
+  Kind kind = Kind::cookie;
+  std::string name = "bg_id";  ///< cookie or header name; empty for none/source_ip
+};
+
+struct Override {
+  bool enabled = true;
+  std::string header = "X-Bg-Color";
+  std::vector<Cidr> allow_from;  ///< default: 127.0.0.0/8 and ::1/128 (set by the parser)
+};
+
+/// Inclusive status ranges, e.g. "200-399" or "200,204,300-399".
+struct StatusRange {
+  unsigned low = 200;
+  unsigned high = 399;
+};
+
+struct HealthCheck {
+  bool enabled = true;  ///< `health_check: off` sets false
+  std::string path = "/health";
+  Duration interval = std::chrono::seconds(1);
+  Duration timeout = std::chrono::milliseconds(500);
+  unsigned rise = 2;
+  unsigned fall = 3;
+  std::vector<StatusRange> expect_status{StatusRange{}};
+  unsigned passive_failures = 5;  ///< 0 = off
+};
+
+struct Watchdog {
+  bool enabled = true;
+  bool dry_run = false;
+  Duration window = std::chrono::seconds(30);
+  std::uint64_t min_requests = 20;
+  double max_error_rate = 0.05;
+  Duration max_p95 = std::chrono::seconds(2);
+  Duration bake_time = std::chrono::minutes(5);
+  double max_error_rate_delta = 0.02;
+  double max_p95_ratio = 1.5;
+};
+
+struct Canary {
+  std::vector<std::uint32_t> steps_bp{1000, 5000, 10000};  ///< green weights in basis points
+  Duration interval = std::chrono::seconds(60);
+};
+
+struct Service {
+  std::string name;
+  Match match;
+  Pool blue;
+  Pool green;
+  std::uint32_t initial_green_bp = 0;  ///< 0..10000 (percent × 100)
+  Sticky sticky;
+  Override override_color;  ///< YAML key `override`
+  bool expose_color_header = true;
+  HealthCheck health_check;
+  Watchdog watchdog;
+  Canary canary;
+};
+
+struct Config {
+  std::string source_path;  ///< file it was read from, for messages
+  std::vector<Listener> listen{Listener{Endpoint{"0.0.0.0:8080", "0.0.0.0", 8080}, {}}};
+  Admin admin;
+  Control control;
+  std::string state_file = "/var/lib/bgproxy/state.json";
+  unsigned threads = 0;  ///< 0 = auto (hardware concurrency)
+  Limits limits;
+  Timeouts timeouts;
+  AccessLog access_log;
+  std::vector<Service> services;
+};
+
+}  // namespace bgproxy::config
