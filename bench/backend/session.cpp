@@ -1,5 +1,17 @@
 #include "session.hpp"
 
+// What the demo backend answers (every response carries `X-Backend: NAME`):
+//   /health         status = knob health_status, body "ok"
+//   /_stats         {"requests","connections","open_connections"}; ?reset=1 zeroes "requests"
+//   /_knobs?k=v&... sets status, error_rate, latency_ms, health_status, idle_close_ms, reset=1;
+//                   answers all knobs as JSON (400 and no change on an unknown knob or bad value)
+//   Upgrade: websocket  echo every message with its opcode until close
+//   anything else   JSON echo of the request (counted in "requests"), shaped by the query:
+//                   status, delay_ms, body_bytes, chunked, chunk_bytes, write_bytes, close_mid,
+//                   close, no_length, set_cookie. Status precedence: an error_rate draw (500), then
+//                   ?status=, then the status knob, then 200. latency_ms adds to delay_ms.
+// Request bodies are hashed (FNV-1a 64) as they stream through a 64 KiB buffer, never stored.
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -40,6 +52,7 @@ constexpr std::size_t kBodyChunk = 64 * 1024;           // request body read buf
 constexpr std::size_t kMaxWrite = 256 * 1024;           // bytes per async_write
 constexpr std::size_t kMaxBuffers = 64;                 // Asio gathers at most 64 per send
 constexpr std::int64_t kMaxDelayMs = 3'600'000;
+constexpr auto kLinger = std::chrono::seconds(1);
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view kCrlf = "\r\n";
 constexpr std::string_view kLastChunk = "0\r\n\r\n";
@@ -219,7 +232,8 @@ private:
     std::string_view target = req.target();
     auto q = target.find('?');
     std::string_view path = target.substr(0, q);
-    std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+    std::string_view query =
+        q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
 
     plan_ = Plan{};
     plan_.head_only = req.method() == http::verb::head;
@@ -527,11 +541,12 @@ private:
       advance(n, piece.size());
     }
     if (bufs_.empty()) return on_response_written();
-    net::async_write(socket_, bufs_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec) return;
-      if (self->stage_ == Stage::Done) return self->on_response_written();
-      self->do_write();
-    });
+    net::async_write(socket_, bufs_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       if (ec) return;
+                       if (self->stage_ == Stage::Done) return self->on_response_written();
+                       self->do_write();
+                     });
   }
 
   void on_response_written() {
@@ -542,11 +557,30 @@ private:
       socket_.close(ignored);
       return;
     }
-    if (!plan_.keep_alive) {
-      socket_.shutdown(net::socket_base::shutdown_send, ignored);
-      return;  // the last reference goes with this handler; the socket closes
-    }
+    if (!plan_.keep_alive) return linger_close();
     do_read_header();
+  }
+
+  // Half-close, then read and discard until the peer closes too (at most kLinger): closing at once
+  // with unread request bytes would reset the connection and could destroy the response in flight.
+  void linger_close() {
+    beast::error_code ignored;
+    socket_.shutdown(net::socket_base::shutdown_send, ignored);
+    timer_.expires_after(kLinger);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      beast::error_code ignored;
+      if (!ec) self->socket_.close(ignored);
+    });
+    do_drain();
+  }
+
+  void do_drain() {
+    if (!body_buf_) body_buf_ = std::make_unique<char[]>(kBodyChunk);
+    socket_.async_read_some(net::buffer(body_buf_.get(), kBodyChunk),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (!ec) return self->do_drain();
+                              self->timer_.cancel();  // EOF: the last references go
+                            });
   }
 
   Socket socket_;

@@ -26,7 +26,8 @@ struct Fnv1a64 {
 };
 
 /// Calls `f(key, value)` for each `k=v` pair of a query string (the part after '?').
-/// Keys and values are percent-decoded ('+' becomes a space). A pair without '=' has an empty value.
+/// Keys and values are percent-decoded ('+' becomes a space); a pair without '=' has an empty
+/// value.
 template <class F>
 void for_each_query_param(std::string_view query, F&& f);
 
