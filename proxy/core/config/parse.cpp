@@ -1,0 +1,558 @@
+// The YAML front end of the configuration: walks the document with yaml-cpp, turns
+// each node into the plain structs of config.hpp, and reports the first problem as
+// "FILE:LINE: field: problem". Every yaml-cpp exception stops at parse(); nothing
+// else in bgproxy sees yaml-cpp.
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <stdexcept>
+
+#include "detail.hpp"
+
+namespace bgproxy::config {
+namespace {
+
+using detail::LineMap;
+
+struct Failure {
+  std::string message;
+};
+
+/// One map entry in document order, with its key node for the key's own line.
+struct Entry {
+  std::string name;
+  YAML::Node key;
+  YAML::Node value;
+};
+
+class Fields {
+public:
+  explicit Fields(std::vector<Entry> entries) : entries_(std::move(entries)) {}
+  const Entry* find(std::string_view name) const {
+    for (const auto& e : entries_)
+      if (e.name == name) return &e;
+    return nullptr;
+  }
+  bool empty() const noexcept { return entries_.empty(); }
+  const std::vector<Entry>& entries() const noexcept { return entries_; }
+
+private:
+  std::vector<Entry> entries_;
+};
+
+std::string join(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+std::string index(const std::string& path, std::size_t i) { return path + "[" + std::to_string(i) + "]"; }
+
+// Built with append: GCC 12 reports a false -Wrestrict on "lit" + std::string&&.
+std::string quoted(std::string_view s) {
+  std::string q;
+  q.reserve(s.size() + 2);
+  q.append(1, '"').append(s).append(1, '"');
+  return q;
+}
+
+const char* kind_name(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Scalar: return "a scalar";
+    case YAML::NodeType::Null: return "nothing";
+    case YAML::NodeType::Undefined: break;
+  }
+  return "nothing";
+}
+
+bool is_off(std::string_view s) { return s == "off" || s == "false" || s == "no" || s == "Off" || s == "OFF"; }
+
+class Parser {
+public:
+  Parser(std::string_view file, LineMap& lines) : file_(file), lines_(lines) {}
+
+  Config run(const YAML::Node& root);
+
+private:
+  // -- error reporting ------------------------------------------------------------
+  static int line_of(const YAML::Node& n) {
+    const auto m = n.Mark();
+    return m.is_null() ? 0 : m.line + 1;
+  }
+  [[noreturn]] void fail_at(int line, const std::string& path, std::string_view problem) const {
+    throw Failure{detail::make_message(file_, line, path, problem)};
+  }
+  // A map entry's line is its key's line (noted by map()): a block value starts on a
+  // later line, and a null value's mark points at whatever token follows it.
+  [[noreturn]] void fail(const YAML::Node& n, const std::string& path, std::string_view problem) const {
+    const auto it = lines_.find(path);
+    fail_at(it != lines_.end() ? it->second : line_of(n), path, problem);
+  }
+  void note(const YAML::Node& n, const std::string& path) { lines_.emplace(path, line_of(n)); }
+
+  // -- typed readers ---------------------------------------------------------------
+  Fields map(const YAML::Node& n, const std::string& path, std::initializer_list<std::string_view> allowed);
+  std::vector<YAML::Node> list(const YAML::Node& n, const std::string& path);
+  std::string scalar(const YAML::Node& n, const std::string& path);
+  std::string text(const YAML::Node& n, const std::string& path);  // non-empty
+  bool boolean(const YAML::Node& n, const std::string& path);
+  std::uint64_t integer(const YAML::Node& n, const std::string& path, std::uint64_t max);
+  double number(const YAML::Node& n, const std::string& path);
+  Duration duration(const YAML::Node& n, const std::string& path);
+  Endpoint endpoint(const YAML::Node& n, const std::string& path, bool allow_port_zero);
+  std::uint32_t percent(const YAML::Node& n, const std::string& path);
+  std::string token(const YAML::Node& n, const std::string& path, std::string_view what);
+
+  // -- sections ---------------------------------------------------------------------
+  std::vector<Listener> listeners(const YAML::Node& n, const std::string& path);
+  TlsCertificate tls_certificate(const YAML::Node& n, const std::string& path);
+  void admin(const YAML::Node& n, const std::string& path, Admin& out);
+  void control(const YAML::Node& n, const std::string& path, Control& out);
+  unsigned threads(const YAML::Node& n, const std::string& path);
+  void limits(const YAML::Node& n, const std::string& path, Limits& out);
+  void timeouts(const YAML::Node& n, const std::string& path, Timeouts& out);
+  AccessLog access_log(const YAML::Node& n, const std::string& path);
+  Service service(const YAML::Node& n, const std::string& path);
+  void match(const YAML::Node& n, const std::string& path, Match& out);
+  void pool(const YAML::Node& n, const std::string& path, Pool& out);
+  Sticky sticky(const YAML::Node& n, const std::string& path);
+  void override_color(const YAML::Node& n, const std::string& path, Override& out);
+  void health_check(const YAML::Node& n, const std::string& path, HealthCheck& out);
+  void watchdog(const YAML::Node& n, const std::string& path, Watchdog& out);
+  void canary(const YAML::Node& n, const std::string& path, Canary& out);
+
+  std::string file_;
+  LineMap& lines_;
+};
+
+Fields Parser::map(const YAML::Node& n, const std::string& path, std::initializer_list<std::string_view> allowed) {
+  note(n, path);
+  std::vector<Entry> entries;
+  if (n.IsNull()) return Fields(std::move(entries));  // `key:` with nothing = all defaults
+  if (!n.IsMap()) fail(n, path, std::string("expected a map, got ") + kind_name(n));
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    const YAML::Node key = it->first;
+    if (!key.IsScalar()) fail_at(line_of(key), path, "keys must be plain strings");
+    std::string name = key.Scalar();
+    const std::string field = join(path, name);
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
+      fail_at(line_of(key), field, "unknown key");
+    for (const auto& e : entries)
+      if (e.name == name) fail_at(line_of(key), field, "duplicate key");
+    lines_[field] = line_of(key);
+    entries.push_back(Entry{std::move(name), key, it->second});
+  }
+  return Fields(std::move(entries));
+}
+
+std::vector<YAML::Node> Parser::list(const YAML::Node& n, const std::string& path) {
+  note(n, path);
+  if (n.IsNull()) return {};
+  if (!n.IsSequence()) fail(n, path, std::string("expected a list, got ") + kind_name(n));
+  std::vector<YAML::Node> out;
+  for (auto it = n.begin(); it != n.end(); ++it) out.push_back(*it);
+  return out;
+}
+
+std::string Parser::scalar(const YAML::Node& n, const std::string& path) {
+  note(n, path);
+  if (n.IsNull()) fail(n, path, "missing value");
+  if (!n.IsScalar()) fail(n, path, std::string("expected a single value, got ") + kind_name(n));
+  return n.Scalar();
+}
+
+std::string Parser::text(const YAML::Node& n, const std::string& path) {
+  std::string s = scalar(n, path);
+  if (s.empty()) fail(n, path, "must not be empty");
+  return s;
+}
+
+bool Parser::boolean(const YAML::Node& n, const std::string& path) {
+  const std::string s = scalar(n, path);
+  if (s == "true" || s == "True" || s == "TRUE" || s == "yes" || s == "on") return true;
+  if (s == "false" || s == "False" || s == "FALSE" || s == "no" || s == "off") return false;
+  fail(n, path, "expected true or false, got " + quoted(s));
+}
+
+std::uint64_t Parser::integer(const YAML::Node& n, const std::string& path, std::uint64_t max) {
+  const std::string s = scalar(n, path);
+  std::uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  const bool digits = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits) fail(n, path, "expected a non-negative integer, got " + quoted(s));
+  if (ec != std::errc{} || end != s.data() + s.size() || v > max)
+    fail(n, path, "value " + s + " is too large (max " + std::to_string(max) + ")");
+  return v;
+}
+
+double Parser::number(const YAML::Node& n, const std::string& path) {
+  const std::string s = scalar(n, path);
+  double v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || !std::isfinite(v))
+    fail(n, path, "expected a number, got " + quoted(s));
+  return v;
+}
+
+Duration Parser::duration(const YAML::Node& n, const std::string& path) {
+  const std::string s = scalar(n, path);
+  if (auto d = parse_duration(s)) return *d;
+  if (detail::looks_like_bare_number(s)) fail(n, path, "duration needs a unit (ms, s, m or h): " + quoted(s));
+  fail(n, path, "invalid duration " + quoted(s) + " (expected e.g. 500ms, 2s, 1.5s, 5m, 1h)");
+}
+
+Endpoint Parser::endpoint(const YAML::Node& n, const std::string& path, bool allow_port_zero) {
+  const std::string s = scalar(n, path);
+  if (auto e = detail::parse_endpoint(s, allow_port_zero)) return *e;
+  // Tell a bad port apart from a bad shape: the same text with port 1 would parse.
+  const auto colon = s.rfind(':');
+  const std::string port = colon == std::string::npos ? std::string() : s.substr(colon + 1);
+  if (!port.empty() && std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+      detail::parse_endpoint(s.substr(0, colon) + ":1", false))
+    fail(n, path, "invalid address " + quoted(s) + (allow_port_zero ? " (port must be 0-65535)" : " (port must be 1-65535)"));
+  fail(n, path, "invalid address " + quoted(s) + " (expected host:port)");
+}
+
+std::uint32_t Parser::percent(const YAML::Node& n, const std::string& path) {
+  const std::string s = scalar(n, path);
+  if (auto bp = parse_percent_bp(s)) return *bp;
+  fail(n, path, "invalid percentage " + quoted(s) + " (expected 0-100 with at most two decimals)");
+}
+
+std::string Parser::token(const YAML::Node& n, const std::string& path, std::string_view what) {
+  std::string s = scalar(n, path);
+  if (!detail::is_token(s)) fail(n, path, "invalid " + std::string(what) + " " + quoted(s));
+  return s;
+}
+
+// ---------------------------------------------------------------------------------
+
+Config Parser::run(const YAML::Node& root) {
+  Config cfg;
+  cfg.source_path = file_;
+  if (!root.IsNull() && !root.IsMap())
+    fail_at(std::max(line_of(root), 1), "", std::string("expected a map at the top level, got ") + kind_name(root));
+  const Fields f = map(root, "", {"listen", "admin", "control", "state_file", "threads", "limits", "timeouts",
+                                  "access_log", "services"});
+  lines_[""] = std::max(line_of(root), 1);
+  if (auto e = f.find("listen")) cfg.listen = listeners(e->value, "listen");
+  if (auto e = f.find("admin")) admin(e->value, "admin", cfg.admin);
+  if (auto e = f.find("control")) control(e->value, "control", cfg.control);
+  if (auto e = f.find("state_file")) cfg.state_file = text(e->value, "state_file");
+  if (auto e = f.find("threads")) cfg.threads = threads(e->value, "threads");
+  if (auto e = f.find("limits")) limits(e->value, "limits", cfg.limits);
+  if (auto e = f.find("timeouts")) timeouts(e->value, "timeouts", cfg.timeouts);
+  if (auto e = f.find("access_log")) cfg.access_log = access_log(e->value, "access_log");
+
+  const Entry* svcs = f.find("services");
+  if (svcs == nullptr) fail_at(lines_[""], "services", "at least one service is required");
+  const auto items = list(svcs->value, "services");
+  if (items.empty()) fail(svcs->value, "services", "at least one service is required");
+  for (std::size_t i = 0; i < items.size(); ++i) cfg.services.push_back(service(items[i], index("services", i)));
+  return cfg;
+}
+
+std::vector<Listener> Parser::listeners(const YAML::Node& n, const std::string& path) {
+  const auto items = list(n, path);
+  if (items.empty()) fail(n, path, "at least one listener is required");
+  std::vector<Listener> out;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const std::string p = index(path, i);
+    const Fields f = map(items[i], p, {"address", "tls"});
+    Listener l;
+    const Entry* addr = f.find("address");
+    if (addr == nullptr) fail(items[i], join(p, "address"), "required field is missing");
+    l.address = endpoint(addr->value, join(p, "address"), true);
+    if (const Entry* tls = f.find("tls")) {
+      const std::string tp = join(p, "tls");
+      if (tls->value.IsSequence()) {
+        const auto certs = list(tls->value, tp);
+        if (certs.empty()) fail(tls->value, tp, "at least one certificate is required");
+        for (std::size_t c = 0; c < certs.size(); ++c) l.tls.push_back(tls_certificate(certs[c], index(tp, c)));
+      } else {
+        l.tls.push_back(tls_certificate(tls->value, tp));
+      }
+    }
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+TlsCertificate Parser::tls_certificate(const YAML::Node& n, const std::string& path) {
+  if (n.IsNull()) fail(n, path, "expected a map with certificate and private_key");
+  const Fields f = map(n, path, {"certificate", "private_key"});
+  TlsCertificate t;
+  const Entry* cert = f.find("certificate");
+  if (cert == nullptr) fail(n, join(path, "certificate"), "required field is missing");
+  const Entry* key = f.find("private_key");
+  if (key == nullptr) fail(n, join(path, "private_key"), "required field is missing");
+  t.certificate = text(cert->value, join(path, "certificate"));
+  t.private_key = text(key->value, join(path, "private_key"));
+  return t;
+}
+
+void Parser::admin(const YAML::Node& n, const std::string& path, Admin& out) {
+  const Fields f = map(n, path, {"address"});
+  if (auto e = f.find("address")) out.address = endpoint(e->value, join(path, "address"), true);
+}
+
+void Parser::control(const YAML::Node& n, const std::string& path, Control& out) {
+  const Fields f = map(n, path, {"socket", "mode"});
+  if (auto e = f.find("socket")) {
+    out.socket = text(e->value, join(path, "socket"));
+    // sockaddr_un::sun_path holds 108 bytes including the terminating NUL.
+    if (out.socket.size() > 107) fail(e->value, join(path, "socket"), "path too long for a unix socket (max 107 bytes)");
+  }
+  if (auto e = f.find("mode")) {
+    const std::string s = scalar(e->value, join(path, "mode"));
+    const auto m = detail::parse_mode(s);
+    if (!m) fail(e->value, join(path, "mode"), "invalid mode " + quoted(s) + " (expected octal like \"0660\")");
+    out.mode = *m;
+  }
+}
+
+unsigned Parser::threads(const YAML::Node& n, const std::string& path) {
+  const std::string s = scalar(n, path);
+  if (s == "auto") return 0;
+  const bool digits = !s.empty() && s.size() <= 9 &&
+                      std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || std::stoul(s) == 0) fail(n, path, "expected auto or a positive integer, got " + quoted(s));
+  return static_cast<unsigned>(std::stoul(s));
+}
+
+void Parser::limits(const YAML::Node& n, const std::string& path, Limits& out) {
+  const Fields f = map(n, path, {"max_connections", "max_header_bytes", "max_body_bytes"});
+  constexpr auto max = std::uint64_t{1} << 62;
+  if (auto e = f.find("max_connections")) out.max_connections = integer(e->value, join(path, e->name), max);
+  if (auto e = f.find("max_header_bytes")) out.max_header_bytes = integer(e->value, join(path, e->name), max);
+  if (auto e = f.find("max_body_bytes")) out.max_body_bytes = integer(e->value, join(path, e->name), max);
+}
+
+void Parser::timeouts(const YAML::Node& n, const std::string& path, Timeouts& out) {
+  const Fields f = map(n, path, {"client_header", "client_idle", "upstream_connect", "upstream_response", "shutdown"});
+  if (auto e = f.find("client_header")) out.client_header = duration(e->value, join(path, e->name));
+  if (auto e = f.find("client_idle")) out.client_idle = duration(e->value, join(path, e->name));
+  if (auto e = f.find("upstream_connect")) out.upstream_connect = duration(e->value, join(path, e->name));
+  if (auto e = f.find("upstream_response")) out.upstream_response = duration(e->value, join(path, e->name));
+  if (auto e = f.find("shutdown")) out.shutdown = duration(e->value, join(path, e->name));
+}
+
+AccessLog Parser::access_log(const YAML::Node& n, const std::string& path) {
+  const std::string s = scalar(n, path);
+  AccessLog a;
+  if (s == "stdout") return a;
+  if (is_off(s)) {
+    a.kind = AccessLog::Kind::off;
+    return a;
+  }
+  if (!s.empty() && s.front() == '/') {
+    a.kind = AccessLog::Kind::file;
+    a.path = s;
+    return a;
+  }
+  fail(n, path, "expected stdout, off or an absolute path, got " + quoted(s));
+}
+
+Service Parser::service(const YAML::Node& n, const std::string& path) {
+  if (n.IsNull()) fail(n, path, "expected a map, got nothing");
+  const Fields f = map(n, path, {"name", "match", "blue", "green", "initial", "sticky", "override",
+                                 "expose_color_header", "health_check", "watchdog", "canary"});
+  Service s;
+  s.override_color.allow_from = {*parse_cidr("127.0.0.0/8"), *parse_cidr("::1/128")};
+
+  const Entry* name = f.find("name");
+  if (name == nullptr) fail(n, join(path, "name"), "required field is missing");
+  s.name = text(name->value, join(path, "name"));
+  const bool name_ok = s.name.size() <= 64 && std::all_of(s.name.begin(), s.name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '.';
+  });
+  if (!name_ok)
+    fail(name->value, join(path, "name"),
+         "invalid name " + quoted(s.name) + " (letters, digits, '-', '_', '.'; at most 64)");
+
+  if (auto e = f.find("match")) match(e->value, join(path, "match"), s.match);
+  if (auto e = f.find("blue")) pool(e->value, join(path, "blue"), s.blue);
+  if (auto e = f.find("green")) pool(e->value, join(path, "green"), s.green);
+  if (auto e = f.find("initial")) {
+    const std::string p = join(path, "initial");
+    const Fields init = map(e->value, p, {"green"});
+    if (auto g = init.find("green")) s.initial_green_bp = percent(g->value, join(p, "green"));
+  }
+  if (auto e = f.find("sticky")) s.sticky = sticky(e->value, join(path, "sticky"));
+  if (auto e = f.find("override")) override_color(e->value, join(path, "override"), s.override_color);
+  if (auto e = f.find("expose_color_header")) s.expose_color_header = boolean(e->value, join(path, e->name));
+  if (auto e = f.find("health_check")) health_check(e->value, join(path, "health_check"), s.health_check);
+  if (auto e = f.find("watchdog")) watchdog(e->value, join(path, "watchdog"), s.watchdog);
+  if (auto e = f.find("canary")) canary(e->value, join(path, "canary"), s.canary);
+  return s;
+}
+
+void Parser::match(const YAML::Node& n, const std::string& path, Match& out) {
+  const Fields f = map(n, path, {"host", "path_prefix"});
+  if (auto e = f.find("host")) out.host = text(e->value, join(path, "host"));
+  if (auto e = f.find("path_prefix")) out.path_prefix = text(e->value, join(path, "path_prefix"));
+}
+
+void Parser::pool(const YAML::Node& n, const std::string& path, Pool& out) {
+  const Fields f = map(n, path, {"servers"});
+  if (auto e = f.find("servers")) {
+    const std::string p = join(path, "servers");
+    const auto items = list(e->value, p);
+    for (std::size_t i = 0; i < items.size(); ++i) out.servers.push_back(endpoint(items[i], index(p, i), false));
+  }
+}
+
+Sticky Parser::sticky(const YAML::Node& n, const std::string& path) {
+  Sticky s;
+  if (n.IsScalar()) {
+    note(n, path);
+    if (n.Scalar() == "none" || is_off(n.Scalar())) return Sticky{Sticky::Kind::none, ""};
+    fail(n, path, "expected none or a map with one of cookie, header, source_ip, got " + quoted(n.Scalar()));
+  }
+  const Fields f = map(n, path, {"cookie", "header", "source_ip"});
+  if (f.entries().size() != 1) fail(n, path, "expected exactly one of cookie, header, source_ip");
+  const Entry& e = f.entries().front();
+  const std::string p = join(path, e.name);
+  if (e.name == "cookie") return Sticky{Sticky::Kind::cookie, token(e.value, p, "cookie name")};
+  if (e.name == "header") return Sticky{Sticky::Kind::header, token(e.value, p, "header name")};
+  if (boolean(e.value, p)) return Sticky{Sticky::Kind::source_ip, ""};
+  return Sticky{Sticky::Kind::none, ""};
+}
+
+void Parser::override_color(const YAML::Node& n, const std::string& path, Override& out) {
+  if (n.IsScalar()) {
+    note(n, path);
+    if (is_off(n.Scalar())) {
+      out.enabled = false;
+      return;
+    }
+    fail(n, path, "expected off or a map with header and allow_from, got " + quoted(n.Scalar()));
+  }
+  const Fields f = map(n, path, {"header", "allow_from"});
+  if (auto e = f.find("header")) out.header = token(e->value, join(path, "header"), "header name");
+  if (auto e = f.find("allow_from")) {
+    const std::string p = join(path, "allow_from");
+    out.allow_from.clear();
+    const auto items = list(e->value, p);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const std::string ip = index(p, i);
+      const std::string s = scalar(items[i], ip);
+      auto c = parse_cidr(s);
+      if (!c) fail(items[i], ip, "invalid network " + quoted(s) + " (expected e.g. 10.0.0.0/8 or ::1/128)");
+      out.allow_from.push_back(std::move(*c));
+    }
+  }
+}
+
+void Parser::health_check(const YAML::Node& n, const std::string& path, HealthCheck& out) {
+  if (n.IsScalar()) {
+    note(n, path);
+    if (is_off(n.Scalar())) {
+      out.enabled = false;
+      return;
+    }
+    fail(n, path, "expected off or a map, got " + quoted(n.Scalar()));
+  }
+  const Fields f = map(n, path, {"path", "interval", "timeout", "rise", "fall", "expect_status", "passive_failures"});
+  constexpr std::uint64_t max = 1'000'000;
+  if (auto e = f.find("path")) out.path = text(e->value, join(path, "path"));
+  if (auto e = f.find("interval")) out.interval = duration(e->value, join(path, e->name));
+  if (auto e = f.find("timeout")) out.timeout = duration(e->value, join(path, e->name));
+  if (auto e = f.find("rise")) out.rise = static_cast<unsigned>(integer(e->value, join(path, e->name), max));
+  if (auto e = f.find("fall")) out.fall = static_cast<unsigned>(integer(e->value, join(path, e->name), max));
+  if (auto e = f.find("passive_failures"))
+    out.passive_failures = static_cast<unsigned>(integer(e->value, join(path, e->name), max));
+  if (auto e = f.find("expect_status")) {
+    const std::string p = join(path, "expect_status");
+    const std::string s = scalar(e->value, p);
+    auto ranges = detail::parse_status_list(s);
+    if (!ranges) fail(e->value, p, "invalid status list " + quoted(s) + " (expected e.g. \"200-399\" or \"200,204\")");
+    out.expect_status = std::move(*ranges);
+  }
+}
+
+void Parser::watchdog(const YAML::Node& n, const std::string& path, Watchdog& out) {
+  if (n.IsScalar()) {
+    note(n, path);
+    if (is_off(n.Scalar())) {
+      out.enabled = false;
+      return;
+    }
+    fail(n, path, "expected off or a map, got " + quoted(n.Scalar()));
+  }
+  const Fields f = map(n, path, {"enabled", "dry_run", "window", "min_requests", "max_error_rate", "max_p95",
+                                 "bake_time", "max_error_rate_delta", "max_p95_ratio"});
+  if (auto e = f.find("enabled")) out.enabled = boolean(e->value, join(path, e->name));
+  if (auto e = f.find("dry_run")) out.dry_run = boolean(e->value, join(path, e->name));
+  if (auto e = f.find("window")) out.window = duration(e->value, join(path, e->name));
+  if (auto e = f.find("min_requests")) out.min_requests = integer(e->value, join(path, e->name), std::uint64_t{1} << 62);
+  if (auto e = f.find("max_error_rate")) out.max_error_rate = number(e->value, join(path, e->name));
+  if (auto e = f.find("max_p95")) out.max_p95 = duration(e->value, join(path, e->name));
+  if (auto e = f.find("bake_time")) out.bake_time = duration(e->value, join(path, e->name));
+  if (auto e = f.find("max_error_rate_delta")) out.max_error_rate_delta = number(e->value, join(path, e->name));
+  if (auto e = f.find("max_p95_ratio")) out.max_p95_ratio = number(e->value, join(path, e->name));
+}
+
+void Parser::canary(const YAML::Node& n, const std::string& path, Canary& out) {
+  const Fields f = map(n, path, {"steps", "interval"});
+  if (auto e = f.find("steps")) {
+    const std::string p = join(path, "steps");
+    out.steps_bp.clear();
+    const auto items = list(e->value, p);
+    for (std::size_t i = 0; i < items.size(); ++i) out.steps_bp.push_back(percent(items[i], index(p, i)));
+  }
+  if (auto e = f.find("interval")) out.interval = duration(e->value, join(path, e->name));
+}
+
+}  // namespace
+
+void throw_exception_from_error(const ConfigError& e, const boost::source_location&) {
+  throw std::runtime_error(e.message);
+}
+
+boost::system::result<Config, ConfigError> parse(std::string_view text, std::string_view file_name) {
+  LineMap lines;
+  try {
+    const YAML::Node root = YAML::Load(std::string(text));
+    Config cfg = Parser(file_name, lines).run(root);
+    if (auto err = detail::validate(cfg, lines, file_name)) return *err;
+    return cfg;
+  } catch (const Failure& f) {
+    return ConfigError{f.message};
+  } catch (const YAML::Exception& e) {
+    // ParserException (syntax) and anything else yaml-cpp throws (depth guard, bad
+    // conversions) end here with the position it reported.
+    const int line = e.mark.is_null() ? 0 : e.mark.line + 1;
+    return ConfigError{detail::make_message(file_name, line, "yaml", e.msg)};
+  } catch (const std::exception& e) {
+    return ConfigError{detail::make_message(file_name, 0, "yaml", e.what())};
+  }
+}
+
+boost::system::result<Config, ConfigError> load_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    const int err = errno;
+    return ConfigError{detail::make_message(path, 0, "file", std::string("cannot read (") + std::strerror(err) + ")")};
+  }
+  std::string data;
+  char buf[65536];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) data.append(buf, n);
+  const bool failed = std::ferror(f) != 0;
+  const int err = errno;
+  std::fclose(f);
+  if (failed)
+    return ConfigError{detail::make_message(path, 0, "file", std::string("cannot read (") + std::strerror(err) + ")")};
+  auto cfg = parse(data, path);
+  if (cfg) cfg->source_path = path;
+  return cfg;
+}
+
+}  // namespace bgproxy::config
