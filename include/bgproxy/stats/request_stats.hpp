@@ -1,0 +1,67 @@
+#pragma once
+/// bgproxy::stats — per-worker request counters and their merged view.
+/// Each worker owns one RequestStats and increments plain integers in it on its
+/// own thread; the control thread asks every worker for a copy and merges them
+/// (no locks or shared atomics on the request path).
+/// Thread: a shard belongs to one worker; copies are free to move.
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "bgproxy/routing/routing_table.hpp"
+
+namespace bgproxy::stats {
+
+/// Upper bounds (seconds) of the request-duration histogram buckets; +Inf is implicit.
+inline constexpr std::array<double, 14> duration_bounds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                        0.1,    0.25,  0.5,    1.0,   2.5,   5.0,  10.0};
+
+enum class CodeClass : std::uint8_t { c2xx = 0, c3xx, c4xx, c5xx };
+inline constexpr std::array<const char*, 4> code_class_names{"2xx", "3xx", "4xx", "5xx"};
+
+/// Maps a status to its class; 1xx finals (101) count as 2xx, the request succeeded.
+constexpr CodeClass code_class(unsigned status) noexcept {
+  if (status < 300) return CodeClass::c2xx;
+  if (status < 400) return CodeClass::c3xx;
+  if (status < 500) return CodeClass::c4xx;
+  return CodeClass::c5xx;
+}
+
+enum class FailureReason : std::uint8_t { connect = 0, timeout, reset, protocol };
+inline constexpr std::array<const char*, 4> failure_reason_names{"connect", "timeout", "reset", "protocol"};
+
+struct ColorStats {
+  std::array<std::uint64_t, 4> responses{};  ///< by CodeClass
+  std::array<std::uint64_t, duration_bounds.size() + 1> duration_buckets{};  ///< non-cumulative, last = +Inf
+  double duration_sum = 0;  ///< seconds
+  std::uint64_t upstream_failures = 0;  ///< requests that failed for an upstream reason
+
+  void record(unsigned status, double seconds) noexcept;
+  void merge(const ColorStats& o) noexcept;
+};
+
+struct ServerStats {
+  std::array<std::uint64_t, 4> failures{};  ///< by FailureReason
+  void merge(const ServerStats& o) noexcept;
+};
+
+struct ServiceStats {
+  std::array<ColorStats, 2> colors;  ///< by routing::Color
+  std::uint64_t failovers_from[2]{};  ///< requests moved away from this color
+  void merge(const ServiceStats& o) noexcept;
+};
+
+struct RequestStats {
+  std::vector<ServiceStats> services;  ///< by service index
+  std::vector<ServerStats> servers;    ///< by server id
+  std::uint64_t unrouted = 0;          ///< requests answered locally (404, 400, ...) before routing
+  std::int64_t client_connections = 0;
+
+  RequestStats() = default;
+  RequestStats(std::size_t service_count, std::size_t server_count)
+      : services(service_count), servers(server_count) {}
+  void merge(const RequestStats& o);
+};
+
+}  // namespace bgproxy::stats

@@ -1,0 +1,99 @@
+#include "proxy/admin/metrics.hpp"
+
+#include <limits>
+
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+namespace bgproxy::proxy {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+ClientMetric with_labels(std::vector<ClientMetric::Label> labels) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  return m;
+}
+
+}  // namespace
+
+std::string render_metrics(const MetricsInput& in) {
+  auto requests = family("bgproxy_requests_total", "Requests answered, by service, color and status class.",
+                         MetricType::Counter);
+  auto durations = family("bgproxy_request_duration_seconds",
+                          "Request duration from first byte in to last byte out.", MetricType::Histogram);
+  auto failures = family("bgproxy_upstream_failures_total", "Failed upstream attempts, by server and reason.",
+                         MetricType::Counter);
+  auto failovers = family("bgproxy_failovers_total",
+                          "Requests sent to the other color because theirs had no usable server.",
+                          MetricType::Counter);
+  auto weights = family("bgproxy_weight", "Share of new requests routed to each color, in percent.",
+                        MetricType::Gauge);
+  auto connections = family("bgproxy_client_connections", "Open client connections.", MetricType::Gauge);
+
+  for (std::size_t si = 0; si < in.config.services.size(); ++si) {
+    const auto& name = in.config.services[si].name;
+    const auto& svc = si < in.stats.services.size() ? in.stats.services[si] : stats::ServiceStats{};
+    for (auto color : {routing::Color::blue, routing::Color::green}) {
+      const auto ci = static_cast<std::size_t>(color);
+      const std::string color_name(routing::color_name(color));
+      const auto& cs = svc.colors[ci];
+      for (std::size_t k = 0; k < cs.responses.size(); ++k) {
+        auto m = with_labels({{"service", name}, {"color", color_name}, {"code", stats::code_class_names[k]}});
+        m.counter.value = static_cast<double>(cs.responses[k]);
+        requests.metric.push_back(std::move(m));
+      }
+      auto h = with_labels({{"service", name}, {"color", color_name}});
+      std::uint64_t cumulative = 0;
+      for (std::size_t b = 0; b < stats::duration_bounds.size(); ++b) {
+        cumulative += cs.duration_buckets[b];
+        h.histogram.bucket.push_back({cumulative, stats::duration_bounds[b]});
+      }
+      cumulative += cs.duration_buckets.back();
+      h.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+      h.histogram.sample_count = cumulative;
+      h.histogram.sample_sum = cs.duration_sum;
+      durations.metric.push_back(std::move(h));
+
+      auto f = with_labels({{"service", name}, {"from", color_name}});
+      f.counter.value = static_cast<double>(svc.failovers_from[ci]);
+      failovers.metric.push_back(std::move(f));
+
+      if (si < in.table.services.size()) {
+        const double green = in.table.services[si].green_bp / 100.0;
+        auto w = with_labels({{"service", name}, {"color", color_name}});
+        w.gauge.value = color == routing::Color::green ? green : 100.0 - green;
+        weights.metric.push_back(std::move(w));
+      }
+    }
+  }
+  for (const auto& server : in.servers) {
+    const auto& ss = server.id < in.stats.servers.size() ? in.stats.servers[server.id] : stats::ServerStats{};
+    for (std::size_t r = 0; r < ss.failures.size(); ++r) {
+      auto m = with_labels({{"service", in.config.services[server.service].name},
+                            {"color", std::string(routing::color_name(server.color))},
+                            {"server", server.endpoint.text},
+                            {"reason", stats::failure_reason_names[r]}});
+      m.counter.value = static_cast<double>(ss.failures[r]);
+      failures.metric.push_back(std::move(m));
+    }
+  }
+  auto c = ClientMetric{};
+  c.gauge.value = static_cast<double>(in.stats.client_connections);
+  connections.metric.push_back(std::move(c));
+
+  return prometheus::TextSerializer().Serialize({requests, durations, failures, failovers, weights, connections});
+}
+
+}  // namespace bgproxy::proxy

@@ -1,0 +1,207 @@
+#include "proxy/app/server.hpp"
+
+#include <systemd/sd-daemon.h>
+
+#include <csignal>
+#include <thread>
+
+#include <boost/asio/post.hpp>
+#include <spdlog/async.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "bgproxy/config/parse.hpp"
+#include "proxy/admin/metrics.hpp"
+#include "proxy/admin/status.hpp"
+#include "proxy/net/socket_options.hpp"
+
+namespace bgproxy::proxy {
+namespace {
+
+constexpr int listen_backlog = 4096;
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+  const auto a = ep.address();
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+}
+
+tcp::endpoint resolve(net::io_context& ioc, const config::Endpoint& e) {
+  tcp::resolver resolver(ioc);
+  return *resolver.resolve(e.host, std::to_string(e.port), tcp::resolver::numeric_service).begin();
+}
+
+tcp::acceptor bind_listener(net::io_context& ioc, const tcp::endpoint& ep, bool reuse_port) {
+  tcp::acceptor a(ioc);
+  a.open(ep.protocol());
+  a.set_option(tcp::acceptor::reuse_address(true));
+  if (reuse_port) a.set_option(ReusePort(true));
+  a.bind(ep);
+  a.listen(listen_backlog);
+  return a;
+}
+
+std::shared_ptr<spdlog::logger> make_access_log(const config::AccessLog& cfg) {
+  if (cfg.kind == config::AccessLog::Kind::off) return nullptr;
+  spdlog::init_thread_pool(16384, 1);
+  std::shared_ptr<spdlog::logger> log;
+  // The data plane must never wait for the log: a full queue drops the oldest lines.
+  if (cfg.kind == config::AccessLog::Kind::file) {
+    log = spdlog::create_async_nb<spdlog::sinks::basic_file_sink_mt>("access", cfg.path);
+  } else {
+    log = spdlog::create_async_nb<spdlog::sinks::stdout_sink_mt>("access");
+  }
+  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %v");
+  log->flush_on(spdlog::level::info);
+  return log;
+}
+
+}  // namespace
+
+Server::Server(config::Config cfg) : signals_(ioc_, SIGTERM, SIGINT, SIGHUP), shutdown_timer_(ioc_) {
+  runtime_.config = std::make_shared<const config::Config>(std::move(cfg));
+  runtime_.settings = Settings::from(*runtime_.config);
+  runtime_.servers = routing::enumerate_servers(*runtime_.config);
+}
+
+Server::~Server() {
+  for (auto& w : workers_) w->stop();
+  workers_.clear();
+  spdlog::drop("access");
+}
+
+bool Server::start() {
+  const auto& cfg = *runtime_.config;
+  try {
+    for (const auto& s : runtime_.servers) runtime_.endpoints.push_back(resolve(ioc_, s.endpoint));
+  } catch (const std::exception& e) {
+    spdlog::error("cannot resolve backend server: {}", e.what());
+    return false;
+  }
+  try {
+    runtime_.access_log = make_access_log(cfg.access_log);
+  } catch (const std::exception& e) {
+    spdlog::error("access_log: cannot open {}: {}", cfg.access_log.path, e.what());
+    return false;
+  }
+
+  std::vector<std::uint32_t> weights;
+  for (const auto& s : cfg.services) weights.push_back(s.initial_green_bp);
+  table_ = std::make_shared<const routing::RoutingTable>(routing::build_table(cfg, weights, 1));
+
+  const unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(i, runtime_, table_));
+
+  std::string listen_text;
+  try {
+    for (const auto& l : cfg.listen) {
+      auto ep = resolve(ioc_, l.address);
+      for (auto& w : workers_) {
+        auto a = bind_listener(ioc_, ep, true);
+        ep = a.local_endpoint();  // port 0: every worker joins the port the first one got
+        w->add_acceptor(std::move(a), ListenerInfo{!l.tls.empty()});
+      }
+      listen_text += (listen_text.empty() ? "" : ",") + endpoint_text(ep);
+    }
+    auto admin_acceptor = bind_listener(ioc_, resolve(ioc_, cfg.admin.address), false);
+    const auto admin_ep = admin_acceptor.local_endpoint();
+    admin_ = std::make_unique<AdminServer>(
+        ioc_, std::move(admin_acceptor),
+        AdminServer::Handlers{
+            [this](auto reply) {
+              collect([this, reply](stats::RequestStats s) {
+                reply(render_metrics(MetricsInput{*runtime_.config, runtime_.servers, *table_, s}));
+              });
+            },
+            [this](auto reply) { reply(render_status(*runtime_.config, *table_)); },
+            [this] { return ready_ && !stopping_; }});
+    admin_->start();
+    for (auto& w : workers_) w->start();
+    signals_.async_wait([this](boost::system::error_code ec, int signo) {
+      if (!ec) on_signal(signo);
+    });
+    work_.emplace(ioc_.get_executor());
+    ready_ = true;
+    spdlog::info("bgproxy ready: listen={} admin={} threads={} services={}", listen_text,
+                 endpoint_text(admin_ep), threads, cfg.services.size());
+    sd_notify(0, "READY=1");
+  } catch (const boost::system::system_error& e) {
+    spdlog::error("cannot listen: {}", e.what());
+    return false;
+  }
+  return true;
+}
+
+int Server::run() {
+  if (!start()) return 1;
+  ioc_.run();
+  spdlog::info("bgproxy stopped");
+  return exit_code_;
+}
+
+void Server::collect(std::function<void(stats::RequestStats)> done) {
+  struct Merge {
+    stats::RequestStats merged;
+    std::size_t pending;
+    std::function<void(stats::RequestStats)> done;
+  };
+  auto m = std::make_shared<Merge>(Merge{{}, workers_.size(), std::move(done)});
+  for (auto& w : workers_) {
+    w->collect([this, m](stats::RequestStats s) {
+      net::post(ioc_, [m, s = std::move(s)] {
+        m->merged.merge(s);
+        if (--m->pending == 0) m->done(std::move(m->merged));
+      });
+    });
+  }
+}
+
+void Server::on_signal(int signo) {
+  if (signo == SIGHUP) {
+    reload();
+    signals_.async_wait([this](boost::system::error_code ec, int s) {
+      if (!ec) on_signal(s);
+    });
+    return;
+  }
+  shutdown();
+}
+
+void Server::reload() {
+  // Issue #7 applies a new config atomically; until then a reload validates the
+  // file so an operator learns about mistakes, and keeps serving the old config.
+  auto parsed = config::load_file(runtime_.config->source_path);
+  if (!parsed) {
+    spdlog::error("reload refused, keeping the running config: {}", parsed.error().message);
+    return;
+  }
+  spdlog::warn("reload: {} is valid; applying a changed config needs a restart in this version",
+               runtime_.config->source_path);
+}
+
+void Server::shutdown() {
+  if (stopping_) return;
+  stopping_ = true;
+  sd_notify(0, "STOPPING=1");
+  const auto grace = runtime_.config->timeouts.shutdown;
+  spdlog::info("shutting down: draining in-flight requests (up to {} ms)", grace.count());
+  admin_->stop();
+  signals_.cancel();
+  for (auto& w : workers_) w->drain();
+  shutdown_timer_.expires_after(grace);
+  shutdown_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    spdlog::warn("shutdown grace expired: closing remaining connections");
+    for (auto& w : workers_) w->stop();
+  });
+  // Joining blocks, so it happens off the control loop, which it then stops.
+  std::thread([this] {
+    for (auto& w : workers_) w->join();
+    net::post(ioc_, [this] {
+      shutdown_timer_.cancel();
+      work_.reset();
+    });
+  }).detach();
+}
+
+}  // namespace bgproxy::proxy

@@ -1,0 +1,25 @@
+#include "proxy/http/client_session.hpp"
+
+#include "proxy/http/client_session_impl.hpp"
+
+namespace bgproxy::proxy {
+
+template class ClientSession<Socket>;
+
+void start_session(Worker& worker, Socket socket, const ListenerInfo& info) {
+  error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  if (ec) {  // the peer is already gone
+    worker.connection_closed();
+    return;
+  }
+  auto address = remote.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+  }
+  const auto v6 = address.is_v4() ? net::ip::make_address_v6(net::ip::v4_mapped, address.to_v4()) : address.to_v6();
+  std::make_shared<ClientSession<Socket>>(worker, std::move(socket), address.to_string(), v6.to_bytes(), info.tls)
+      ->start();
+}
+
+}  // namespace bgproxy::proxy

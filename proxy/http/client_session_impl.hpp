@@ -1,0 +1,713 @@
+#pragma once
+/// The HTTP/1.1 proxy session, one per client connection (Beast-example shape:
+/// self-owning, do_x/on_x steps). Heads are parsed with Beast's parsers; bodies
+/// are relayed as raw bytes, framed by BodyFraming; outgoing heads are written by
+/// hand. Deadlines are enforced by the worker's sweep (Timed).
+/// Included only by the .cpp files that instantiate it for a stream type.
+
+#include <algorithm>
+#include <array>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <spdlog/logger.h>
+
+#include "bgproxy/routing/decide.hpp"
+#include "proxy/http/body_framing.hpp"
+#include "proxy/http/head_writer.hpp"
+#include "proxy/http/request_target.hpp"
+#include "proxy/net/worker.hpp"
+
+namespace bgproxy::proxy {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using error_code = boost::system::error_code;
+
+template <class Stream>
+class ClientSession final : public Timed, public std::enable_shared_from_this<ClientSession<Stream>> {
+ public:
+  ClientSession(Worker& worker, Stream stream, std::string client_ip, std::array<std::uint8_t, 16> client_addr,
+                bool tls)
+      : worker_(worker),
+        settings_(worker.settings()),
+        stream_(std::move(stream)),
+        client_ip_(std::move(client_ip)),
+        client_addr_(client_addr),
+        tls_(tls) {
+    head_.reserve(1024);
+    worker_.track(*this);
+  }
+
+  ~ClientSession() {
+    release_upstream(false);
+    worker_.connection_closed();
+  }
+
+  void start() {
+    error_code ignored;
+    lowest_layer().set_option(tcp::no_delay(true), ignored);
+    phase_ = Phase::idle;
+    arm(settings_.client_header);
+    do_read_head();
+  }
+
+  // Timed
+  void on_deadline() override {
+    deadline_ = Clock::time_point::max();
+    if (waiting_on_upstream_ && !response_started_ && upstream_) {
+      // The backend is slow: answer 504 from the failing handler.
+      upstream_timed_out_ = true;
+      error_code ignored;
+      upstream_->socket.close(ignored);
+      return;
+    }
+    close();
+  }
+
+  void on_drain() override {
+    if (phase_ == Phase::idle && buffer_.size() == 0) close();
+  }
+
+ private:
+  enum class Phase : std::uint8_t { idle, head, upstream, response, tunnel, closed };
+  enum class Direction : std::uint8_t { request, response, to_upstream, to_client };
+
+  static constexpr std::size_t read_chunk = 16 * 1024;
+  static constexpr std::uint64_t upstream_header_limit = 64 * 1024;
+
+  auto& lowest_layer() { return beast::get_lowest_layer(stream_); }
+
+  void arm(Clock::duration d) noexcept { deadline_ = worker_.coarse_now() + d; }
+  void arm_client(Clock::duration d) noexcept {
+    waiting_on_upstream_ = false;
+    arm(d);
+  }
+  void arm_upstream(Clock::duration d) noexcept {
+    waiting_on_upstream_ = true;
+    arm(d);
+  }
+
+  // ---------------------------------------------------------------- request head
+  void do_read_head() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(settings_.max_header_bytes));
+    parser_->eager(false);
+    parse_head();
+  }
+
+  void parse_head() {
+    if (buffer_.size() != 0) {
+      if (phase_ == Phase::idle) begin_request();
+      error_code ec;
+      const auto n = parser_->put(buffer_.data(), ec);
+      buffer_.consume(n);
+      if (!ec && parser_->is_header_done()) return on_request_head();
+      if (ec && ec != http::error::need_more) return reject_request(ec);
+    }
+    read_head_more();
+  }
+
+  void begin_request() {
+    phase_ = Phase::head;
+    start_time_ = Clock::now();
+    arm_client(settings_.client_header);
+  }
+
+  void read_head_more() {
+    auto self = this->shared_from_this();
+    stream_.async_read_some(buffer_.prepare(read_chunk), [self](error_code ec, std::size_t n) {
+      self->on_read_head(ec, n);
+    });
+  }
+
+  void on_read_head(error_code ec, std::size_t n) {
+    if (ec) return close();  // EOF between requests is the normal end of a keep-alive connection
+    buffer_.commit(n);
+    parse_head();
+  }
+
+  void reject_request(error_code ec) {
+    reject(ec == http::error::header_limit ? 431 : 400, false);
+  }
+
+  void on_request_head() {
+    auto& req = parser_->get();
+    const bool has_te = req.find(http::field::transfer_encoding) != req.end();
+    // A Transfer-Encoding that does not end in chunked leaves the body length
+    // unknowable on a request: refuse it rather than guess (RFC 9112 §6.3).
+    if (has_te && !parser_->chunked()) return reject(400, false);
+    client_http10_ = req.version() == 10;
+    keep_alive_ = req.keep_alive();
+    const auto host_count = req.count(http::field::host);
+    if (host_count > 1 || (host_count == 0 && !client_http10_)) return reject(400, false);
+
+    if (parser_->chunked()) {
+      request_body_.reset(BodyKind::chunked);
+    } else if (const auto len = parser_->content_length(); len && *len > 0) {
+      if (settings_.max_body_bytes != 0 && *len > settings_.max_body_bytes) return reject(413, false);
+      request_body_.reset(BodyKind::length, *len);
+    } else {
+      request_body_.reset(BodyKind::none);
+    }
+    upgrade_ = parser_->upgrade();
+    head_method_ = req.method() == http::verb::head;
+    idempotent_ = is_idempotent(req.method());
+    const auto expect = req[http::field::expect];
+    expect_continue_ = !request_body_.done() && !client_http10_ && beast::iequals(expect, "100-continue");
+
+    target_ = split_target(req.target(), req[http::field::host]);
+    if (!target_.valid) return reject(400, false);
+
+    table_ = worker_.table();
+    service_ = routing::match_service(*table_, target_.host_without_port, target_.path);
+    if (service_ < 0) return reject(404, request_body_.done() && keep_alive_);
+    const auto& svc = table_->services[static_cast<std::size_t>(service_)];
+    const auto bucket = routing::bucket_of(worker_.random());
+    const auto decision = routing::decide(svc, bucket, forced_color(svc));
+    color_ = decision.color;
+    if (decision.unavailable) return finish_with_error(503);
+    if (decision.failover) ++worker_.stats().services[static_cast<std::size_t>(service_)].failovers_from[static_cast<std::size_t>(routing::other(color_))];
+    retries_left_ = 1;
+    excluded_server_ = no_server;
+    choose_server_and_connect();
+  }
+
+  /// The override header forces a color only from an allowed address; otherwise it is ignored
+  /// (and, like every override header, not forwarded).
+  std::optional<routing::Color> forced_color(const routing::ServiceRoute& svc) const {
+    const auto& o = svc.override_color;
+    if (!o.enabled) return std::nullopt;
+    const auto value = parser_->get()[o.header];
+    if (value.empty()) return std::nullopt;
+    const bool allowed = std::any_of(o.allow_from.begin(), o.allow_from.end(),
+                                     [this](const config::Cidr& c) { return c.contains(client_addr_); });
+    if (!allowed) return std::nullopt;
+    if (beast::iequals(value, "green")) return routing::Color::green;
+    if (beast::iequals(value, "blue")) return routing::Color::blue;
+    return std::nullopt;
+  }
+
+  static bool is_idempotent(http::verb m) noexcept {
+    switch (m) {
+      case http::verb::get:
+      case http::verb::head:
+      case http::verb::options:
+      case http::verb::put:
+      case http::verb::delete_:
+      case http::verb::trace:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // ---------------------------------------------------------------- upstream
+  static constexpr std::uint32_t no_server = ~0u;
+
+  std::uint32_t pick_server() {
+    const auto& pool = table_->services[static_cast<std::size_t>(service_)].pool(color_);
+    std::uint32_t best = no_server;
+    unsigned best_load = ~0u;
+    const auto n = pool.size();
+    const auto start = n ? static_cast<std::size_t>(worker_.random() % n) : 0;
+    for (std::size_t k = 0; k < n; ++k) {
+      const auto& s = pool[(start + k) % n];
+      if (!s.usable || s.id == excluded_server_) continue;
+      const auto load = worker_.pool().outstanding(s.id);
+      if (load < best_load) {
+        best = s.id;
+        best_load = load;
+      }
+    }
+    if (best == no_server && excluded_server_ != no_server) {
+      excluded_server_ = no_server;  // the failed server is the only one: retry it
+      return pick_server();
+    }
+    return best;
+  }
+
+  void choose_server_and_connect() {
+    phase_ = Phase::upstream;
+    server_ = pick_server();
+    if (server_ == no_server) return finish_with_error(503);
+    ++worker_.pool().outstanding(server_);
+    counted_outstanding_ = true;
+    upstream_ = worker_.pool().take_idle(server_, worker_.coarse_now());
+    upstream_reused_ = upstream_ != nullptr;
+    if (upstream_reused_) return after_connect();
+    upstream_ = worker_.pool().create(server_);
+    arm_upstream(settings_.upstream_connect);
+    auto self = this->shared_from_this();
+    upstream_->socket.async_connect(worker_.runtime().endpoints[server_],
+                                    [self](error_code ec) { self->on_connect(ec); });
+  }
+
+  void on_connect(error_code ec) {
+    if (ec) {
+      const bool timed_out = upstream_timed_out_;
+      upstream_timed_out_ = false;
+      return upstream_failed(stats::FailureReason::connect, timed_out ? 504u : 502u, true);
+    }
+    error_code ignored;
+    upstream_->socket.set_option(tcp::no_delay(true), ignored);
+    after_connect();
+  }
+
+  void after_connect() {
+    if (expect_continue_) {
+      expect_continue_ = false;
+      static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+      arm_client(settings_.client_idle);
+      auto self = this->shared_from_this();
+      net::async_write(stream_, net::buffer(continue_line), [self](error_code ec, std::size_t) {
+        if (ec) return self->close();
+        self->send_request_head();
+      });
+      return;
+    }
+    send_request_head();
+  }
+
+  void send_request_head() {
+    const auto& req = parser_->get();
+    head_.clear();
+    const auto& svc = table_->services[static_cast<std::size_t>(service_)];
+    write_request_head(head_, req, target_.origin_form,
+                       ForwardedFor{client_ip_, tls_ ? "https" : "http", req[http::field::host]},
+                       request_body_.kind() == BodyKind::chunked, upgrade_,
+                       svc.override_color.enabled ? std::string_view(svc.override_color.header) : std::string_view{});
+    head_pending_ = true;
+    upstream_bytes_sent_ = false;
+    relay_step(stream_, buffer_, upstream_->socket, request_body_, Direction::request);
+  }
+
+  // ---------------------------------------------------------------- body relay
+  /// One step of moving a body from `in` to `out`: forward what the buffer holds
+  /// (with the pending head, in one gather write), or read more.
+  template <class In, class Out>
+  void relay_step(In& in, beast::flat_buffer& buf, Out& out, BodyFraming& framing, Direction dir) {
+    BodyFraming::Step step;
+    if (buf.size() != 0 && !framing.done()) {
+      const auto data = buf.data();
+      step = framing.next(std::string_view(static_cast<const char*>(data.data()), data.size()));
+      if (step.error) return relay_failed(dir, false, http::error::bad_chunk);
+      if (dir == Direction::request && settings_.max_body_bytes != 0 &&
+          framing.body_bytes() > settings_.max_body_bytes) {
+        return body_too_large();
+      }
+    }
+    if (step.take == 0 && !framing.done() && !head_pending_) return relay_read(in, buf, out, framing, dir);
+
+    const auto consumed = step.take;
+    const bool has_payload = framing.dechunk() ? !framing.payload().empty() : consumed != 0;
+    if (!head_pending_ && !has_payload) {
+      buf.consume(consumed);
+      return framing.done() ? relay_done(dir) : relay_read(in, buf, out, framing, dir);
+    }
+    const auto head = head_pending_ ? net::const_buffer(head_.data(), head_.size()) : net::const_buffer();
+    head_pending_ = false;
+    arm_for_write(dir);
+    auto self = this->shared_from_this();
+    auto on_written = [self, &in, &buf, &out, &framing, dir, consumed](error_code ec, std::size_t) {
+      if (ec) return self->relay_failed(dir, true, ec);
+      self->note_written(dir);
+      buf.consume(consumed);
+      if (framing.done()) return self->relay_done(dir);
+      self->relay_step(in, buf, out, framing, dir);
+    };
+    if (framing.dechunk()) {
+      // De-chunking for an HTTP/1.0 client is rare: a vector of spans is fine here.
+      gather_.clear();
+      gather_.push_back(head);
+      gather_.insert(gather_.end(), framing.payload().begin(), framing.payload().end());
+      return net::async_write(out, gather_, std::move(on_written));
+    }
+    // Head and first body bytes leave in one gather write (one send per message).
+    net::async_write(out, std::array<net::const_buffer, 2>{head, net::const_buffer(buf.data().data(), consumed)},
+                     std::move(on_written));
+  }
+
+  template <class In, class Out>
+  void relay_read(In& in, beast::flat_buffer& buf, Out& out, BodyFraming& framing, Direction dir) {
+    arm_for_read(dir);
+    auto self = this->shared_from_this();
+    in.async_read_some(buf.prepare(read_chunk), [self, &in, &buf, &out, &framing, dir](error_code ec, std::size_t n) {
+      if (ec == net::error::eof && framing.kind() == BodyKind::until_eof) {
+        framing.mark_done();
+        return self->relay_done(dir);
+      }
+      if (ec) return self->relay_failed(dir, false, ec);
+      buf.commit(n);
+      self->relay_step(in, buf, out, framing, dir);
+    });
+  }
+
+  void arm_for_read(Direction dir) noexcept {
+    if (dir == Direction::response) return arm_upstream(settings_.upstream_response);
+    arm_client(settings_.client_idle);
+  }
+
+  void arm_for_write(Direction dir) noexcept {
+    if (dir == Direction::request) return arm_upstream(settings_.upstream_response);
+    arm_client(settings_.client_idle);
+  }
+
+  void note_written(Direction dir) noexcept {
+    if (dir == Direction::request) upstream_bytes_sent_ = true;
+    if (dir == Direction::response) response_started_ = true;
+  }
+
+  void relay_done(Direction dir) {
+    switch (dir) {
+      case Direction::request:
+        return do_read_response_head();
+      case Direction::response:
+        return finish_exchange();
+      case Direction::to_upstream:
+      case Direction::to_client:
+        return tunnel_half_closed(dir);
+    }
+  }
+
+  /// @param writing the failure happened on the write side of the relay
+  void relay_failed(Direction dir, bool writing, error_code ec) {
+    switch (dir) {
+      case Direction::request:
+        if (writing || upstream_timed_out_) {
+          const bool timed_out = upstream_timed_out_;
+          upstream_timed_out_ = false;
+          return upstream_failed(timed_out ? stats::FailureReason::timeout : stats::FailureReason::reset,
+                                 timed_out ? 504u : 502u, false);
+        }
+        // The client stopped sending mid-body (or sent bad chunked framing).
+        if (ec == http::error::bad_chunk && !response_started_) {
+          release_upstream(false);
+          status_ = 400;
+          record_exchange(400);
+          return respond_local(400, false);
+        }
+        return close();
+      case Direction::response:
+        if (!writing) count_upstream_failure(upstream_timed_out_ ? stats::FailureReason::timeout
+                                                                 : stats::FailureReason::reset);
+        record_exchange(status_);
+        return close();
+      case Direction::to_upstream:
+      case Direction::to_client:
+        return close();
+    }
+  }
+
+  void body_too_large() {
+    release_upstream(false);
+    if (response_started_) return close();
+    status_ = 413;
+    record_exchange(413);
+    respond_local(413, false);
+  }
+
+  // ---------------------------------------------------------------- response
+  void do_read_response_head() {
+    phase_ = Phase::response;
+    response_parser_.emplace();
+    response_parser_->header_limit(upstream_header_limit);
+    response_parser_->eager(false);
+    if (head_method_) response_parser_->skip(true);
+    response_bytes_seen_ = upstream_->buffer.size() != 0;
+    parse_response_head();
+  }
+
+  void parse_response_head() {
+    auto& buf = upstream_->buffer;
+    if (buf.size() != 0) {
+      error_code ec;
+      const auto n = response_parser_->put(buf.data(), ec);
+      buf.consume(n);
+      if (!ec && response_parser_->is_header_done()) return on_response_head();
+      if (ec && ec != http::error::need_more) {
+        return upstream_failed(stats::FailureReason::protocol, 502, false);
+      }
+    }
+    arm_upstream(settings_.upstream_response);
+    auto self = this->shared_from_this();
+    upstream_->socket.async_read_some(buf.prepare(read_chunk), [self](error_code ec, std::size_t n) {
+      self->on_response_read(ec, n);
+    });
+  }
+
+  void on_response_read(error_code ec, std::size_t n) {
+    if (ec) {
+      if (upstream_timed_out_) {
+        upstream_timed_out_ = false;
+        return upstream_failed(stats::FailureReason::timeout, 504, false);
+      }
+      return upstream_failed(stats::FailureReason::reset, 502, false);
+    }
+    response_bytes_seen_ = true;
+    upstream_->buffer.commit(n);
+    parse_response_head();
+  }
+
+  void on_response_head() {
+    auto& res = response_parser_->get();
+    const unsigned status = res.result_int();
+    if (status == 101 && upgrade_) return start_tunnel();
+    if (status < 200) {
+      // Interim responses: 100 Continue was already answered by the proxy, and
+      // 102/103 are optional hints; read on to the final response.
+      response_parser_.emplace();
+      response_parser_->header_limit(upstream_header_limit);
+      response_parser_->eager(false);
+      if (head_method_) response_parser_->skip(true);
+      return parse_response_head();
+    }
+    status_ = status;
+    BodyKind kind;
+    std::uint64_t length = 0;
+    if (head_method_ || status == 204 || status == 304) {
+      kind = BodyKind::none;
+    } else if (response_parser_->chunked()) {
+      kind = BodyKind::chunked;
+    } else if (const auto len = response_parser_->content_length()) {
+      kind = BodyKind::length;
+      length = *len;
+    } else {
+      kind = BodyKind::until_eof;
+    }
+    upstream_keep_alive_ = res.keep_alive() && kind != BodyKind::until_eof;
+    const bool dechunk = kind == BodyKind::chunked && client_http10_;
+    if (kind == BodyKind::until_eof || dechunk || worker_.draining()) keep_alive_ = false;
+    response_body_.reset(kind, length, dechunk);
+
+    ResponseFraming framing;
+    framing.chunked = response_parser_->chunked() && !client_http10_;
+    framing.keep_alive = keep_alive_;
+    framing.client_http10 = client_http10_;
+    head_.clear();
+    write_response_head(head_, res, framing, color_header());
+    head_pending_ = true;
+    response_started_ = false;
+    relay_step(upstream_->socket, upstream_->buffer, stream_, response_body_, Direction::response);
+  }
+
+  std::string_view color_header() const noexcept {
+    const auto& svc = table_->services[static_cast<std::size_t>(service_)];
+    if (!svc.expose_color_header) return {};
+    return color_ == routing::Color::green ? std::string_view("X-Bg-Color: green\r\n")
+                                           : std::string_view("X-Bg-Color: blue\r\n");
+  }
+
+  void finish_exchange() {
+    record_exchange(status_);
+    const bool reusable = upstream_keep_alive_ && upstream_->buffer.size() == 0;
+    release_upstream(reusable);
+    end_of_exchange();
+  }
+
+  /// The response is out: keep the client connection for the next request or close it.
+  void end_of_exchange() {
+    parser_.reset();
+    response_parser_.reset();
+    table_.reset();
+    service_ = -1;
+    server_ = no_server;
+    status_ = 0;
+    upstream_bytes_sent_ = false;
+    response_started_ = false;
+    response_bytes_seen_ = false;
+    if (!keep_alive_ || worker_.draining()) return graceful_close();
+    phase_ = Phase::idle;
+    arm_client(settings_.client_idle);
+    do_read_head();
+  }
+
+  // ---------------------------------------------------------------- failures
+  void count_upstream_failure(stats::FailureReason reason) {
+    if (server_ == no_server) return;
+    ++worker_.stats().servers[server_].failures[static_cast<std::size_t>(reason)];
+  }
+
+  /// An upstream attempt failed before any response byte reached the client.
+  void upstream_failed(stats::FailureReason reason, unsigned status, bool connect_phase) {
+    // A pooled connection the backend closed while idle says nothing about the
+    // server: try a fresh one before counting anything.
+    const bool stale = upstream_reused_ && !response_bytes_seen_ && reason == stats::FailureReason::reset;
+    const bool body_intact = connect_phase || request_body_.kind() == BodyKind::none;
+    const bool replayable = body_intact && (connect_phase || idempotent_);
+    release_upstream(false);
+    if (stale && replayable) return choose_server_and_connect();
+    count_upstream_failure(reason);
+    if (replayable && retries_left_ > 0) {
+      --retries_left_;
+      excluded_server_ = server_;
+      return choose_server_and_connect();
+    }
+    ++worker_.stats().services[static_cast<std::size_t>(service_)].colors[static_cast<std::size_t>(color_)].upstream_failures;
+    finish_with_error(status);
+  }
+
+  /// Answers a routed request with a proxy-generated error (502, 503, 504) and records it.
+  /// The connection stays open only if the request body was fully consumed.
+  void finish_with_error(unsigned status) {
+    release_upstream(false);
+    status_ = status;
+    record_exchange(status);
+    respond_local(status, keep_alive_ && request_body_.done());
+  }
+
+  /// Answers a request that never reached routing (400, 404, 413, 431).
+  void reject(unsigned status, bool keep_alive) {
+    ++worker_.stats().unrouted;
+    service_ = -1;
+    log_access(status, std::chrono::duration<double>(Clock::now() - start_time_).count());
+    respond_local(status, keep_alive);
+  }
+
+  void release_upstream(bool reusable) {
+    if (counted_outstanding_) {
+      --worker_.pool().outstanding(server_);
+      counted_outstanding_ = false;
+    }
+    if (!upstream_) return;
+    if (reusable) {
+      ++upstream_->requests;
+      worker_.pool().put_idle(std::move(upstream_), worker_.coarse_now());
+    } else {
+      upstream_.reset();
+    }
+  }
+
+  void record_exchange(unsigned status) {
+    const auto seconds = std::chrono::duration<double>(Clock::now() - start_time_).count();
+    if (service_ >= 0) {
+      worker_.stats().services[static_cast<std::size_t>(service_)].colors[static_cast<std::size_t>(color_)].record(
+          status, seconds);
+    }
+    log_access(status, seconds);
+  }
+
+  void log_access(unsigned status, double seconds) {
+    const auto& log = worker_.runtime().access_log;
+    if (!log || !parser_) return;
+    const auto& req = parser_->get();
+    const bool routed = service_ >= 0 && table_;
+    log->info("{} \"{} {} HTTP/{}.{}\" {} {:.6f} {} {} {}", client_ip_, req.method_string(), req.target(),
+              req.version() / 10, req.version() % 10, status, seconds,
+              routed ? std::string_view(table_->services[static_cast<std::size_t>(service_)].name) : "-",
+              routed ? routing::color_name(color_) : "-",
+              server_ != no_server ? std::string_view(worker_.runtime().servers[server_].endpoint.text) : "-");
+  }
+
+  /// Sends a proxy-generated response; closes afterwards unless `keep_alive`.
+  void respond_local(unsigned status, bool keep_alive) {
+    keep_alive_ = keep_alive && !worker_.draining();
+    head_.clear();
+    write_local_response(head_, status, keep_alive_);
+    arm_client(settings_.client_idle);
+    phase_ = Phase::response;
+    auto self = this->shared_from_this();
+    net::async_write(stream_, net::buffer(head_), [self](error_code ec, std::size_t) {
+      if (ec) return self->close();
+      self->end_of_exchange();
+    });
+  }
+
+  // ---------------------------------------------------------------- tunnel
+  void start_tunnel() {
+    phase_ = Phase::tunnel;
+    status_ = 101;
+    ResponseFraming framing;
+    framing.upgrade = true;
+    head_.clear();
+    write_response_head(head_, response_parser_->get(), framing, color_header());
+    record_exchange(101);
+    upgrade_body_.reset(BodyKind::until_eof);
+    tunnel_open_ = 2;
+    // The client's leftover bytes (already in buffer_) go up, the head goes down.
+    head_pending_ = true;
+    relay_step(upstream_->socket, upstream_->buffer, stream_, upgrade_body_, Direction::to_client);
+    head_pending_ = false;
+    request_body_.reset(BodyKind::until_eof);
+    relay_step(stream_, buffer_, upstream_->socket, request_body_, Direction::to_upstream);
+  }
+
+  void tunnel_half_closed(Direction dir) {
+    error_code ignored;
+    if (dir == Direction::to_upstream) upstream_->socket.shutdown(tcp::socket::shutdown_send, ignored);
+    else lowest_layer().shutdown(tcp::socket::shutdown_send, ignored);
+    if (--tunnel_open_ == 0) close();
+  }
+
+  // ---------------------------------------------------------------- closing
+  void graceful_close() {
+    error_code ignored;
+    lowest_layer().shutdown(tcp::socket::shutdown_send, ignored);
+    close();
+  }
+
+  void close() {
+    if (phase_ == Phase::closed) return;
+    phase_ = Phase::closed;
+    deadline_ = Clock::time_point::max();
+    error_code ignored;
+    lowest_layer().close(ignored);
+    release_upstream(false);
+  }
+
+  Worker& worker_;
+  const Settings& settings_;
+  Stream stream_;
+  beast::flat_buffer buffer_;  ///< client bytes; may hold the next pipelined request
+  std::string client_ip_;
+  std::array<std::uint8_t, 16> client_addr_;
+  bool tls_;
+
+  std::optional<http::request_parser<http::empty_body>> parser_;
+  std::optional<http::response_parser<http::empty_body>> response_parser_;
+  std::string head_;
+  std::vector<net::const_buffer> gather_;
+  RequestTarget target_;
+  routing::RoutingTableConstSharedPtr table_;
+  BodyFraming request_body_;
+  BodyFraming response_body_;
+  BodyFraming upgrade_body_;
+  UpstreamConnectionPtr upstream_;
+  Clock::time_point start_time_{};
+
+  Phase phase_ = Phase::idle;
+  int service_ = -1;
+  routing::Color color_ = routing::Color::blue;
+  std::uint32_t server_ = no_server;
+  std::uint32_t excluded_server_ = no_server;
+  unsigned status_ = 0;
+  int retries_left_ = 0;
+  int tunnel_open_ = 0;
+  bool keep_alive_ = true;
+  bool client_http10_ = false;
+  bool head_method_ = false;
+  bool idempotent_ = false;
+  bool upgrade_ = false;
+  bool expect_continue_ = false;
+  bool head_pending_ = false;
+  bool upstream_reused_ = false;
+  bool upstream_keep_alive_ = false;
+  bool upstream_bytes_sent_ = false;
+  bool upstream_timed_out_ = false;
+  bool response_started_ = false;
+  bool response_bytes_seen_ = false;
+  bool waiting_on_upstream_ = false;
+  bool counted_outstanding_ = false;
+};
+
+}  // namespace bgproxy::proxy

@@ -1,0 +1,51 @@
+#include "proxy/http/upstream_pool.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace bgproxy::proxy {
+namespace {
+
+/// A kept-alive socket the backend has closed reads as EOF (or an error); one
+/// that still has bytes pending is out of sync. Either way it must not be reused.
+bool still_open(Socket& s) {
+  char byte;
+  const auto n = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
+UpstreamPool::UpstreamPool(const Executor& ex, std::size_t server_count)
+    : executor_(ex), idle_(server_count), outstanding_(server_count, 0) {}
+
+UpstreamConnectionPtr UpstreamPool::take_idle(std::uint32_t server, Clock::time_point now) {
+  auto& stack = idle_[server];
+  while (!stack.empty()) {
+    auto c = std::move(stack.back());
+    stack.pop_back();
+    const auto idle_for = now - c->idle_since;
+    if (idle_for > idle_timeout) continue;
+    if (idle_for > std::chrono::seconds(1) && !still_open(c->socket)) continue;
+    return c;
+  }
+  return nullptr;
+}
+
+void UpstreamPool::put_idle(UpstreamConnectionPtr c, Clock::time_point now) {
+  auto& stack = idle_[c->server_id];
+  if (stack.size() >= max_idle_per_server) return;
+  c->idle_since = now;
+  stack.push_back(std::move(c));
+}
+
+UpstreamConnectionPtr UpstreamPool::create(std::uint32_t server) const {
+  return std::make_unique<UpstreamConnection>(executor_, server);
+}
+
+void UpstreamPool::close_idle() {
+  for (auto& stack : idle_) stack.clear();
+}
+
+}  // namespace bgproxy::proxy

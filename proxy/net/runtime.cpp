@@ -1,0 +1,17 @@
+#include "proxy/net/runtime.hpp"
+
+namespace bgproxy::proxy {
+
+Settings Settings::from(const config::Config& cfg) {
+  Settings s;
+  s.client_header = cfg.timeouts.client_header;
+  s.client_idle = cfg.timeouts.client_idle;
+  s.upstream_connect = cfg.timeouts.upstream_connect;
+  s.upstream_response = cfg.timeouts.upstream_response;
+  s.max_header_bytes = cfg.limits.max_header_bytes;
+  s.max_body_bytes = cfg.limits.max_body_bytes;
+  s.max_connections = cfg.limits.max_connections;
+  return s;
+}
+
+}  // namespace bgproxy::proxy

@@ -1,0 +1,27 @@
+#pragma once
+/// A connection with a deadline, enforced by its worker's periodic sweep rather
+/// than by a timer per operation (the HAProxy/nginx way: arming and cancelling a
+/// timer on every read and write costs more than the I/O it guards).
+
+#include <boost/intrusive/list_hook.hpp>
+
+#include "proxy/net/types.hpp"
+
+namespace bgproxy::proxy {
+
+class Timed : public boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+ public:
+  /// Called on the worker thread once `deadline_` has passed; must close whatever is waiting.
+  virtual void on_deadline() = 0;
+  /// Called on the worker thread when the worker starts draining (SIGTERM).
+  virtual void on_drain() = 0;
+
+  Clock::time_point deadline() const noexcept { return deadline_; }
+
+ protected:
+  Timed() = default;
+  ~Timed() = default;
+  Clock::time_point deadline_ = Clock::time_point::max();
+};
+
+}  // namespace bgproxy::proxy

@@ -1,0 +1,101 @@
+#pragma once
+/// One event loop on one thread (Asio's io_context-per-core model): its own
+/// acceptors (SO_REUSEPORT), upstream pool, stats shard and routing snapshot.
+/// Only this worker's thread touches them; the control thread talks to it by
+/// posting (publish, collect, drain).
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/list.hpp>
+
+#include "bgproxy/routing/routing_table.hpp"
+#include "bgproxy/stats/request_stats.hpp"
+#include "proxy/http/upstream_pool.hpp"
+#include "proxy/net/runtime.hpp"
+#include "proxy/net/timed.hpp"
+#include "proxy/net/types.hpp"
+
+namespace bgproxy::proxy {
+
+/// Which listener a connection came in on; later issues add TLS contexts here.
+struct ListenerInfo {
+  bool tls = false;
+};
+
+class Worker {
+ public:
+  /// Thread: control. The worker does nothing until start().
+  Worker(unsigned index, const Runtime& runtime, routing::RoutingTableConstSharedPtr table);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // --- control thread ---
+  /// Takes an acceptor that is already bound and listening. Before start() only.
+  void add_acceptor(tcp::acceptor&& bound, ListenerInfo info);
+  void start();
+  void join();
+  /// Hands `t` to the worker; `done` runs on the worker thread once it routes by it.
+  void publish(routing::RoutingTableConstSharedPtr t, std::function<void()> done);
+  /// Runs `reply` on the worker thread with a copy of its stats shard.
+  void collect(std::function<void(stats::RequestStats)> reply);
+  /// Stops accepting, closes idle connections, lets in-flight exchanges finish;
+  /// the thread exits when the last connection has closed.
+  void drain();
+  /// Ends the loop now, whatever is in flight (shutdown grace expired).
+  void stop();
+
+  // --- worker thread ---
+  unsigned index() const noexcept { return index_; }
+  const Runtime& runtime() const noexcept { return runtime_; }
+  const Settings& settings() const noexcept { return runtime_.settings; }
+  const routing::RoutingTableConstSharedPtr& table() const noexcept { return table_; }
+  UpstreamPool& pool() noexcept { return pool_; }
+  stats::RequestStats& stats() noexcept { return stats_; }
+  const Executor& executor() const noexcept { return executor_; }
+  /// Coarse time, refreshed by every sweep (100 ms): good for deadlines, not for latency.
+  Clock::time_point coarse_now() const noexcept { return now_; }
+  bool draining() const noexcept { return draining_; }
+  std::uint64_t random() noexcept;
+
+  void track(Timed& t) noexcept { timed_.push_back(t); }
+  void connection_closed() noexcept;
+
+ private:
+  struct Listener {
+    Acceptor acceptor;
+    ListenerInfo info;
+  };
+
+  void do_accept(std::size_t i);
+  void on_accept(std::size_t i, boost::system::error_code ec, Socket socket);
+  void do_sweep();
+  void maybe_finish_drain();
+
+  unsigned index_;
+  const Runtime& runtime_;
+  net::io_context ioc_{1};
+  Executor executor_;
+  std::optional<net::executor_work_guard<Executor>> work_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  net::basic_waitable_timer<Clock, net::wait_traits<Clock>, Executor> sweep_timer_;
+  boost::intrusive::list<Timed, boost::intrusive::constant_time_size<false>> timed_;
+  std::vector<Timed*> expired_;
+  routing::RoutingTableConstSharedPtr table_;
+  UpstreamPool pool_;
+  stats::RequestStats stats_;
+  Clock::time_point now_;
+  std::uint64_t rng_state_;
+  std::uint64_t connections_ = 0;
+  bool draining_ = false;
+  std::thread thread_;
+};
+
+}  // namespace bgproxy::proxy
