@@ -56,6 +56,10 @@ std::string format_number(double v);
 /// @return the first problem as "FILE:LINE: field: problem", or nullopt
 std::optional<ConfigError> validate(const Config& cfg, const LineMap& lines, std::string_view file);
 
+/// A value for a message: in double quotes, control characters escaped (messages are one
+/// line), cut to 80 characters with "..." so that a runaway scalar cannot flood the log.
+std::string quoted(std::string_view s);
+
 /// Builds "FILE:LINE: field: problem".
 std::string make_message(std::string_view file, int line, std::string_view field, std::string_view problem);
 

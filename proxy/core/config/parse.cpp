@@ -51,13 +51,7 @@ std::string join(const std::string& path, std::string_view key) {
 }
 std::string index(const std::string& path, std::size_t i) { return path + "[" + std::to_string(i) + "]"; }
 
-// Built with append: GCC 12 reports a false -Wrestrict on "lit" + std::string&&.
-std::string quoted(std::string_view s) {
-  std::string q;
-  q.reserve(s.size() + 2);
-  q.append(1, '"').append(s).append(1, '"');
-  return q;
-}
+using detail::quoted;
 
 const char* kind_name(const YAML::Node& n) {
   switch (n.Type()) {

@@ -36,13 +36,7 @@ private:
   std::optional<ConfigError> error_;
 };
 
-// Built with append: GCC 12 reports a false -Wrestrict on "lit" + std::string&&.
-std::string quoted(std::string_view s) {
-  std::string q;
-  q.reserve(s.size() + 2);
-  q.append(1, '"').append(s).append(1, '"');
-  return q;
-}
+using detail::quoted;
 std::string at(const std::string& path, std::size_t i) { return path + "[" + std::to_string(i) + "]"; }
 
 std::string lower(std::string s) {

@@ -3,6 +3,7 @@
 // rejection is deliberate and overflow is impossible.
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <sstream>
@@ -234,6 +235,27 @@ std::string format_number(double v) {
   std::ostringstream os;
   os << v;
   return os.str();
+}
+
+std::string quoted(std::string_view s) {
+  constexpr std::size_t max = 80;
+  // Built with append: GCC 12 reports a false -Wrestrict on "lit" + std::string&&.
+  std::string q;
+  q.reserve(std::min(s.size(), max) + 8);
+  q.push_back('"');
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (i == max) {
+      q.append("...");
+      break;
+    }
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\n') q.append("\\n");
+    else if (c == '\t') q.append("\\t");
+    else if (c < 0x20 || c == 0x7f) q.append("?");
+    else q.push_back(static_cast<char>(c));
+  }
+  q.push_back('"');
+  return q;
 }
 
 std::string make_message(std::string_view file, int line, std::string_view field, std::string_view problem) {

@@ -1,6 +1,8 @@
 // Invalid configurations: each asserts the exact "FILE:LINE: field: problem" message.
+#include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -551,6 +553,107 @@ TEST(ConfigValidate, RejectsSameMatchTwice) {
                      "  - name: api\n"
                      "    blue: { servers: [\"127.0.0.1:5007\"] }\n"),
             "bad.yaml:4: services[1].match: same host and path_prefix as services[0], so it would never match");
+}
+
+TEST(ConfigParse, RejectsLongValueShortenedInMessage) {
+  EXPECT_EQ(error_of("threads: " + std::string(100, 'x') + "\n"),
+            "bad.yaml:1: threads: expected auto or a positive integer, got \"" + std::string(80, 'x') + "...\"");
+}
+
+TEST(ConfigParse, RejectsControlCharactersEscapedInMessage) {
+  EXPECT_EQ(error_of("threads: \"a\\tb\\nc\"\n"),
+            "bad.yaml:1: threads: expected auto or a positive integer, got \"a\\tb\\nc\"");
+}
+
+TEST(ConfigParse, RejectsUnterminatedQuote) {
+  // yaml-cpp lets a quoted scalar run to the end of the file; the message shows what it swallowed.
+  EXPECT_EQ(error_of("threads: \"4\nservices: []\n"),
+            "bad.yaml:1: threads: expected auto or a positive integer, got \"4 services: [] \"");
+}
+
+TEST(ConfigValidate, DefaultedFieldNamesItsSectionLine) {
+  // timeout keeps its default 500ms, which is not below the 400ms interval.
+  EXPECT_EQ(error_of("services:\n"
+                     "  - name: app\n"
+                     "    blue: { servers: [\"127.0.0.1:5005\"] }\n"
+                     "    health_check:\n"
+                     "      interval: 400ms\n"),
+            "bad.yaml:4: services[0].health_check.timeout: must be less than interval (500ms >= 400ms)");
+}
+
+// Every value of a full config replaced by every other YAML shape: parse() must answer
+// with a result (usually an error), never let an exception escape.
+TEST(ConfigParse, WrongShapesNeverThrow) {
+  const std::string full =
+      "listen:\n"
+      "  - address: 0.0.0.0:8080\n"
+      "    tls:\n"
+      "      certificate: c.pem\n"
+      "      private_key: k.pem\n"
+      "admin:\n"
+      "  address: 127.0.0.1:9901\n"
+      "control:\n"
+      "  socket: /tmp/c.sock\n"
+      "  mode: \"0660\"\n"
+      "state_file: /tmp/s.json\n"
+      "threads: auto\n"
+      "limits:\n"
+      "  max_connections: 10\n"
+      "timeouts:\n"
+      "  client_header: 1s\n"
+      "access_log: stdout\n"
+      "services:\n"
+      "  - name: app\n"
+      "    match:\n"
+      "      host: \"*\"\n"
+      "    blue:\n"
+      "      servers:\n"
+      "        - 127.0.0.1:5005\n"
+      "    green:\n"
+      "      servers: [127.0.0.1:5006]\n"
+      "    initial:\n"
+      "      green: 0\n"
+      "    sticky:\n"
+      "      cookie: bg_id\n"
+      "    override:\n"
+      "      allow_from: [127.0.0.0/8]\n"
+      "    expose_color_header: true\n"
+      "    health_check:\n"
+      "      interval: 1s\n"
+      "    watchdog:\n"
+      "      max_p95: 2s\n"
+      "    canary:\n"
+      "      steps: [10, 100]\n";
+  ASSERT_EQ(error_of(full), "<accepted>");
+
+  std::vector<std::string> lines;
+  std::istringstream in(full);
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+
+  const char* shapes[] = {"", "~", "[]", "{}", "[1, [2]]", "{a: {b: c}}", "\"\"", "-5", "1e999", "&a x", "*a", "!!binary x", "'"};
+  int rejected = 0;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const auto colon = lines[i].find(':');
+    for (const char* shape : shapes) {
+      std::string doc;
+      for (std::size_t j = 0; j < lines.size(); ++j) {
+        if (j == i) {
+          if (colon == std::string::npos) doc += lines[j].substr(0, lines[j].find('-') + 1) + " " + shape;
+          else doc += lines[j].substr(0, colon + 1) + " " + shape;
+        } else {
+          doc += lines[j];
+        }
+        doc += "\n";
+      }
+      std::string message;
+      EXPECT_NO_THROW(message = error_of(doc)) << doc;
+      if (message != "<accepted>") {
+        ++rejected;
+        EXPECT_EQ(message.rfind("bad.yaml:", 0), 0u) << message;
+      }
+    }
+  }
+  EXPECT_GT(rejected, 300);
 }
 
 }  // namespace
