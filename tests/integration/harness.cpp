@@ -826,10 +826,10 @@ std::string render_config(const ProxyConfig& cfg, const fs::path& dir, int index
     for (const auto& l : limits) y << "  " << l << "\n";
   }
   y << "timeouts:\n";
-  if (cfg.client_header) y << "  client_header: " << *cfg.client_header << "\n";
-  if (cfg.client_idle) y << "  client_idle: " << *cfg.client_idle << "\n";
-  if (cfg.upstream_connect) y << "  upstream_connect: " << *cfg.upstream_connect << "\n";
-  if (cfg.upstream_response) y << "  upstream_response: " << *cfg.upstream_response << "\n";
+  if (!cfg.client_header.empty()) y << "  client_header: " << cfg.client_header << "\n";
+  if (!cfg.client_idle.empty()) y << "  client_idle: " << cfg.client_idle << "\n";
+  if (!cfg.upstream_connect.empty()) y << "  upstream_connect: " << cfg.upstream_connect << "\n";
+  if (!cfg.upstream_response.empty()) y << "  upstream_response: " << cfg.upstream_response << "\n";
   y << "  shutdown: " << cfg.shutdown << "\n";
   y << "access_log: " << cfg.access_log << "\n";
   y << "services:\n";

@@ -310,7 +310,7 @@ struct ProxyConfig {
   int listeners = 1;
   int threads = 2;
   std::optional<long> max_connections, max_header_bytes, max_body_bytes;
-  std::optional<std::string> client_header, client_idle, upstream_connect, upstream_response;
+  std::string client_header, client_idle, upstream_connect, upstream_response;  ///< empty = default
   std::string shutdown = "5s";
   std::string access_log = "off";
   bool health_check = false;

@@ -1,0 +1,100 @@
+// SPEC §2 signals: SIGTERM stops accepting, lets in-flight requests finish, exits 0.
+
+#include <signal.h>
+
+#include <thread>
+
+#include "harness.hpp"
+
+namespace bgtest {
+namespace {
+
+class ProxyLifecycle : public IntegrationTest {};
+
+/// Waits until the backend has a connection open (the proxy's request is in flight there).
+bool wait_backend_busy(Backend& b, Ms timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (b.stats().open_connections >= 1) return true;
+    std::this_thread::sleep_for(Ms(10));
+  }
+  return false;
+}
+
+TEST_F(ProxyLifecycle, SigtermLetsInFlightRequestCompleteThenExitsZero) {
+  Proxy& p = start_proxy({});
+  Client c(p.port());
+  c.send(get_request("/?delay_ms=1000&body_bytes=5000"));
+  ASSERT_TRUE(wait_backend_busy(*backends_[0], Ms(2000))) << "request never reached the backend";
+  std::this_thread::sleep_for(Ms(100));  // the request head is on its way to the backend
+  auto t0 = Clock::now();
+  p.process().signal(SIGTERM);
+  auto r = c.read_response(Ms(5000));
+  ASSERT_TRUE(r) << "in-flight request cut by SIGTERM: " << c.last_error();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, pattern_bytes(0, 5000));
+  auto code = p.process().wait_exit(Ms(5000));
+  ASSERT_TRUE(code) << "bgproxy still running 5 s after SIGTERM with nothing in flight";
+  EXPECT_EQ(*code, 0) << "stderr:\n" << p.process().stderr_text();
+  EXPECT_LT(std::chrono::duration_cast<Ms>(Clock::now() - t0).count(), 4000);
+}
+
+TEST_F(ProxyLifecycle, SigtermStopsAcceptingNewConnections) {
+  Proxy& p = start_proxy({});
+  Client c(p.port());
+  c.send(get_request("/?delay_ms=1500"));
+  ASSERT_TRUE(wait_backend_busy(*backends_[0], Ms(2000)));
+  p.process().signal(SIGTERM);
+  // Within a moment new connections are refused (or closed unserved), while the old one drains.
+  bool stopped = false;
+  auto deadline = Clock::now() + Ms(1000);
+  while (Clock::now() < deadline && !stopped) {
+    int err = 0;
+    auto n = Client::try_connect(p.port(), Ms(200), &err);
+    if (!n) {
+      stopped = true;
+      break;
+    }
+    (void)n->try_send(get_request("/new"), Ms(200));
+    auto r = n->read_response(Ms(300));
+    if (!r || r->status == 503) stopped = true;
+    else std::this_thread::sleep_for(Ms(20));
+  }
+  EXPECT_TRUE(stopped) << "new connections still served after SIGTERM";
+  auto r = c.read_response(Ms(5000));
+  ASSERT_TRUE(r) << c.last_error();
+  EXPECT_EQ(r->status, 200);
+  auto code = p.process().wait_exit(Ms(5000));
+  ASSERT_TRUE(code);
+  EXPECT_EQ(*code, 0);
+}
+
+TEST_F(ProxyLifecycle, SigtermWithOnlyIdleKeepAliveConnectionsExitsPromptly) {
+  ProxyConfig cfg;
+  cfg.shutdown = "20s";
+  Proxy& p = start_proxy(cfg);
+  Client c(p.port());
+  c.send(get_request("/"));
+  auto r = c.read_response(Ms(3000));
+  ASSERT_TRUE(r) << c.last_error();
+  auto t0 = Clock::now();
+  p.process().signal(SIGTERM);
+  auto code = p.process().wait_exit(Ms(5000));
+  ASSERT_TRUE(code) << "an idle keep-alive connection held shutdown for the whole grace period";
+  EXPECT_EQ(*code, 0);
+  EXPECT_LT(std::chrono::duration_cast<Ms>(Clock::now() - t0).count(), 3000);
+  EXPECT_NE(c.read_until_close(Ms(1000)), ReadEnd::Timeout);
+}
+
+TEST_F(ProxyLifecycle, AdminHealthAndReadiness) {
+  Proxy& p = start_proxy({});
+  for (const char* path : {"/healthz", "/readyz"}) {
+    std::string why;
+    auto r = round_trip(p.admin_port(), get_request(path, "", "127.0.0.1"), Ms(3000), &why);
+    ASSERT_TRUE(r) << path << ": " << why;
+    EXPECT_EQ(r->status, 200) << path;
+  }
+}
+
+}  // namespace
+}  // namespace bgtest
