@@ -4,7 +4,7 @@ ASAN_BUILD_DIR ?= build-asan
 JOBS           ?= 2
 CMAKE_FLAGS    ?=
 
-.PHONY: all deps build test test-asan demo bench clean
+.PHONY: all deps build test test-asan demo demo-stop bench clean
 
 all: build
 
@@ -30,6 +30,9 @@ test-asan: deps $(ASAN_BUILD_DIR)/build.ninja
 
 demo: build
 	@bash scripts/demo $(BUILD_DIR)
+
+demo-stop:
+	@bash scripts/demo $(BUILD_DIR) stop
 
 bench:
 	@bash scripts/install-deps --bench

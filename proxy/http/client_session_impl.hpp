@@ -80,11 +80,12 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   }
 
  private:
-  enum class Phase : std::uint8_t { idle, head, upstream, response, tunnel, closed };
+  enum class Phase : std::uint8_t { idle, head, upstream, response, tunnel, closing, closed };
   enum class Direction : std::uint8_t { request, response, to_upstream, to_client };
 
   static constexpr std::size_t read_chunk = 16 * 1024;
   static constexpr std::uint64_t upstream_header_limit = 64 * 1024;
+  static constexpr auto linger_time = std::chrono::seconds(1);
 
   auto& lowest_layer() { return beast::get_lowest_layer(stream_); }
 
@@ -102,6 +103,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void do_read_head() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(settings_.max_header_bytes));
+    parser_->body_limit(boost::none);  // Beast's 1 MB default would refuse large uploads; max_body_bytes is ours
     parser_->eager(false);
     parse_head();
   }
@@ -420,12 +422,17 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   // ---------------------------------------------------------------- response
   void do_read_response_head() {
     phase_ = Phase::response;
-    response_parser_.emplace();
-    response_parser_->header_limit(upstream_header_limit);
-    response_parser_->eager(false);
-    if (head_method_) response_parser_->skip(true);
+    new_response_parser();
     response_bytes_seen_ = upstream_->buffer.size() != 0;
     parse_response_head();
+  }
+
+  void new_response_parser() {
+    response_parser_.emplace();
+    response_parser_->header_limit(upstream_header_limit);
+    response_parser_->body_limit(boost::none);  // bodies are relayed raw, never held
+    response_parser_->eager(false);
+    if (head_method_) response_parser_->skip(true);
   }
 
   void parse_response_head() {
@@ -466,10 +473,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     if (status < 200) {
       // Interim responses: 100 Continue was already answered by the proxy, and
       // 102/103 are optional hints; read on to the final response.
-      response_parser_.emplace();
-      response_parser_->header_limit(upstream_header_limit);
-      response_parser_->eager(false);
-      if (head_method_) response_parser_->skip(true);
+      new_response_parser();
       return parse_response_head();
     }
     status_ = status;
@@ -650,10 +654,25 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   }
 
   // ---------------------------------------------------------------- closing
+  /// Half-closes, then reads and discards what the client still sends for a
+  /// moment: closing with unread input makes the kernel send a reset, which can
+  /// destroy the response before the client has read it (nginx's lingering close).
   void graceful_close() {
+    release_upstream(false);
     error_code ignored;
     lowest_layer().shutdown(tcp::socket::shutdown_send, ignored);
-    close();
+    phase_ = Phase::closing;
+    arm_client(linger_time);
+    buffer_.clear();
+    linger();
+  }
+
+  void linger() {
+    auto self = this->shared_from_this();
+    stream_.async_read_some(buffer_.prepare(read_chunk), [self](error_code ec, std::size_t) {
+      if (ec) return self->close();
+      self->linger();
+    });
   }
 
   void close() {
