@@ -1,0 +1,72 @@
+#pragma once
+/// bgproxy::control — the control-socket commands of SPEC §7, parsed from one
+/// JSON line into a plain Command. Pure: no I/O, no clock.
+/// Thread: any.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/system/result.hpp>
+
+#include "bgproxy/routing/routing_table.hpp"
+
+namespace bgproxy::control {
+
+enum class CommandKind : std::uint8_t { status, split, switch_color, rollback, canary, health, history, server, reload };
+
+enum class CanaryAction : std::uint8_t { start, pause, resume, abort };
+enum class ServerAction : std::uint8_t { enable, disable, drain };
+
+/// One request on the control socket. Only the fields of its kind are set.
+struct Command {
+  CommandKind kind = CommandKind::status;
+  std::string service;                   ///< empty: the only service (an error when there are several)
+  std::uint32_t green_bp = 0;            ///< split: green weight in basis points (blue = 10000 - green)
+  routing::Color color = routing::Color::blue;  ///< switch
+  bool force = false;                    ///< split, switch, canary start: even toward a color with no healthy server
+  CanaryAction canary = CanaryAction::start;
+  std::vector<std::uint32_t> steps_bp;   ///< canary start; empty = the service's configured steps
+  std::optional<std::chrono::milliseconds> interval;  ///< canary start
+  ServerAction server = ServerAction::enable;
+  std::string address;                   ///< server: as written in the config, e.g. "127.0.0.1:5006"
+  std::size_t limit = 20;                ///< history: newest entries to return
+};
+
+/// Why a line was refused; `message` is what goes into {"ok":false,"error":...}.
+struct CommandError {
+  std::string message;
+};
+
+[[noreturn]] void throw_exception_from_error(const CommandError& e, const boost::source_location& loc);
+
+/// Longest accepted line (SPEC §7); longer ones get "line too long" and the connection closes.
+inline constexpr std::size_t max_line_bytes = 64 * 1024;
+
+/// Parses one request line (without its newline), e.g.
+/// {"command":"split","service":"app","green":50}            {"command":"split","blue":30}
+/// {"command":"switch","color":"green","force":true}       {"command":"rollback","service":"app"}
+/// {"command":"canary","action":"start","steps":[10,50,100],"interval":"60s"}
+/// {"command":"server","action":"disable","address":"127.0.0.1:5006"}
+/// {"command":"history","limit":50}                        {"command":"status"}
+/// Weights are numbers (or numeric strings) in [0, 100] with at most two decimals.
+/// Unknown commands, unknown fields, wrong types are errors with a one-line message.
+boost::system::result<Command, CommandError> parse_command(std::string_view line);
+
+/// Parses a percentage with at most two decimals from bgctl's command line ("50", "12.5").
+/// @return basis points, or nullopt when not a number in [0, 100] with ≤ 2 decimals.
+std::optional<std::uint32_t> parse_weight(std::string_view text);
+
+/// The command table: one row per command, the source of `bgctl help` and usage lines.
+struct CommandInfo {
+  std::string_view name;     ///< "split"
+  std::string_view usage;    ///< "split --green N | --blue N [-s SERVICE] [--force]"
+  std::string_view summary;  ///< one line for help
+};
+std::span<const CommandInfo> command_table() noexcept;
+
+}  // namespace bgproxy::control

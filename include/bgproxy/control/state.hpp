@@ -1,0 +1,95 @@
+#pragma once
+/// bgproxy::control — runtime state that survives restarts (SPEC §8): per
+/// service weights, rollout phase, server admin states, and the change history.
+/// The model and its JSON form are pure; StateFile does the file I/O.
+/// Thread: control.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/system/result.hpp>
+
+#include "bgproxy/routing/routing_table.hpp"
+
+namespace bgproxy::control {
+
+enum class Phase : std::uint8_t { idle, canary, baking, promoted, rolled_back, paused };
+std::string_view phase_name(Phase p) noexcept;
+std::optional<Phase> parse_phase(std::string_view name) noexcept;
+
+enum class AdminState : std::uint8_t { enabled, disabled, draining };
+
+struct Weights {
+  std::uint32_t green_bp = 0;  ///< blue = 10000 - green_bp
+  friend bool operator==(const Weights&, const Weights&) = default;
+};
+
+struct HistoryEntry {
+  std::string time;     ///< RFC 3339 UTC with milliseconds: "2026-11-24T21:30:00.123Z"
+  std::string service;
+  std::string command;  ///< "split", "switch", "rollback", "server disable", ...
+  std::uint32_t uid = 0;
+  std::int32_t pid = 0;
+  std::string reason = "manual";  ///< manual | watchdog: ... | health: ... | canary: ...
+  Weights before;
+  Weights after;
+  friend bool operator==(const HistoryEntry&, const HistoryEntry&) = default;
+};
+
+struct ServiceState {
+  std::string name;
+  Weights weights;
+  Weights stable;  ///< where `rollback` returns to: the weights before the current rollout began
+  std::optional<routing::Color> target;  ///< the color whose weight was last raised
+  Phase phase = Phase::idle;
+  std::uint32_t step = 0;  ///< canary step index
+  std::string reason;      ///< why the phase is what it is (e.g. the rollback reason)
+  std::map<std::string, AdminState> servers;  ///< by address as written; absent = enabled
+  friend bool operator==(const ServiceState&, const ServiceState&) = default;
+};
+
+struct State {
+  std::vector<ServiceState> services;
+  std::deque<HistoryEntry> history;  ///< oldest first, at most max_history entries
+  static constexpr std::size_t max_history = 1000;
+  friend bool operator==(const State&, const State&) = default;
+
+  /// Appends and drops the oldest beyond max_history.
+  void record(HistoryEntry e);
+  ServiceState* find(std::string_view service) noexcept;
+};
+
+/// {"version":1,"services":[...],"history":[...]} — field names as SPEC §7's answers use them.
+std::string to_json(const State& s);
+boost::system::result<State, std::string> from_json(std::string_view text);
+
+/// The state file: atomic replace on every save (temp file in the same
+/// directory, fsync, rename, fsync of the directory).
+class StateFile {
+ public:
+  explicit StateFile(std::string path) : path_(std::move(path)) {}
+
+  struct Loaded {
+    std::optional<State> state;    ///< nullopt: no usable file, start from the config's `initial`
+    std::string problem;           ///< non-empty when the file was corrupt (and where it was moved)
+  };
+  /// Reads the file. Missing → {nullopt, ""}. Corrupt (unparsable JSON or wrong shape) → the file
+  /// is renamed to "<path>.corrupt-<unix seconds>" and {nullopt, "state file X is corrupt (why); moved to Y"}.
+  Loaded load() const;
+
+  /// @return an error message (with errno text) when the state could not be made durable;
+  /// the caller then refuses the change.
+  boost::system::result<void, std::string> save(const State& s) const;
+
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace bgproxy::control
