@@ -20,10 +20,12 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/range/iterator_range.hpp>
 #include <spdlog/logger.h>
 
 #include "bgproxy/routing/decide.hpp"
 #include "proxy/http/body_framing.hpp"
+#include "proxy/http/cookie.hpp"
 #include "proxy/http/head_writer.hpp"
 #include "proxy/http/request_target.hpp"
 #include "proxy/net/worker.hpp"
@@ -175,7 +177,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     service_ = routing::match_service(*table_, target_.host_without_port, target_.path);
     if (service_ < 0) return reject(404, request_body_.done() && keep_alive_);
     const auto& svc = table_->services[static_cast<std::size_t>(service_)];
-    const auto bucket = routing::bucket_of(worker_.random());
+    const auto bucket = client_bucket(svc);
     const auto decision = routing::decide(svc, bucket, forced_color(svc));
     color_ = decision.color;
     if (decision.unavailable) return finish_with_error(503);
@@ -183,6 +185,40 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     retries_left_ = 1;
     excluded_server_ = no_server;
     choose_server_and_connect();
+  }
+
+  /// The client's bucket in [0, 10000): from its sticky key, so raising the
+  /// green weight only ever moves clients blue → green (SPEC §4). A client
+  /// without a cookie gets a fresh random id, returned as Set-Cookie.
+  std::uint32_t client_bucket(const routing::ServiceRoute& svc) {
+    set_cookie_.clear();
+    const auto& sticky = svc.sticky;
+    switch (sticky.kind) {
+      case config::Sticky::Kind::source_ip:
+        return routing::bucket_of(routing::stable_hash(client_ip_));
+      case config::Sticky::Kind::header: {
+        const auto key = parser_->get()[sticky.name];
+        if (!key.empty()) return routing::bucket_of(routing::stable_hash(key));
+        break;
+      }
+      case config::Sticky::Kind::cookie: {
+        const auto& req = parser_->get();
+        for (const auto& field : boost::make_iterator_range(req.equal_range(http::field::cookie))) {
+          const auto key = find_cookie(field.value(), sticky.name);
+          if (!key.empty()) return routing::bucket_of(routing::stable_hash(key));
+        }
+        char id[17];
+        const auto r = worker_.random();
+        for (int i = 0; i < 16; ++i) id[i] = "0123456789abcdef"[(r >> (i * 4)) & 0xf];
+        const std::string_view key(id, 16);
+        set_cookie_.append("Set-Cookie: ").append(sticky.name).append("=").append(key);
+        set_cookie_.append("; Path=/; HttpOnly; SameSite=Lax\r\n");
+        return routing::bucket_of(routing::stable_hash(key));
+      }
+      case config::Sticky::Kind::none:
+        break;
+    }
+    return routing::bucket_of(worker_.random());
   }
 
   /// The override header forces a color only from an allowed address; otherwise it is ignored
@@ -499,7 +535,8 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     framing.keep_alive = keep_alive_;
     framing.client_http10 = client_http10_;
     head_.clear();
-    write_response_head(head_, res, framing, color_header());
+    extra_headers_.assign(color_header()).append(set_cookie_);
+    write_response_head(head_, res, framing, extra_headers_);
     head_pending_ = true;
     response_started_ = false;
     relay_step(upstream_->socket, upstream_->buffer, stream_, response_body_, Direction::response);
@@ -695,6 +732,8 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   std::optional<http::request_parser<http::empty_body>> parser_;
   std::optional<http::response_parser<http::empty_body>> response_parser_;
   std::string head_;
+  std::string set_cookie_;     ///< "Set-Cookie: ...\r\n" for a client that had no sticky cookie
+  std::string extra_headers_;  ///< lines the proxy adds to a response head
   std::vector<net::const_buffer> gather_;
   RequestTarget target_;
   routing::RoutingTableConstSharedPtr table_;

@@ -15,8 +15,8 @@ constexpr auto sweep_period = std::chrono::milliseconds(100);
 Worker::Worker(unsigned index, const Runtime& runtime, routing::RoutingTableConstSharedPtr table)
     : index_(index),
       runtime_(runtime),
-      executor_(ioc_.get_executor()),
-      sweep_timer_(executor_),
+      executor_(ioc_->get_executor()),
+      sweep_timer_(std::in_place, executor_),
       table_(std::move(table)),
       pool_(executor_, runtime.servers.size()),
       stats_(runtime.config->services.size(), runtime.servers.size()),
@@ -26,6 +26,10 @@ Worker::Worker(unsigned index, const Runtime& runtime, routing::RoutingTableCons
 Worker::~Worker() {
   stop();
   join();
+  listeners_.clear();
+  sweep_timer_.reset();
+  pool_.close_idle();
+  ioc_.reset();
 }
 
 void Worker::add_acceptor(tcp::acceptor&& bound, ListenerInfo info) {
@@ -39,7 +43,7 @@ void Worker::start() {
   for (std::size_t i = 0; i < listeners_.size(); ++i) do_accept(i);
   do_sweep();
   thread_ = std::thread([this] {
-    ioc_.run();
+    ioc_->run();
   });
 }
 
@@ -47,7 +51,9 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Worker::stop() { ioc_.stop(); }
+void Worker::stop() {
+  if (ioc_) ioc_->stop();
+}
 
 void Worker::publish(routing::RoutingTableConstSharedPtr t, std::function<void()> done) {
   net::post(executor_, [this, t = std::move(t), done = std::move(done)]() mutable {
@@ -97,7 +103,7 @@ void Worker::connection_closed() noexcept {
 
 void Worker::maybe_finish_drain() {
   if (!draining_ || connections_ != 0) return;
-  sweep_timer_.cancel();
+  if (sweep_timer_) sweep_timer_->cancel();
   pool_.close_idle();
   work_.reset();
 }
@@ -112,7 +118,7 @@ void Worker::on_accept(std::size_t i, boost::system::error_code ec, Socket socke
   if (ec) {
     // EMFILE and friends: log, back off by one sweep, keep listening.
     spdlog::warn("worker {}: accept failed: {}", index_, ec.message());
-    auto timer = std::make_shared<net::basic_waitable_timer<Clock, net::wait_traits<Clock>, Executor>>(executor_);
+    auto timer = std::make_shared<Timer>(executor_);
     timer->expires_after(sweep_period);
     timer->async_wait([this, i, timer](boost::system::error_code) {
       if (!draining_) do_accept(i);
@@ -130,8 +136,8 @@ void Worker::on_accept(std::size_t i, boost::system::error_code ec, Socket socke
 }
 
 void Worker::do_sweep() {
-  sweep_timer_.expires_after(sweep_period);
-  sweep_timer_.async_wait([this](boost::system::error_code ec) {
+  sweep_timer_->expires_after(sweep_period);
+  sweep_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     now_ = Clock::now();
     expired_.clear();

@@ -81,11 +81,15 @@ class Worker {
 
   unsigned index_;
   const Runtime& runtime_;
-  net::io_context ioc_{1};
+  using Timer = net::basic_waitable_timer<Clock, net::wait_traits<Clock>, Executor>;
+
+  // The loop dies first in ~Worker(): handlers it still holds own sessions,
+  // whose destructors report back to the members below.
+  std::unique_ptr<net::io_context> ioc_ = std::make_unique<net::io_context>(1);
   Executor executor_;
   std::optional<net::executor_work_guard<Executor>> work_;
   std::vector<std::unique_ptr<Listener>> listeners_;
-  net::basic_waitable_timer<Clock, net::wait_traits<Clock>, Executor> sweep_timer_;
+  std::optional<Timer> sweep_timer_;
   boost::intrusive::list<Timed, boost::intrusive::constant_time_size<false>> timed_;
   std::vector<Timed*> expired_;
   routing::RoutingTableConstSharedPtr table_;
