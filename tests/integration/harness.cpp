@@ -75,6 +75,7 @@ std::string excerpt(std::string_view s, std::size_t max = 400) {
 }
 
 std::string tail_lines(const std::string& text, std::size_t n) {
+  if (text.empty()) return text;
   std::size_t pos = text.size();
   std::size_t count = 0;
   while (pos > 0 && count <= n) {

@@ -62,6 +62,22 @@ std::optional<WsFrame> read_frame(Client& c, Ms timeout) {
   return f;
 }
 
+/// Reads one whole message: a first frame and its continuation frames up to FIN (the echo server
+/// may fragment what it sends back).
+std::optional<WsFrame> read_message(Client& c, Ms timeout) {
+  auto first = read_frame(c, timeout);
+  if (!first) return first;
+  while (!first->fin) {
+    auto next = read_frame(c, timeout);
+    if (!next) return next;
+    EXPECT_EQ(next->opcode, 0x0) << "expected a continuation frame";
+    EXPECT_FALSE(next->masked);
+    first->payload += next->payload;
+    first->fin = next->fin;
+  }
+  return first;
+}
+
 TEST_F(ProxyUpgrade, WebSocketEchoThroughProxy) {
   Proxy& p = start_proxy({});
   Client c(p.port());
@@ -77,7 +93,7 @@ TEST_F(ProxyUpgrade, WebSocketEchoThroughProxy) {
   EXPECT_EQ(r->header("X-Backend"), "blue");
 
   c.send(ws_frame(0x1, "hello through the proxy"));
-  auto f = read_frame(c, Ms(3000));
+  auto f = read_message(c, Ms(3000));
   ASSERT_TRUE(f) << "no echo frame; buffered " << c.buffered().size() << " bytes";
   EXPECT_TRUE(f->fin);
   EXPECT_EQ(f->opcode, 0x1);
@@ -86,7 +102,7 @@ TEST_F(ProxyUpgrade, WebSocketEchoThroughProxy) {
 
   std::string big = pattern_bytes(3, 70000);
   c.send(ws_frame(0x2, big));
-  f = read_frame(c, Ms(5000));
+  f = read_message(c, Ms(5000));
   ASSERT_TRUE(f) << "no echo of the 70000-byte frame";
   EXPECT_EQ(f->opcode, 0x2);
   EXPECT_EQ(f->payload.size(), big.size());
@@ -111,7 +127,7 @@ TEST_F(ProxyUpgrade, WebSocketFramesSentWithHandshakeAndSplitAcrossWrites) {
   ASSERT_EQ(r->status, 101) << r->raw_head;
   std::string frame = ws_frame(0x1, "split");
   for (char ch : frame) c.send(std::string(1, ch));
-  auto f = read_frame(c, Ms(3000));
+  auto f = read_message(c, Ms(3000));
   ASSERT_TRUE(f);
   EXPECT_EQ(f->payload, "split");
 }
