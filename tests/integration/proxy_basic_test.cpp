@@ -1,7 +1,9 @@
 // SPEC §4: requests relayed to blue with X-Forwarded-*/Via, hop-by-hop headers removed,
 // keep-alive on both sides, pipelining, HTTP/1.0, bodiless responses, routing misses.
 
+#include <atomic>
 #include <set>
+#include <thread>
 
 #include "harness.hpp"
 
@@ -221,6 +223,107 @@ TEST_F(ProxyBasic, SeveralListenersAllServe) {
     ASSERT_TRUE(r) << "listener " << port << ": " << why;
     EXPECT_EQ(r->status, 200);
   }
+}
+
+TEST_F(ProxyBasic, AbsoluteFormTargetRoutedAndForwardedAsOriginForm) {
+  ProxyConfig cfg;
+  cfg.match_host = "only.example";
+  Proxy& p = start_proxy(cfg);
+  std::string why;
+  auto r = round_trip(p.port(), "GET http://only.example/abs?x=1 HTTP/1.1\r\nHost: only.example\r\n\r\n",
+                      Ms(3000), &why);
+  ASSERT_TRUE(r) << why;
+  ASSERT_EQ(r->status, 200) << r->raw_head;
+  Echo e = parse_echo(r->body);
+  EXPECT_EQ(e.target, "/abs?x=1");
+  EXPECT_EQ(e.value("Host"), "only.example");
+}
+
+TEST_F(ProxyBasic, ClientConnectionCloseHonoured) {
+  Proxy& p = start_proxy({});
+  Client c(p.port());
+  c.send(get_request("/", "Connection: close\r\n"));
+  auto r = c.read_response(Ms(3000));
+  ASSERT_TRUE(r) << c.last_error();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(c.read_until_close(Ms(3000)), ReadEnd::Eof) << "connection kept open after Connection: close";
+}
+
+TEST_F(ProxyBasic, UpstreamErrorStatusRelayedAsIs) {
+  Proxy& p = start_proxy({});
+  Client c(p.port());
+  c.send(get_request("/?status=503"));
+  auto r = c.read_response(Ms(3000));
+  ASSERT_TRUE(r) << c.last_error();
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->header("X-Backend"), "blue") << "the backend's own 503 was replaced";
+  EXPECT_EQ(parse_echo(r->body).target, "/?status=503");
+  c.send(get_request("/after"));
+  r = c.read_response(Ms(3000));
+  ASSERT_TRUE(r) << "keep-alive lost after a relayed 503: " << c.last_error();
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(ProxyBasic, SetCookieFromBackendRelayed) {
+  Proxy& p = start_proxy({});
+  std::string why;
+  auto r = round_trip(p.port(), get_request("/?set_cookie=session%3Dabc"), Ms(3000), &why);
+  ASSERT_TRUE(r) << why;
+  ASSERT_EQ(r->status, 200);
+  auto cookies = r->headers_named("Set-Cookie");
+  bool found = false;
+  for (const auto& v : cookies) found = found || v.find("session") != std::string::npos;
+  EXPECT_TRUE(found) << r->raw_head;
+}
+
+TEST_F(ProxyBasic, ConcurrentKeepAliveClientsGetTheirOwnAnswers) {
+  Proxy& p = start_proxy({});
+  const int clients = 16, per_client = 25;
+  std::atomic<int> ok{0};
+  std::vector<std::string> errors(clients);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < clients; ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        Client c(p.port());
+        for (int i = 0; i < per_client; ++i) {
+          std::string target = "/c" + std::to_string(t) + "/r" + std::to_string(i);
+          std::string body(static_cast<std::size_t>(i * 37 + t), 'q');
+          c.send(request_with_body("POST", target, body));
+          auto r = c.read_response(Ms(5000));
+          if (!r) throw std::runtime_error(target + ": " + c.last_error());
+          if (r->status != 200) throw std::runtime_error(target + ": status " + std::to_string(r->status));
+          Echo e = parse_echo(r->body);
+          if (e.target != target || e.body_bytes != body.size())
+            throw std::runtime_error(target + ": got the answer for " + e.target);
+          ++ok;
+        }
+      } catch (const std::exception& ex) {
+        errors[static_cast<std::size_t>(t)] = ex.what();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < clients; ++t) EXPECT_TRUE(errors[static_cast<std::size_t>(t)].empty()) << errors[static_cast<std::size_t>(t)];
+  EXPECT_EQ(ok.load(), clients * per_client);
+  EXPECT_EQ(backends_[0]->stats().requests, static_cast<std::uint64_t>(clients * per_client));
+}
+
+TEST_F(ProxyBasic, NoNagleStallOnSequentialSmallRequests) {
+  // Head and body sent separately both ways: without TCP_NODELAY each exchange would stall
+  // ~40 ms on delayed ACKs (60 requests > 2.4 s).
+  Proxy& p = start_proxy({});
+  Client c(p.port());
+  auto t0 = Clock::now();
+  for (int i = 0; i < 60; ++i) {
+    c.send("POST /n HTTP/1.1\r\nHost: app.test\r\nContent-Length: 4\r\n\r\n");
+    c.send("ping");
+    auto r = c.read_response(Ms(3000));
+    ASSERT_TRUE(r) << c.last_error();
+    ASSERT_EQ(r->status, 200);
+  }
+  auto took = std::chrono::duration_cast<Ms>(Clock::now() - t0).count();
+  EXPECT_LT(took, 1500) << "60 small keep-alive requests took " << took << " ms";
 }
 
 }  // namespace

@@ -96,5 +96,43 @@ TEST_F(ProxyLifecycle, AdminHealthAndReadiness) {
   }
 }
 
+TEST_F(ProxyLifecycle, SighupWithInvalidConfigKeepsServing) {
+  Proxy& p = start_proxy({});
+  std::string why;
+  auto r = round_trip(p.port(), get_request("/before"), Ms(3000), &why);
+  ASSERT_TRUE(r) << why;
+  ASSERT_EQ(r->status, 200);
+  std::string good = read_file(p.config_path());
+  write_file(p.config_path(), good + "bogus_key: 1\n");
+  p.process().signal(SIGHUP);
+  auto line = p.process().wait_for_line(std::regex("bogus_key"), Ms(3000));
+  EXPECT_TRUE(line) << "the rejected reload was not logged with its reason; stderr:\n" << p.process().stderr_text();
+  ASSERT_TRUE(p.process().running()) << "bgproxy died on SIGHUP with an invalid config";
+  r = round_trip(p.port(), get_request("/after"), Ms(3000), &why);
+  ASSERT_TRUE(r) << "not serving after a rejected reload: " << why;
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(ProxyLifecycle, AccessLogWrittenToFile) {
+  ProxyConfig cfg;
+  cfg.access_log = (dir_ / "access.log").string();
+  Proxy& p = start_proxy(cfg);
+  std::string why;
+  auto r = round_trip(p.port(), get_request("/logged-path?q=1"), Ms(3000), &why);
+  ASSERT_TRUE(r) << why;
+  ASSERT_EQ(r->status, 200);
+  auto deadline = Clock::now() + Ms(3000);
+  std::string text;
+  while (Clock::now() < deadline) {
+    text = read_file(dir_ / "access.log");
+    if (text.find("/logged-path") != std::string::npos) break;
+    std::this_thread::sleep_for(Ms(50));
+  }
+  ASSERT_NE(text.find("/logged-path"), std::string::npos) << "access log:\n" << text;
+  std::string line = text.substr(text.find("/logged-path"));
+  line = line.substr(0, line.find('\n'));
+  EXPECT_NE(line.find("200"), std::string::npos) << "status missing from the access-log line: " << line;
+}
+
 }  // namespace
 }  // namespace bgtest

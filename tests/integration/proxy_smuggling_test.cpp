@@ -232,5 +232,18 @@ TEST_F(ProxySmuggling, BadRequestAfterGoodOnePipelinedAnswersGoodThen400) {
   EXPECT_EQ(backend_->stats().requests, before + 1) << "only /good may reach the backend";
 }
 
+TEST_F(ProxySmuggling, MissingHostRejected) {
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400.
+  expect_400_not_forwarded("GET / HTTP/1.1\r\nX-No-Host: 1\r\n\r\n");
+}
+
+TEST_F(ProxySmuggling, DuplicateHostRejected) {
+  expect_400_not_forwarded("GET / HTTP/1.1\r\nHost: app.test\r\nHost: evil.example\r\n\r\n");
+}
+
+TEST_F(ProxySmuggling, TargetNotInOriginFormRejected) {
+  expect_400_not_forwarded("GET nothing-here HTTP/1.1\r\nHost: app.test\r\n\r\n");
+}
+
 }  // namespace
 }  // namespace bgtest
