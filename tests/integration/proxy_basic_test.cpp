@@ -175,6 +175,17 @@ TEST_F(ProxyBasic, HeadWithContentLengthDoesNotHang) {
   ASSERT_TRUE(r) << "request after HEAD: " << c.last_error();
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(parse_echo(r->body).target, "/after-head");
+
+  // HEAD of a chunked resource: a chunked head, no chunks follow.
+  c.send("HEAD /?body_bytes=1000&chunked=1 HTTP/1.1\r\nHost: app.test\r\n\r\n");
+  r = c.read_response(Ms(3000), /*head_request=*/true);
+  ASSERT_TRUE(r) << c.last_error();
+  EXPECT_EQ(r->status, 200);
+  c.send(get_request("/after-chunked-head"));
+  r = c.read_response(Ms(3000));
+  ASSERT_TRUE(r) << "request after a chunked HEAD: " << c.last_error();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(parse_echo(r->body).target, "/after-chunked-head");
 }
 
 TEST_F(ProxyBasic, NoContentAndNotModifiedHaveNoBody) {
@@ -324,6 +335,46 @@ TEST_F(ProxyBasic, NoNagleStallOnSequentialSmallRequests) {
   }
   auto took = std::chrono::duration_cast<Ms>(Clock::now() - t0).count();
   EXPECT_LT(took, 1500) << "60 small keep-alive requests took " << took << " ms";
+}
+
+TEST_F(ProxyBasic, PipelinedSlowThenFastAnsweredInOrder) {
+  Proxy& p = start_proxy({});
+  Client c(p.port());
+  c.send(get_request("/slow?delay_ms=300") + get_request("/fast"));
+  auto r = c.read_response(Ms(3000));
+  ASSERT_TRUE(r) << c.last_error();
+  EXPECT_EQ(parse_echo(r->body).target, "/slow?delay_ms=300");
+  r = c.read_response(Ms(3000));
+  ASSERT_TRUE(r) << c.last_error();
+  EXPECT_EQ(parse_echo(r->body).target, "/fast");
+}
+
+TEST_F(ProxyBasic, ClientAbortMidUploadReleasesUpstreamAndOthersContinue) {
+  Proxy& p = start_proxy({});
+  Backend& b = *backends_[0];
+  {
+    Client c(p.port());
+    c.send("POST /abort HTTP/1.1\r\nHost: app.test\r\nContent-Length: 10000000\r\n\r\n");
+    c.send(pattern_bytes(0, 1 << 20));
+  }  // closed mid-body
+  std::string why;
+  auto r = round_trip(p.port(), get_request("/next"), Ms(3000), &why);
+  ASSERT_TRUE(r) << why;
+  EXPECT_EQ(r->status, 200);
+  // The upstream connection that carried the half body is closed, not pooled or leaked (the
+  // /_stats connection counts itself, and at most one idle pooled connection may remain).
+  auto deadline = Clock::now() + Ms(3000);
+  BackendStats st;
+  while (Clock::now() < deadline) {
+    st = b.stats();
+    if (st.open_connections <= 2) break;
+    std::this_thread::sleep_for(Ms(50));
+  }
+  EXPECT_LE(st.open_connections, 2u) << "upstream connection of the aborted upload left open";
+  EXPECT_EQ(st.requests, 1u) << "the aborted upload was completed towards the backend";
+  auto v = p.wait_metric("bgproxy_client_connections", {}, [](double x) { return x == 0; });
+  ASSERT_TRUE(v);
+  EXPECT_EQ(*v, 0);
 }
 
 }  // namespace
