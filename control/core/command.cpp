@@ -1,0 +1,403 @@
+// Control-socket request parsing (SPEC §7): one JSON line -> Command.
+//
+// HAProxy-style: a static table of commands (name, usage, summary) drives both
+// `bgctl help` and the dispatch; every row has a parser of its own and the set
+// of fields it accepts, so an unknown field is refused before any value is read.
+// Nothing here throws past parse_command(): Boost.JSON runs on its error_code
+// overload and every value is checked for its kind before it is read.
+#include "bgproxy/control/command.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <stdexcept>
+#include <system_error>
+
+#include <boost/json.hpp>
+
+#include "bgproxy/config/parse.hpp"
+
+namespace bgproxy::control {
+namespace {
+
+namespace json = boost::json;
+
+// ---------------------------------------------------------------------------------
+// Weights: percent with at most two decimals -> basis points, exactly.
+
+enum class WeightProblem : std::uint8_t { none, not_number, out_of_range, too_precise };
+
+struct Weight {
+  std::uint32_t bp = 0;
+  WeightProblem problem = WeightProblem::none;
+};
+
+constexpr Weight weight_problem(WeightProblem p) noexcept { return Weight{0, p}; }
+
+bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+// "-?D+(.D+)?" in decimal, compared and converted digit by digit, so no binary
+// floating point is involved and any length is safe. Trailing zeros after the
+// second decimal are fine ("10.250" is 10.25); a sign is only allowed on zero.
+Weight weight_from_text(std::string_view text) noexcept {
+  bool negative = false;
+  if (!text.empty() && text.front() == '-') {
+    negative = true;
+    text.remove_prefix(1);
+  }
+  const auto dot = text.find('.');
+  std::string_view whole = text.substr(0, dot);
+  const std::string_view frac = dot == std::string_view::npos ? std::string_view{} : text.substr(dot + 1);
+  if (whole.empty() || !std::all_of(whole.begin(), whole.end(), is_digit)) return weight_problem(WeightProblem::not_number);
+  if (dot != std::string_view::npos && (frac.empty() || !std::all_of(frac.begin(), frac.end(), is_digit)))
+    return weight_problem(WeightProblem::not_number);
+
+  while (whole.size() > 1 && whole.front() == '0') whole.remove_prefix(1);
+  const bool frac_is_zero = std::all_of(frac.begin(), frac.end(), [](char c) { return c == '0'; });
+  const bool is_zero = whole == "0" && frac_is_zero;
+  if (negative && !is_zero) return weight_problem(WeightProblem::out_of_range);
+  if (whole.size() > 3) return weight_problem(WeightProblem::out_of_range);
+  std::uint32_t units = 0;
+  for (char c : whole) units = units * 10 + static_cast<std::uint32_t>(c - '0');
+  if (units > 100 || (units == 100 && !frac_is_zero)) return weight_problem(WeightProblem::out_of_range);
+
+  if (frac.size() > 2 && !std::all_of(frac.begin() + 2, frac.end(), [](char c) { return c == '0'; }))
+    return weight_problem(WeightProblem::too_precise);
+  std::uint32_t hundredths = 0;
+  if (!frac.empty()) hundredths += static_cast<std::uint32_t>(frac[0] - '0') * 10;
+  if (frac.size() > 1) hundredths += static_cast<std::uint32_t>(frac[1] - '0');
+  return Weight{units * 100 + hundredths, WeightProblem::none};
+}
+
+// A JSON double has lost its text; its shortest round-trip decimal form is the
+// text the sender meant (0.29 prints as "0.29", never 0.28999...), so it goes
+// through the same decimal check as a string.
+Weight weight_from_double(double d) noexcept {
+  if (!std::isfinite(d) || d < 0.0 || d > 100.0) return weight_problem(WeightProblem::out_of_range);
+  if (d == 0.0) return Weight{0, WeightProblem::none};  // also -0.0
+  std::array<char, 400> buf{};  // fixed form of the smallest denormal is ~330 chars
+  const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), d, std::chars_format::fixed);
+  if (r.ec != std::errc()) return weight_problem(WeightProblem::too_precise);
+  return weight_from_text(std::string_view(buf.data(), static_cast<std::size_t>(r.ptr - buf.data())));
+}
+
+Weight weight_from_json(const json::value& v) noexcept {
+  switch (v.kind()) {
+    case json::kind::int64: {
+      const std::int64_t n = v.get_int64();
+      if (n < 0 || n > 100) return weight_problem(WeightProblem::out_of_range);
+      return Weight{static_cast<std::uint32_t>(n) * 100, WeightProblem::none};
+    }
+    case json::kind::uint64: {
+      const std::uint64_t n = v.get_uint64();
+      if (n > 100) return weight_problem(WeightProblem::out_of_range);
+      return Weight{static_cast<std::uint32_t>(n) * 100, WeightProblem::none};
+    }
+    case json::kind::double_: return weight_from_double(v.get_double());
+    case json::kind::string: {
+      const json::string& s = v.get_string();
+      return weight_from_text(std::string_view(s.data(), s.size()));
+    }
+    default: return weight_problem(WeightProblem::not_number);
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Messages.
+
+// User text inside a message: quoted, escaped, and cut short so that a 60 KiB
+// command name does not come back as a 60 KiB error. The input passed Boost.JSON's
+// UTF-8 check, so cutting on a code-point boundary keeps the message valid UTF-8.
+std::string quoted(std::string_view s) {
+  constexpr std::size_t max_shown = 40;
+  bool cut = false;
+  if (s.size() > max_shown) {
+    std::size_t n = max_shown;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    s = s.substr(0, n);
+    cut = true;
+  }
+  std::string out = "\"";
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7F) {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  out += cut ? "...\"" : "\"";
+  return out;
+}
+
+std::string_view json_string(const json::value& v) noexcept {
+  const json::string& s = v.get_string();
+  return std::string_view(s.data(), s.size());
+}
+
+// ---------------------------------------------------------------------------------
+// The command table.
+
+using Error = std::optional<CommandError>;
+using ParseFn = Error (*)(const json::object&, Command&);
+
+constexpr std::array<CommandInfo, 9> infos{{
+    {"status", "status [-s SERVICE]",
+     "weights, target, rollout phase, per-server health, per-color rps, error rate and p95"},
+    {"split", "split --green N | --blue N [-s SERVICE] [--force]",
+     "set the green weight in percent (0-100, up to two decimals); blue gets the rest"},
+    {"switch", "switch blue|green [-s SERVICE] [--force]", "send all traffic of a service to one color"},
+    {"rollback", "rollback [-s SERVICE]", "go back to the last stable weights"},
+    {"canary", "canary start [--steps 10,50,100] [--interval 60s] | pause | resume | abort [-s SERVICE]",
+     "walk the canary steps under the watchdog; pause, resume or abort (= rollback) it"},
+    {"health", "health [-s SERVICE]", "per-server health-check state and last check"},
+    {"history", "history [-s SERVICE] [--limit N]", "recent changes with who made them, newest first"},
+    {"server", "server enable|disable|drain ADDRESS [-s SERVICE]",
+     "take a server in or out of rotation; drain lets its in-flight requests finish"},
+    {"reload", "reload", "re-read the configuration file, keeping the current split"},
+}};
+
+struct Row {
+  std::string_view name;
+  CommandKind kind;
+  std::span<const std::string_view> fields;  ///< accepted besides "command"
+  ParseFn parse;
+};
+
+Error field_error(std::string message) { return CommandError{std::move(message)}; }
+
+Error read_service(const json::object& o, Command& c) {
+  const json::value* v = o.if_contains("service");
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_string()) return field_error("\"service\" must be a string");
+  c.service = std::string(json_string(*v));
+  return std::nullopt;
+}
+
+Error read_force(const json::object& o, Command& c) {
+  const json::value* v = o.if_contains("force");
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_bool()) return field_error("\"force\" must be true or false");
+  c.force = v->get_bool();
+  return std::nullopt;
+}
+
+Error parse_service_only(const json::object& o, Command& c) { return read_service(o, c); }
+
+Error parse_nothing(const json::object&, Command&) { return std::nullopt; }
+
+Error parse_split(const json::object& o, Command& c) {
+  if (auto e = read_service(o, c)) return e;
+  if (auto e = read_force(o, c)) return e;
+  const json::value* green = o.if_contains("green");
+  const json::value* blue = o.if_contains("blue");
+  if ((green == nullptr) == (blue == nullptr)) return field_error("split needs exactly one of \"green\" or \"blue\"");
+  const Weight w = weight_from_json(green != nullptr ? *green : *blue);
+  switch (w.problem) {
+    case WeightProblem::none: break;
+    case WeightProblem::not_number:
+      return field_error(green != nullptr ? "\"green\" must be a number" : "\"blue\" must be a number");
+    case WeightProblem::out_of_range:
+      return field_error(green != nullptr ? "green weight must be between 0 and 100"
+                                          : "blue weight must be between 0 and 100");
+    case WeightProblem::too_precise:
+      return field_error(green != nullptr ? "green weight has more than two decimals"
+                                          : "blue weight has more than two decimals");
+  }
+  c.green_bp = green != nullptr ? w.bp : 10000 - w.bp;
+  return std::nullopt;
+}
+
+Error parse_switch(const json::object& o, Command& c) {
+  if (auto e = read_service(o, c)) return e;
+  if (auto e = read_force(o, c)) return e;
+  const json::value* v = o.if_contains("color");
+  if (v == nullptr) return field_error("switch needs \"color\" (blue or green)");
+  const std::string_view color = v->is_string() ? json_string(*v) : std::string_view{};
+  if (color == "blue") c.color = routing::Color::blue;
+  else if (color == "green") c.color = routing::Color::green;
+  else return field_error("color must be \"blue\" or \"green\"");
+  return std::nullopt;
+}
+
+Error read_steps(const json::value& v, Command& c) {
+  const json::array* a = v.if_array();
+  if (a == nullptr) return field_error("\"steps\" must be an array of numbers");
+  constexpr std::string_view order = "canary steps must be increasing percentages ending at 100";
+  if (a->empty()) return field_error(std::string(order));
+  std::vector<std::uint32_t> steps;
+  steps.reserve(a->size());
+  for (const json::value& item : *a) {
+    const Weight w = weight_from_json(item);
+    switch (w.problem) {
+      case WeightProblem::none: break;
+      case WeightProblem::not_number: return field_error("\"steps\" must be an array of numbers");
+      case WeightProblem::out_of_range: return field_error(std::string(order));
+      case WeightProblem::too_precise: return field_error("canary step has more than two decimals");
+    }
+    // Strictly increasing from above 0: a step of 0 or a repeated one would hold for nothing.
+    if (w.bp == 0 || (!steps.empty() && w.bp <= steps.back())) return field_error(std::string(order));
+    steps.push_back(w.bp);
+  }
+  if (steps.back() != 10000) return field_error(std::string(order));
+  c.steps_bp = std::move(steps);
+  return std::nullopt;
+}
+
+Error read_interval(const json::value& v, Command& c) {
+  if (!v.is_string()) return field_error("\"interval\" must be a string such as \"60s\"");
+  const std::string_view text = json_string(v);
+  const auto d = config::parse_duration(text);
+  if (!d) return field_error("interval: invalid duration " + quoted(text));
+  if (d->count() <= 0) return field_error("interval must be greater than 0");
+  c.interval = *d;
+  return std::nullopt;
+}
+
+Error parse_canary(const json::object& o, Command& c) {
+  if (auto e = read_service(o, c)) return e;
+  const json::value* v = o.if_contains("action");
+  if (v == nullptr) return field_error("canary needs \"action\" (start, pause, resume, abort)");
+  if (!v->is_string()) return field_error("\"action\" must be a string");
+  const std::string_view action = json_string(*v);
+  if (action == "start") c.canary = CanaryAction::start;
+  else if (action == "pause") c.canary = CanaryAction::pause;
+  else if (action == "resume") c.canary = CanaryAction::resume;
+  else if (action == "abort") c.canary = CanaryAction::abort;
+  else return field_error("unknown canary action " + quoted(action));
+
+  if (c.canary != CanaryAction::start) {
+    for (std::string_view only_start : {"steps", "interval", "force"})
+      if (o.contains(only_start))
+        return field_error("unknown field \"" + std::string(only_start) + "\" for canary " + std::string(action));
+    return std::nullopt;
+  }
+  if (auto e = read_force(o, c)) return e;
+  if (const json::value* s = o.if_contains("steps"))
+    if (auto e = read_steps(*s, c)) return e;
+  if (const json::value* i = o.if_contains("interval"))
+    if (auto e = read_interval(*i, c)) return e;
+  return std::nullopt;
+}
+
+Error parse_history(const json::object& o, Command& c) {
+  if (auto e = read_service(o, c)) return e;
+  const json::value* v = o.if_contains("limit");
+  if (v == nullptr) return std::nullopt;
+  if (v->is_int64() && v->get_int64() > 0) c.limit = static_cast<std::size_t>(v->get_int64());
+  else if (v->is_uint64()) c.limit = static_cast<std::size_t>(v->get_uint64());
+  else return field_error("limit must be a positive integer");
+  return std::nullopt;
+}
+
+Error parse_server(const json::object& o, Command& c) {
+  if (auto e = read_service(o, c)) return e;
+  const json::value* action = o.if_contains("action");
+  const json::value* address = o.if_contains("address");
+  constexpr std::string_view needs = "server needs \"action\" (enable, disable, drain) and \"address\"";
+  if (action == nullptr || address == nullptr) return field_error(std::string(needs));
+  if (!action->is_string()) return field_error("\"action\" must be a string");
+  const std::string_view a = json_string(*action);
+  if (a == "enable") c.server = ServerAction::enable;
+  else if (a == "disable") c.server = ServerAction::disable;
+  else if (a == "drain") c.server = ServerAction::drain;
+  else return field_error("unknown server action " + quoted(a));
+  if (!address->is_string()) return field_error("\"address\" must be a string");
+  if (address->get_string().empty()) return field_error(std::string(needs));
+  c.address = std::string(json_string(*address));
+  return std::nullopt;
+}
+
+constexpr std::array<std::string_view, 1> service_fields{"service"};
+constexpr std::array<std::string_view, 0> no_fields{};
+constexpr std::array<std::string_view, 4> split_fields{"service", "green", "blue", "force"};
+constexpr std::array<std::string_view, 3> switch_fields{"service", "color", "force"};
+constexpr std::array<std::string_view, 5> canary_fields{"service", "action", "steps", "interval", "force"};
+constexpr std::array<std::string_view, 2> history_fields{"service", "limit"};
+constexpr std::array<std::string_view, 3> server_fields{"service", "action", "address"};
+
+constexpr std::array<Row, 9> rows{{
+    {"status", CommandKind::status, service_fields, parse_service_only},
+    {"split", CommandKind::split, split_fields, parse_split},
+    {"switch", CommandKind::switch_color, switch_fields, parse_switch},
+    {"rollback", CommandKind::rollback, service_fields, parse_service_only},
+    {"canary", CommandKind::canary, canary_fields, parse_canary},
+    {"health", CommandKind::health, service_fields, parse_service_only},
+    {"history", CommandKind::history, history_fields, parse_history},
+    {"server", CommandKind::server, server_fields, parse_server},
+    {"reload", CommandKind::reload, no_fields, parse_nothing},
+}};
+
+// The help table and the dispatch table are one list in two shapes: same names, same order.
+constexpr bool tables_agree() {
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    if (rows[i].name != infos[i].name || infos[i].usage.substr(0, infos[i].name.size()) != infos[i].name) return false;
+  return true;
+}
+static_assert(tables_agree(), "command_table() and the dispatch rows must list the same commands in the same order");
+
+std::string command_names() {
+  std::string out;
+  for (const Row& r : rows) {
+    if (!out.empty()) out += ", ";
+    out += r.name;
+  }
+  return out;
+}
+
+bool is_blank(std::string_view line) noexcept {
+  return std::all_of(line.begin(), line.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
+}
+
+}  // namespace
+
+void throw_exception_from_error(const CommandError& e, const boost::source_location&) {
+  throw std::runtime_error(e.message);
+}
+
+boost::system::result<Command, CommandError> parse_command(std::string_view line) {
+  if (is_blank(line)) return CommandError{"empty request"};
+
+  boost::system::error_code ec;
+  const json::value doc = json::parse(line, ec);
+  if (ec) return CommandError{"malformed JSON: " + ec.message()};
+  const json::object* o = doc.if_object();
+  if (o == nullptr) return CommandError{"request must be a JSON object"};
+
+  const json::value* name_value = o->if_contains("command");
+  if (name_value == nullptr) return CommandError{"missing \"command\""};
+  if (!name_value->is_string()) return CommandError{"\"command\" must be a string"};
+  const std::string_view name = json_string(*name_value);
+
+  const auto row = std::find_if(rows.begin(), rows.end(), [&](const Row& r) { return r.name == name; });
+  if (row == rows.end()) return CommandError{"unknown command " + quoted(name) + " (try: " + command_names() + ")"};
+
+  for (const auto& field : *o) {
+    const std::string_view key = field.key();
+    if (key == "command") continue;
+    if (std::find(row->fields.begin(), row->fields.end(), key) == row->fields.end())
+      return CommandError{"unknown field " + quoted(key) + " for " + std::string(row->name)};
+  }
+
+  Command c;
+  c.kind = row->kind;
+  if (Error e = row->parse(*o, c)) return std::move(*e);
+  return c;
+}
+
+std::optional<std::uint32_t> parse_weight(std::string_view text) {
+  const Weight w = weight_from_text(text);
+  if (w.problem != WeightProblem::none) return std::nullopt;
+  return w.bp;
+}
+
+std::span<const CommandInfo> command_table() noexcept { return infos; }
+
+}  // namespace bgproxy::control
