@@ -12,6 +12,13 @@ int hex_value(char c) noexcept {
   return -1;
 }
 
+/// CTLs other than HTAB (NUL, bare LF, DEL, ...) are never valid in a chunk
+/// extension or a trailer field (RFC 9110 §5.5).
+bool is_control(char c) noexcept {
+  const auto u = static_cast<unsigned char>(c);
+  return (u < 0x20 && c != '\t') || u == 0x7f;
+}
+
 }  // namespace
 
 ChunkedScanner::Result ChunkedScanner::scan(std::string_view in, PayloadSink* sink) noexcept {
@@ -37,6 +44,7 @@ ChunkedScanner::Result ChunkedScanner::scan(std::string_view in, PayloadSink* si
         } else if (c == ';') {
           state_ = State::ext;
         } else if (c == ' ' || c == '\t') {
+          ++line_bytes_;
           state_ = State::size_ws;
         } else if (c == '\r') {
           state_ = State::size_lf;
@@ -49,13 +57,12 @@ ChunkedScanner::Result ChunkedScanner::scan(std::string_view in, PayloadSink* si
       case State::size_ws:
         if (c == ';') state_ = State::ext;
         else if (c == '\r') state_ = State::size_lf;
-        else if (c != ' ' && c != '\t') return fail();
+        else if ((c != ' ' && c != '\t') || ++line_bytes_ > max_line_bytes) return fail();
         ++i;
         break;
       case State::ext:
         if (c == '\r') state_ = State::size_lf;
-        else if (c == '\n' || (static_cast<unsigned char>(c) < 0x20 && c != '\t') || ++line_bytes_ > max_line_bytes)
-          return fail();
+        else if (is_control(c) || ++line_bytes_ > max_line_bytes) return fail();
         ++i;
         break;
       case State::size_lf:
@@ -92,7 +99,7 @@ ChunkedScanner::Result ChunkedScanner::scan(std::string_view in, PayloadSink* si
         break;
       case State::trailer_line:
         if (c == '\r') state_ = State::trailer_lf;
-        else if (c == '\n' || ++line_bytes_ > max_line_bytes) return fail();
+        else if (is_control(c) || ++line_bytes_ > max_line_bytes) return fail();
         ++i;
         break;
       case State::trailer_lf:

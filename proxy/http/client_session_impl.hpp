@@ -322,7 +322,9 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     head_.clear();
     const auto& svc = table_->services[static_cast<std::size_t>(service_)];
     write_request_head(head_, req, target_.origin_form,
-                       ForwardedFor{client_ip_, tls_ ? "https" : "http", req[http::field::host]},
+                       ForwardedFor{client_ip_, tls_ ? "https" : "http",
+                                    target_.authority.empty() ? std::string_view(req[http::field::host]) : target_.authority,
+                                    target_.authority},
                        request_body_.kind() == BodyKind::chunked, upgrade_,
                        svc.override_color.enabled ? std::string_view(svc.override_color.header) : std::string_view{});
     head_pending_ = true;
@@ -583,9 +585,13 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void upstream_failed(stats::FailureReason reason, unsigned status, bool connect_phase) {
     // A pooled connection the backend closed while idle says nothing about the
     // server: try a fresh one before counting anything.
+    // Only a refused connection or a reset before any response byte may be
+    // replayed; a timeout may mean the backend is still working on the request.
     const bool stale = upstream_reused_ && !response_bytes_seen_ && reason == stats::FailureReason::reset;
     const bool body_intact = connect_phase || request_body_.kind() == BodyKind::none;
-    const bool replayable = body_intact && (connect_phase || idempotent_);
+    const bool retriable = (reason == stats::FailureReason::connect && status == 502) ||
+                           (reason == stats::FailureReason::reset && !response_bytes_seen_);
+    const bool replayable = retriable && body_intact && (connect_phase || idempotent_);
     release_upstream(false);
     if (stale && replayable) return choose_server_and_connect();
     count_upstream_failure(reason);

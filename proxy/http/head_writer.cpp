@@ -4,6 +4,7 @@
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/status.hpp>
+#include <boost/range/iterator_range.hpp>
 
 #include "proxy/http/hop_by_hop.hpp"
 
@@ -26,13 +27,19 @@ void append_number(std::string& out, unsigned long long v) {
   out.append(buf, end);
 }
 
-/// Fields the proxy rewrites itself, or that must not cross it.
-template <class Fields>
-bool skip_field(const typename Fields::value_type& f, std::string_view connection, bool upgrade) {
+/// Fields the proxy rewrites itself, or that must not cross it: hop-by-hop ones
+/// and those named by any Connection field (several fields form one list).
+template <class Message>
+bool skip_field(const Message& msg, const http::fields::value_type& f, bool has_connection,
+                bool upgrade) {
   const auto name = f.name();
   if (upgrade && name == http::field::upgrade) return false;
   if (is_hop_by_hop(name)) return true;
-  return !connection.empty() && named_in_connection(connection, f.name_string());
+  if (!has_connection) return false;
+  for (const auto& c : boost::make_iterator_range(msg.equal_range(http::field::connection))) {
+    if (named_in_connection(c.value(), f.name_string())) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -44,11 +51,11 @@ void write_request_head(std::string& out, const RequestHead& req, std::string_vi
   out.append(target);
   out.append(" HTTP/1.1\r\n");
 
-  const std::string_view connection = req[http::field::connection];
+  const bool has_connection = req.count(http::field::connection) != 0;
   std::string_view xff, via;
   bool multiple_xff = false, multiple_via = false;
   for (const auto& f : req) {
-    if (skip_field<http::fields>(f, connection, upgrade)) continue;
+    if (skip_field(req, f, has_connection, upgrade)) continue;
     const auto name = f.name_string();
     if (boost::beast::iequals(name, "X-Forwarded-For")) {
       multiple_xff = multiple_xff || !xff.empty();
@@ -56,6 +63,9 @@ void write_request_head(std::string& out, const RequestHead& req, std::string_vi
       continue;
     }
     switch (f.name()) {
+      case http::field::host:
+        if (!fwd.authority.empty()) continue;  // replaced by the absolute-form target's authority
+        break;
       case http::field::via:
         multiple_via = multiple_via || !via.empty();
         if (!multiple_via) via = f.value();
@@ -70,6 +80,7 @@ void write_request_head(std::string& out, const RequestHead& req, std::string_vi
     append_field(out, name, f.value());
   }
 
+  if (!fwd.authority.empty()) append_field(out, "Host", fwd.authority);
   // Several X-Forwarded-For (or Via) fields are one comma-separated list (RFC 9110 §5.3).
   out.append("X-Forwarded-For: ");
   if (multiple_xff) {
@@ -110,13 +121,15 @@ void write_response_head(std::string& out, const ResponseHead& res, const Respon
   out.append("HTTP/1.1 ");
   append_number(out, res.result_int());
   out.push_back(' ');
+  // Beast reports a missing reason as its own placeholder for unknown codes;
+  // an empty reason-phrase is valid (RFC 9112 §4), a made-up one is not.
   const auto reason = res.reason();
-  out.append(reason.empty() ? http::obsolete_reason(res.result()) : reason);
+  if (reason != "<unknown-status>") out.append(reason);
   out.append("\r\n");
 
-  const std::string_view connection = res[http::field::connection];
+  const bool has_connection = res.count(http::field::connection) != 0;
   for (const auto& f : res) {
-    if (skip_field<http::fields>(f, connection, framing.upgrade)) continue;
+    if (skip_field(res, f, has_connection, framing.upgrade)) continue;
     append_field(out, f.name_string(), f.value());
   }
   if (framing.chunked) out.append("Transfer-Encoding: chunked\r\n");

@@ -19,6 +19,7 @@ struct ForwardedFor {
   std::string_view client_ip;   ///< appended to X-Forwarded-For
   std::string_view proto;       ///< "http" or "https"
   std::string_view host;        ///< the client's Host, for X-Forwarded-Host
+  std::string_view authority;   ///< non-empty for an absolute-form target: sent as Host (RFC 9110 §7.2)
 };
 
 /// Appends the request head to send upstream: origin-form target, HTTP/1.1,

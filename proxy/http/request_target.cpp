@@ -30,6 +30,7 @@ RequestTarget split_target(std::string_view target, std::string_view host_header
     const auto slash = rest.find_first_of("/?");
     host = rest.substr(0, slash);
     if (host.empty()) return t;
+    t.authority = host;
     t.origin_form = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
     if (t.origin_form.front() == '?') return t;  // "http://h?q" has no path to forward
   }

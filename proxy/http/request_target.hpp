@@ -11,6 +11,7 @@ struct RequestTarget {
   std::string_view origin_form;        ///< what is forwarded: "/path?query" (or "*")
   std::string_view path;               ///< origin_form without the query, for matching
   std::string_view host_without_port;  ///< from an absolute-form target, else from Host
+  std::string_view authority;          ///< "host[:port]" of an absolute-form target; empty otherwise
 };
 
 /// @param target the request-target as received (origin-, absolute- or asterisk-form)

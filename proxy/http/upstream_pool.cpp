@@ -27,7 +27,10 @@ UpstreamConnectionPtr UpstreamPool::take_idle(std::uint32_t server, Clock::time_
     stack.pop_back();
     const auto idle_for = now - c->idle_since;
     if (idle_for > idle_timeout) continue;
-    if (idle_for > std::chrono::seconds(1) && !still_open(c->socket)) continue;
+    // A connection handed back within the same sweep tick (the busy case) is
+    // reused blind; any older one costs one peek, which catches most backends'
+    // keep-alive closes before a request is lost on them.
+    if (idle_for > Clock::duration::zero() && !still_open(c->socket)) continue;
     return c;
   }
   return nullptr;

@@ -31,7 +31,8 @@ class UpstreamPool {
 
   /// @return the most recently idled live connection to `server`, or null.
   /// Connections idle longer than the pool's idle timeout are closed; ones idle
-  /// over a second are probed for a close by the peer first (one non-blocking peek).
+  /// since an earlier sweep tick (`now` is the coarse clock) are probed for a close
+  /// by the peer first (one non-blocking peek).
   UpstreamConnectionPtr take_idle(std::uint32_t server, Clock::time_point now);
 
   /// Returns a connection whose last exchange completed cleanly.

@@ -30,7 +30,7 @@ ResponseHead make_response(unsigned status, unsigned version, Fields fields) {
   return res;
 }
 
-const ForwardedFor fwd{"10.0.0.1", "http", "a.example"};
+const ForwardedFor fwd{"10.0.0.1", "http", "a.example", {}};
 
 std::string request_bytes(const RequestHead& req, std::string_view target = "/x", bool chunked = false,
                           bool upgrade = false, std::string_view strip = {},
@@ -157,7 +157,7 @@ TEST(HeadWriter, RequestIncomingForwardedProtoAndHostReplaced) {
                                  {"X-Forwarded-Proto", "https"},
                                  {"x-forwarded-host", "evil.example"},
                                  {"X-Forwarded-Proto", "ftp"}});
-  const ForwardedFor tls{"2001:db8::1", "https", "a.example:8443"};
+  const ForwardedFor tls{"2001:db8::1", "https", "a.example:8443", {}};
   EXPECT_EQ(request_bytes(req, "/x", false, false, {}, tls),
             "GET /x HTTP/1.1\r\n"
             "Host: a.example\r\n"
@@ -170,7 +170,7 @@ TEST(HeadWriter, RequestIncomingForwardedProtoAndHostReplaced) {
 
 TEST(HeadWriter, RequestNoForwardedHostWithoutHost) {
   const auto req = make_request(http::verb::get, "/x", 10, {{"X-Forwarded-Host", "evil"}});
-  const ForwardedFor no_host{"10.0.0.1", "http", ""};
+  const ForwardedFor no_host{"10.0.0.1", "http", "", {}};
   EXPECT_EQ(request_bytes(req, "/x", false, false, {}, no_host),
             "GET /x HTTP/1.1\r\n"
             "X-Forwarded-For: 10.0.0.1\r\n"
@@ -269,7 +269,7 @@ TEST(HeadWriter, RequestXffNamedInConnectionIsDroppedNotAppended) {
 // RFC 9110 §5.3/§7.6.1: Connection is a list, and several Connection field
 // lines are one list. Only the first line is honoured, so a field named in a
 // second Connection line is forwarded to the backend.
-TEST(HeadWriter, BugFieldNamedInSecondConnectionLineIsForwarded) {
+TEST(HeadWriter, Issue2FieldNamedInSecondConnectionLineIsRemoved) {
   const auto req = make_request(http::verb::get, "/x", 11,
                                 {{"Host", "a.example"},
                                  {"Connection", "keep-alive"},
@@ -397,7 +397,7 @@ TEST(HeadWriter, ResponseExtraLinesComeLast) {
             "\r\n");
 }
 
-TEST(HeadWriter, BugFieldNamedInSecondConnectionLineOfResponseIsForwarded) {
+TEST(HeadWriter, Issue2FieldNamedInSecondConnectionLineOfResponseIsRemoved) {
   const auto res = make_response(200, 11,
                                  {{"Connection", "keep-alive"}, {"Connection", "X-Internal"}, {"X-Internal", "secret"}});
   EXPECT_EQ(response_bytes(res, {}), "HTTP/1.1 200 OK\r\n\r\n");
@@ -406,7 +406,7 @@ TEST(HeadWriter, BugFieldNamedInSecondConnectionLineOfResponseIsForwarded) {
 // An upstream status line with no reason ("HTTP/1.1 299 \r\n", valid per RFC
 // 9112 §4: reason-phrase is optional) for a code Beast does not know reaches
 // the client as "HTTP/1.1 299 <unknown-status>".
-TEST(HeadWriter, BugUnknownStatusWithoutReasonGetsPlaceholderReason) {
+TEST(HeadWriter, Issue2UnknownStatusWithoutReasonKeepsEmptyReason) {
   const std::string_view upstream = "HTTP/1.1 299 \r\nContent-Length: 0\r\n\r\n";
   http::response_parser<http::empty_body> parser;
   boost::beast::error_code ec;
@@ -466,6 +466,21 @@ TEST(HeadWriter, LocalResponsesParseWithMatchingContentLength) {
       EXPECT_EQ(res[http::field::content_type], "text/plain");
     }
   }
+}
+
+// RFC 9110 §7.2: for an absolute-form target the proxy sends the target's
+// authority as Host, replacing whatever Host the client sent.
+TEST(HeadWriter, Issue2AbsoluteFormAuthorityReplacesHost) {
+  const auto req = make_request(http::verb::get, "http://a.example:8080/p", 11, {{"Host", "b.example"}});
+  const ForwardedFor absolute{"10.0.0.1", "http", "a.example:8080", "a.example:8080"};
+  EXPECT_EQ(request_bytes(req, "/p", false, false, {}, absolute),
+            "GET /p HTTP/1.1\r\n"
+            "Host: a.example:8080\r\n"
+            "X-Forwarded-For: 10.0.0.1\r\n"
+            "X-Forwarded-Proto: http\r\n"
+            "X-Forwarded-Host: a.example:8080\r\n"
+            "Via: 1.1 bgproxy\r\n"
+            "\r\n");
 }
 
 }  // namespace
