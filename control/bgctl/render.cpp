@@ -1,0 +1,296 @@
+#include "control/bgctl/render.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "control/bgctl/request.hpp"
+
+namespace bgproxy::bgctl {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view missing = "-";
+
+/// Text from the proxy, made safe for a terminal: control characters become '?'.
+std::string clean(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    out += (c < 0x20 || c == 0x7f) ? '?' : ch;
+  }
+  return out;
+}
+
+const json::value* field(const json::object* o, std::string_view key) {
+  if (o == nullptr) return nullptr;
+  const auto it = o->find(key);
+  return it == o->end() ? nullptr : &it->value();
+}
+
+const json::object* object_field(const json::object* o, std::string_view key) {
+  const json::value* v = field(o, key);
+  return v != nullptr ? v->if_object() : nullptr;
+}
+
+const json::array* array_field(const json::object* o, std::string_view key) {
+  const json::value* v = field(o, key);
+  return v != nullptr ? v->if_array() : nullptr;
+}
+
+std::optional<std::string> string_field(const json::object* o, std::string_view key) {
+  const json::value* v = field(o, key);
+  if (v == nullptr || !v->is_string()) return std::nullopt;
+  return clean(v->get_string());
+}
+
+std::optional<double> number_field(const json::object* o, std::string_view key) {
+  const json::value* v = field(o, key);
+  if (v == nullptr) return std::nullopt;
+  if (v->is_double()) return v->get_double();
+  if (v->is_int64()) return static_cast<double>(v->get_int64());
+  if (v->is_uint64()) return static_cast<double>(v->get_uint64());
+  return std::nullopt;
+}
+
+std::string text_or_dash(const json::object* o, std::string_view key) {
+  return string_field(o, key).value_or(std::string(missing));
+}
+
+/// A whole number as given ("375", "-1"); anything else in its number form.
+std::string integer_text(const json::object* o, std::string_view key) {
+  const json::value* v = field(o, key);
+  if (v == nullptr) return std::string(missing);
+  if (v->is_int64()) return std::to_string(v->get_int64());
+  if (v->is_uint64()) return std::to_string(v->get_uint64());
+  if (v->is_double() && std::isfinite(v->get_double())) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.0f", v->get_double());
+    return buf;
+  }
+  if (v->is_string()) return clean(v->get_string());
+  return std::string(missing);
+}
+
+std::string fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+/// A weight in percent (70.0, 33.33) as "70%" / "33.33%".
+std::string percent_text(std::optional<double> pct) {
+  if (!pct || !std::isfinite(*pct)) return std::string(missing);
+  const double bp = std::round(*pct * 100.0);
+  if (bp < 0 || bp > 1e9) return fixed(*pct, 2) + "%";
+  return format_bp(static_cast<std::uint32_t>(bp)) + "%";
+}
+
+std::string weights_text(const json::object* w) {
+  return "blue " + percent_text(number_field(w, "blue")) + " / green " + percent_text(number_field(w, "green"));
+}
+
+/// An error rate (0.213) as "21.30%".
+std::string rate_text(std::optional<double> rate) {
+  if (!rate || !std::isfinite(*rate)) return std::string(missing);
+  return fixed(*rate * 100.0, 2) + "%";
+}
+
+/// Seconds (0.004) as milliseconds: "4ms", "0.5ms", "812ms".
+std::string ms_text(std::optional<double> seconds) {
+  if (!seconds || !std::isfinite(*seconds)) return std::string(missing);
+  const double ms = *seconds * 1000.0;
+  std::string s = fixed(ms, ms < 10.0 ? 1 : 0);
+  if (s.size() > 2 && s.ends_with(".0")) s.resize(s.size() - 2);
+  return s + "ms";
+}
+
+/// Requests per second with up to two decimals: "12.5", "0.03", "0".
+std::string rps_text(std::optional<double> rps) {
+  if (!rps || !std::isfinite(*rps)) return std::string(missing);
+  std::string s = fixed(*rps, 2);
+  while (s.back() == '0') s.pop_back();
+  if (s.back() == '.') s.pop_back();
+  return s == "-0" ? "0" : s;
+}
+
+/// Display width of UTF-8 text: code points, which is right for what the proxy sends.
+std::size_t width(std::string_view s) {
+  std::size_t n = 0;
+  for (const char c : s)
+    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
+  return n;
+}
+
+/// Rows as left-aligned columns two spaces apart; the last column is not padded.
+std::string table(const std::vector<std::vector<std::string>>& rows, std::string_view indent = "") {
+  std::vector<std::size_t> widths;
+  for (const auto& r : rows) {
+    if (widths.size() < r.size()) widths.resize(r.size(), 0);
+    for (std::size_t i = 0; i < r.size(); ++i) widths[i] = std::max(widths[i], width(r[i]));
+  }
+  std::string out;
+  for (const auto& r : rows) {
+    out += indent;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      out += r[i];
+      if (i + 1 < r.size()) out.append(widths[i] - width(r[i]) + 2, ' ');
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+std::string servers_text(const json::array* servers) {
+  if (servers == nullptr) return std::string(missing);
+  if (servers->empty()) return "(none)";
+  std::string out;
+  for (const auto& s : *servers) {
+    const json::object* o = s.if_object();
+    if (!out.empty()) out += ", ";
+    out += text_or_dash(o, "address") + " " + text_or_dash(o, "state");
+  }
+  return out;
+}
+
+std::string last_check_text(const json::value* v) {
+  const json::object* c = v != nullptr ? v->if_object() : nullptr;
+  if (c == nullptr) return std::string(missing);
+  const json::value* ok = field(c, "ok");
+  std::string out = (ok != nullptr && ok->is_bool()) ? (ok->get_bool() ? "ok" : "failed") : std::string(missing);
+  // Appended piecewise: `" " + temporary` trips a false -Wrestrict in GCC 12.
+  if (field(c, "status") != nullptr && !field(c, "status")->is_null()) {
+    out += ' ';
+    out += integer_text(c, "status");
+  }
+  if (const auto latency = number_field(c, "latency_seconds")) {
+    out += ' ';
+    out += ms_text(latency);
+  }
+  if (const auto error = string_field(c, "error"); error && !error->empty()) {
+    out += ": ";
+    out += *error;
+  }
+  return out;
+}
+
+std::string by_text(const json::object* by) {
+  if (by == nullptr) return std::string(missing);
+  return "uid " + integer_text(by, "uid") + " pid " + integer_text(by, "pid");
+}
+
+}  // namespace
+
+std::string service_line(const json::object& service) {
+  std::string out = text_or_dash(&service, "name") + ": " + weights_text(object_field(&service, "weights"));
+  std::vector<std::string> notes;
+  const auto phase = string_field(&service, "phase");
+  if (phase) {
+    std::string p = "phase " + *phase;
+    if (field(&service, "step") != nullptr && *phase != "idle" && *phase != "promoted")
+      p += ", step " + integer_text(&service, "step");
+    notes.push_back(std::move(p));
+  }
+  if (const auto target = string_field(&service, "target"); target && !target->empty())
+    notes.push_back("target " + *target);
+  if (!notes.empty()) {
+    out += " (";
+    for (std::size_t i = 0; i < notes.size(); ++i) out += (i == 0 ? "" : ", ") + notes[i];
+    out += ")";
+  }
+  return out;
+}
+
+std::string render_status(const json::object& answer) {
+  const json::array* services = array_field(&answer, "services");
+  if (services == nullptr || services->empty()) return "no services\n";
+  std::string out;
+  for (const auto& sv : *services) {
+    const json::object* s = sv.if_object();
+    if (s == nullptr) continue;
+    if (!out.empty()) out += '\n';
+    out += service_line(*s) + '\n';
+    if (const auto reason = string_field(s, "reason"); reason && !reason->empty()) out += "  reason: " + *reason + '\n';
+    const json::object* colors = object_field(s, "colors");
+    std::vector<std::vector<std::string>> rows{{"COLOR", "RPS", "REQUESTS", "ERRORS", "P95", "SERVERS"}};
+    for (const std::string_view color : {"blue", "green"}) {
+      const json::object* c = object_field(colors, color);
+      rows.push_back({std::string(color), rps_text(number_field(c, "rps")), integer_text(c, "requests"),
+                      rate_text(number_field(c, "error_rate")), ms_text(number_field(c, "p95_seconds")),
+                      servers_text(array_field(c, "servers"))});
+    }
+    out += table(rows, "  ");
+  }
+  return out;
+}
+
+std::string render_health(const json::object& answer) {
+  const json::array* services = array_field(&answer, "services");
+  std::vector<std::vector<std::string>> rows{{"SERVICE", "COLOR", "ADDRESS", "STATE", "FAILURES", "LAST CHECK"}};
+  if (services != nullptr) {
+    for (const auto& sv : *services) {
+      const json::object* s = sv.if_object();
+      const json::array* servers = array_field(s, "servers");
+      if (servers == nullptr) continue;
+      for (const auto& v : *servers) {
+        const json::object* o = v.if_object();
+        rows.push_back({text_or_dash(s, "name"), text_or_dash(o, "color"), text_or_dash(o, "address"),
+                        text_or_dash(o, "state"), integer_text(o, "consecutive_failures"),
+                        last_check_text(field(o, "last_check"))});
+      }
+    }
+  }
+  if (rows.size() == 1) return "no servers\n";
+  return table(rows);
+}
+
+std::string render_history(const json::object& answer) {
+  const json::array* history = array_field(&answer, "history");
+  std::vector<std::vector<std::string>> rows{{"TIME", "SERVICE", "COMMAND", "BY", "WEIGHTS", "REASON"}};
+  if (history != nullptr) {
+    for (const auto& v : *history) {
+      const json::object* e = v.if_object();
+      if (e == nullptr) continue;
+      rows.push_back({text_or_dash(e, "time"), text_or_dash(e, "service"), text_or_dash(e, "command"),
+                      by_text(object_field(e, "by")),
+                      weights_text(object_field(e, "before")) + " -> " + weights_text(object_field(e, "after")),
+                      text_or_dash(e, "reason")});
+    }
+  }
+  if (rows.size() == 1) return "no history\n";
+  return table(rows);
+}
+
+std::string render_change(const json::object& answer) {
+  const json::value* state = field(&answer, "state");
+  const json::array* list = nullptr;
+  if (state != nullptr && state->is_array()) list = &state->get_array();
+  else if (state != nullptr && state->is_object()) {
+    if (const json::array* services = array_field(&state->get_object(), "services")) list = services;
+    else if (field(&state->get_object(), "name") != nullptr) return service_line(state->get_object()) + '\n';
+  }
+  std::string out;
+  if (list != nullptr) {
+    for (const auto& v : *list)
+      if (const json::object* s = v.if_object()) out += service_line(*s) + '\n';
+  }
+  if (!out.empty()) return out;
+  if (const auto message = string_field(&answer, "message"); message && !message->empty()) return *message + '\n';
+  return "ok\n";
+}
+
+std::string render(std::string_view command, const json::object& answer) {
+  if (command == "status") return render_status(answer);
+  if (command == "health") return render_health(answer);
+  if (command == "history") return render_history(answer);
+  return render_change(answer);
+}
+
+}  // namespace bgproxy::bgctl

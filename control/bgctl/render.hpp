@@ -1,0 +1,36 @@
+#pragma once
+/// bgproxy::bgctl — the human form of the proxy's answers (SPEC §7): what an operator reads at
+/// a glance. Every field may be missing; a missing value prints as "-". Text from the proxy is
+/// printed with control characters replaced, so an answer cannot drive the terminal.
+/// Pure: no I/O. Thread: any.
+
+#include <string>
+#include <string_view>
+
+#include <boost/json/fwd.hpp>
+
+namespace bgproxy::bgctl {
+
+/// The text for an {"ok":true,...} answer to `command`, ending in '\n'.
+/// status, health and history get tables; every other command one line per service from the
+/// answer's "state" (e.g. "app: blue 50% / green 50% (phase canary)"), see render_change().
+std::string render(std::string_view command, const boost::json::object& answer);
+
+/// status: per service a header line, the reason if any, then one row per color
+/// (rps, requests, error rate, p95, servers with their state).
+std::string render_status(const boost::json::object& answer);
+
+/// health: one row per server (service, color, address, state, failures, last check).
+std::string render_health(const boost::json::object& answer);
+
+/// history: one row per entry (time, service, command, uid/pid, before -> after, reason).
+std::string render_history(const boost::json::object& answer);
+
+/// Any change (split, switch, rollback, canary, server, reload): the new state in one line
+/// per service; without a "state", the answer's "message", else "ok".
+std::string render_change(const boost::json::object& answer);
+
+/// "app: blue 70% / green 30% (phase canary, step 1, target green)" from one service object.
+std::string service_line(const boost::json::object& service);
+
+}  // namespace bgproxy::bgctl

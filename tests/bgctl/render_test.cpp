@@ -1,0 +1,147 @@
+// bgctl's human output for the answers of SPEC §7, including answers with fields missing.
+
+#include "control/bgctl/render.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+namespace bgproxy::bgctl {
+namespace {
+
+boost::json::object answer(std::string_view text) { return boost::json::parse(text).as_object(); }
+
+// SPEC §7's examples, with the "green":{...} elided there filled in.
+constexpr std::string_view status_example = R"j({"ok":true,"services":[{"name":"app","weights":{"blue":70.0,"green":30.0},
+  "target":"green","phase":"canary","step":1,"reason":"canary: step 2 of 3",
+  "colors":{"blue":{"servers":[{"address":"127.0.0.1:5005","state":"up"}],
+                    "rps":12.5,"requests":375,"error_rate":0.0,"p95_seconds":0.004},
+            "green":{"servers":[{"address":"127.0.0.1:5006","state":"down"},{"address":"127.0.0.1:5007","state":"draining"}],
+                     "rps":3.25,"requests":98,"error_rate":0.213,"p95_seconds":0.8125}}}]})j";
+
+constexpr std::string_view health_example = R"j({"ok":true,"services":[{"name":"app","servers":[
+  {"color":"blue","address":"127.0.0.1:5005","state":"up","consecutive_failures":0,
+   "last_check":{"ok":true,"status":200,"latency_seconds":0.0012}},
+  {"color":"green","address":"127.0.0.1:5006","state":"down","consecutive_failures":3,
+   "last_check":{"ok":false,"status":503,"latency_seconds":0.001,"error":"status 503"}}]}]})j";
+
+constexpr std::string_view history_example = R"j({"ok":true,"history":[{"time":"2026-11-24T21:30:00.123Z","service":"app",
+  "command":"split","by":{"uid":0,"pid":4242},"reason":"manual",
+  "before":{"blue":100.0,"green":0.0},"after":{"blue":50.0,"green":50.0}},
+  {"time":"2026-11-24T21:31:02.000Z","service":"app","command":"rollback",
+   "reason":"watchdog: rollback app green: error_rate 0.213 > 0.05 (n=412, window 30s)",
+   "before":{"blue":50.0,"green":50.0},"after":{"blue":100.0,"green":0.0}}]})j";
+
+TEST(BgctlRender, StatusExample) {
+  EXPECT_EQ(render("status", answer(status_example)),
+            "app: blue 70% / green 30% (phase canary, step 1, target green)\n"
+            "  reason: canary: step 2 of 3\n"
+            "  COLOR  RPS   REQUESTS  ERRORS  P95    SERVERS\n"
+            "  blue   12.5  375       0.00%   4ms    127.0.0.1:5005 up\n"
+            "  green  3.25  98        21.30%  812ms  127.0.0.1:5006 down, 127.0.0.1:5007 draining\n");
+}
+
+TEST(BgctlRender, StatusSeveralServicesAndOddWeights) {
+  EXPECT_EQ(render_status(answer(R"j({"ok":true,"services":[
+      {"name":"api","weights":{"blue":66.67,"green":33.33},"phase":"idle","step":0,"target":null,
+       "colors":{"blue":{"servers":[],"rps":0,"requests":0,"error_rate":0,"p95_seconds":null}}},
+      {"name":"web","weights":{"blue":0,"green":100},"phase":"promoted","target":"green"}]})j")),
+            "api: blue 66.67% / green 33.33% (phase idle)\n"
+            "  COLOR  RPS  REQUESTS  ERRORS  P95  SERVERS\n"
+            "  blue   0    0         0.00%   -    (none)\n"
+            "  green  -    -         -       -    -\n"
+            "\n"
+            "web: blue 0% / green 100% (phase promoted, target green)\n"
+            "  COLOR  RPS  REQUESTS  ERRORS  P95  SERVERS\n"
+            "  blue   -    -         -       -    -\n"
+            "  green  -    -         -       -    -\n");
+}
+
+TEST(BgctlRender, StatusWithFieldsMissing) {
+  EXPECT_EQ(render_status(answer(R"j({"ok":true,"services":[{}]})j")),
+            "-: blue - / green -\n"
+            "  COLOR  RPS  REQUESTS  ERRORS  P95  SERVERS\n"
+            "  blue   -    -         -       -    -\n"
+            "  green  -    -         -       -    -\n");
+  EXPECT_EQ(render_status(answer(R"j({"ok":true})j")), "no services\n");
+  EXPECT_EQ(render_status(answer(R"j({"ok":true,"services":[]})j")), "no services\n");
+  EXPECT_EQ(render_status(answer(R"j({"ok":true,"services":"x"})j")), "no services\n");
+  // Wrong types print as missing rather than failing.
+  EXPECT_EQ(render_status(answer(R"j({"ok":true,"services":[{"name":5,"weights":{"blue":"70","green":30},
+      "colors":{"blue":{"servers":[{"state":"up"},7],"rps":"fast"}}}]})j")),
+            "-: blue - / green 30%\n"
+            "  COLOR  RPS  REQUESTS  ERRORS  P95  SERVERS\n"
+            "  blue   -    -         -       -    - up, - -\n"
+            "  green  -    -         -       -    -\n");
+}
+
+TEST(BgctlRender, LatencyUnits) {
+  const auto row = [](std::string_view p95) {
+    const std::string text = render_status(answer(std::string(R"j({"services":[{"name":"a","colors":{"blue":{"p95_seconds":)j") +
+                                                  std::string(p95) + "}}}]}"));
+    const auto at = text.find("  blue ");
+    return text.substr(at, text.find('\n', at) - at);
+  };
+  EXPECT_NE(row("0.0005").find("0.5ms"), std::string::npos);
+  EXPECT_NE(row("0.0123").find("12ms"), std::string::npos);
+  EXPECT_NE(row("2.1").find("2100ms"), std::string::npos);
+  EXPECT_NE(row("0").find("0ms"), std::string::npos);
+}
+
+TEST(BgctlRender, HealthExample) {
+  EXPECT_EQ(render("health", answer(health_example)),
+            "SERVICE  COLOR  ADDRESS         STATE  FAILURES  LAST CHECK\n"
+            "app      blue   127.0.0.1:5005  up     0         ok 200 1.2ms\n"
+            "app      green  127.0.0.1:5006  down   3         failed 503 1ms: status 503\n");
+}
+
+TEST(BgctlRender, HealthWithFieldsMissing) {
+  EXPECT_EQ(render_health(answer(R"j({"ok":true,"services":[{"name":"app","servers":[
+      {"color":"green","address":"10.0.0.1:80","state":"down","last_check":{"ok":false,"error":"connection refused"}},
+      {"address":"10.0.0.2:80","last_check":null},
+      {}]},{"name":"web"}]})j")),
+            "SERVICE  COLOR  ADDRESS      STATE  FAILURES  LAST CHECK\n"
+            "app      green  10.0.0.1:80  down   -         failed: connection refused\n"
+            "app      -      10.0.0.2:80  -      -         -\n"
+            "app      -      -            -      -         -\n");
+  EXPECT_EQ(render_health(answer(R"j({"ok":true,"services":[]})j")), "no servers\n");
+  EXPECT_EQ(render_health(answer(R"j({"ok":true})j")), "no servers\n");
+}
+
+TEST(BgctlRender, HistoryExample) {
+  EXPECT_EQ(render("history", answer(history_example)),
+            "TIME                      SERVICE  COMMAND   BY              WEIGHTS                                       REASON\n"
+            "2026-11-24T21:30:00.123Z  app      split     uid 0 pid 4242  blue 100% / green 0% -> blue 50% / green 50%  manual\n"
+            "2026-11-24T21:31:02.000Z  app      rollback  -               blue 50% / green 50% -> blue 100% / green 0%  "
+            "watchdog: rollback app green: error_rate 0.213 > 0.05 (n=412, window 30s)\n");
+}
+
+TEST(BgctlRender, HistoryWithFieldsMissing) {
+  EXPECT_EQ(render_history(answer(R"j({"ok":true,"history":[{"command":"reload","by":{"uid":1000}}]})j")),
+            "TIME  SERVICE  COMMAND  BY              WEIGHTS                               REASON\n"
+            "-     -        reload   uid 1000 pid -  blue - / green - -> blue - / green -  -\n");
+  EXPECT_EQ(render_history(answer(R"j({"ok":true,"history":[]})j")), "no history\n");
+  EXPECT_EQ(render_history(answer(R"j({"ok":true})j")), "no history\n");
+}
+
+TEST(BgctlRender, ChangeSummary) {
+  EXPECT_EQ(render("split", answer(R"j({"ok":true,"state":{"name":"app","weights":{"blue":50.0,"green":50.0},
+      "phase":"canary","step":0,"target":"green"}})j")),
+            "app: blue 50% / green 50% (phase canary, step 0, target green)\n");
+  EXPECT_EQ(render("switch", answer(R"j({"ok":true,"state":{"name":"app","weights":{"blue":0,"green":100},"phase":"idle"}})j")),
+            "app: blue 0% / green 100% (phase idle)\n");
+  EXPECT_EQ(render("reload", answer(R"j({"ok":true,"state":{"services":[{"name":"api","weights":{"blue":100,"green":0}},
+      {"name":"web","weights":{"blue":90,"green":10}}]}})j")),
+            "api: blue 100% / green 0%\nweb: blue 90% / green 10%\n");
+  EXPECT_EQ(render("rollback", answer(R"j({"ok":true,"state":[{"name":"a"}]})j")), "a: blue - / green -\n");
+  EXPECT_EQ(render("reload", answer(R"j({"ok":true})j")), "ok\n");
+  EXPECT_EQ(render("canary", answer(R"j({"ok":true,"message":"canary started"})j")), "canary started\n");
+  EXPECT_EQ(render("server", answer(R"j({"ok":true,"state":"weird"})j")), "ok\n");
+}
+
+TEST(BgctlRender, ControlCharactersFromTheProxyAreNeutralised) {
+  EXPECT_EQ(render("reload", answer(R"j({"ok":true,"state":{"name":"a\u001b[2Jb"}})j")), "a?[2Jb: blue - / green -\n");
+}
+
+}  // namespace
+}  // namespace bgproxy::bgctl
