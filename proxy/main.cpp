@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bgproxy/config/parse.hpp"
+#include "control/server/control_server.hpp"
 #include "proxy/app/server.hpp"
 
 int main(int argc, char** argv) {
@@ -37,5 +38,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   bgproxy::proxy::Server server(std::move(*cfg));
+  if (!server.prepare()) return 1;
+  // proxy/ and control/ meet only here, through api::DataPlane.
+  bgproxy::control::ControlServer control(server.control_context(), server);
+  if (auto problem = control.start(); !problem.empty()) {
+    spdlog::error("{}", problem);
+    return 1;
+  }
   return server.run();
 }

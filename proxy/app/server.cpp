@@ -70,7 +70,7 @@ Server::~Server() {
   spdlog::drop("access");
 }
 
-bool Server::start() {
+bool Server::prepare() {
   const auto& cfg = *runtime_.config;
   try {
     for (const auto& s : runtime_.servers) runtime_.endpoints.push_back(resolve(ioc_, s.endpoint));
@@ -85,6 +85,7 @@ bool Server::start() {
     return false;
   }
 
+  // Until the control plane publishes the state it restored, route by `initial`.
   std::vector<std::uint32_t> weights;
   for (const auto& s : cfg.services) weights.push_back(s.initial_green_bp);
   table_ = std::make_shared<const routing::RoutingTable>(routing::build_table(cfg, weights, 1));
@@ -92,7 +93,6 @@ bool Server::start() {
   const unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(i, runtime_, table_));
 
-  std::string listen_text;
   try {
     for (const auto& l : cfg.listen) {
       auto ep = resolve(ioc_, l.address);
@@ -101,30 +101,22 @@ bool Server::start() {
         ep = a.local_endpoint();  // port 0: every worker joins the port the first one got
         w->add_acceptor(std::move(a), ListenerInfo{!l.tls.empty()});
       }
-      listen_text += (listen_text.empty() ? "" : ",") + endpoint_text(ep);
+      listen_text_ += (listen_text_.empty() ? "" : ",") + endpoint_text(ep);
     }
     auto admin_acceptor = bind_listener(ioc_, resolve(ioc_, cfg.admin.address), false);
-    const auto admin_ep = admin_acceptor.local_endpoint();
+    admin_text_ = endpoint_text(admin_acceptor.local_endpoint());
     admin_ = std::make_unique<AdminServer>(
         ioc_, std::move(admin_acceptor),
         AdminServer::Handlers{
             [this](auto reply) {
               collect([this, reply](stats::RequestStats s) {
-                reply(render_metrics(MetricsInput{*runtime_.config, runtime_.servers, *table_, s}));
+                auto text = render_metrics(MetricsInput{*runtime_.config, runtime_.servers, *table_, s});
+                for (const auto& source : metrics_sources_) text += source();
+                reply(std::move(text));
               });
             },
             [this](auto reply) { reply(render_status(*runtime_.config, *table_)); },
             [this] { return ready_ && !stopping_; }});
-    admin_->start();
-    for (auto& w : workers_) w->start();
-    signals_.async_wait([this](boost::system::error_code ec, int signo) {
-      if (!ec) on_signal(signo);
-    });
-    work_.emplace(ioc_.get_executor());
-    ready_ = true;
-    spdlog::info("bgproxy ready: listen={} admin={} threads={} services={}", listen_text,
-                 endpoint_text(admin_ep), threads, cfg.services.size());
-    sd_notify(0, "READY=1");
   } catch (const boost::system::system_error& e) {
     spdlog::error("cannot listen: {}", e.what());
     return false;
@@ -133,11 +125,37 @@ bool Server::start() {
 }
 
 int Server::run() {
-  if (!start()) return 1;
+  admin_->start();
+  for (auto& w : workers_) w->start();
+  signals_.async_wait([this](boost::system::error_code ec, int signo) {
+    if (!ec) on_signal(signo);
+  });
+  work_.emplace(ioc_.get_executor());
+  ready_ = true;
+  spdlog::info("bgproxy ready: listen={} admin={} threads={} services={}", listen_text_, admin_text_,
+               workers_.size(), runtime_.config->services.size());
+  sd_notify(0, "READY=1");
   ioc_.run();
   spdlog::info("bgproxy stopped");
   return exit_code_;
 }
+
+void Server::publish(routing::RoutingTableConstSharedPtr t, std::function<void()> done) {
+  table_ = t;
+  auto pending = std::make_shared<std::size_t>(workers_.size());
+  auto finish = std::make_shared<std::function<void()>>(std::move(done));
+  for (auto& w : workers_) {
+    w->publish(t, [this, pending, finish] {
+      net::post(ioc_, [pending, finish] {
+        if (--*pending == 0) (*finish)();
+      });
+    });
+  }
+}
+
+void Server::add_metrics_source(std::function<std::string()> render) { metrics_sources_.push_back(std::move(render)); }
+
+void Server::on_stop(std::function<void()> stop) { stop_hooks_.push_back(std::move(stop)); }
 
 void Server::collect(std::function<void(stats::RequestStats)> done) {
   struct Merge {
@@ -158,7 +176,7 @@ void Server::collect(std::function<void(stats::RequestStats)> done) {
 
 void Server::on_signal(int signo) {
   if (signo == SIGHUP) {
-    reload();
+    reload();  // logged; a signal has nobody to answer
     signals_.async_wait([this](boost::system::error_code ec, int s) {
       if (!ec) on_signal(s);
     });
@@ -167,16 +185,17 @@ void Server::on_signal(int signo) {
   shutdown();
 }
 
-void Server::reload() {
+std::string Server::reload() {
   // Issue #7 applies a new config atomically; until then a reload validates the
   // file so an operator learns about mistakes, and keeps serving the old config.
   auto parsed = config::load_file(runtime_.config->source_path);
   if (!parsed) {
     spdlog::error("reload refused, keeping the running config: {}", parsed.error().message);
-    return;
+    return "reload refused, keeping the running config: " + parsed.error().message;
   }
   spdlog::warn("reload: {} is valid; applying a changed config needs a restart in this version",
                runtime_.config->source_path);
+  return {};
 }
 
 void Server::shutdown() {
@@ -187,6 +206,7 @@ void Server::shutdown() {
   spdlog::info("shutting down: draining in-flight requests (up to {} ms)", grace.count());
   admin_->stop();
   signals_.cancel();
+  for (auto& stop : stop_hooks_) stop();
   for (auto& w : workers_) w->drain();
   shutdown_timer_.expires_after(grace);
   shutdown_timer_.async_wait([this](boost::system::error_code ec) {

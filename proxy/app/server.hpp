@@ -12,6 +12,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "bgproxy/api/data_plane.hpp"
 #include "bgproxy/config/config.hpp"
 #include "bgproxy/stats/request_stats.hpp"
 #include "proxy/admin/admin_server.hpp"
@@ -20,21 +21,33 @@
 
 namespace bgproxy::proxy {
 
-class Server {
+class Server final : public api::DataPlane {
  public:
   explicit Server(config::Config cfg);
-  ~Server();
+  ~Server() override;
 
-  /// Runs until a stop signal has drained the workers.
-  /// @return the process exit code: 0 after a clean drain, 1 when start-up failed
+  /// Resolves backends, binds every listener and creates the workers (not yet running).
+  /// @return false (after logging why) when the proxy cannot start
+  bool prepare();
+  /// Starts the workers and the admin listener; runs until a stop signal has drained them.
+  /// @return the process exit code: 0 after a clean drain
   int run();
 
+  /// The control thread's loop, for the control plane to serve on.
+  net::io_context& control_context() noexcept { return ioc_; }
+
+  // bgproxy::api::DataPlane
+  void publish(routing::RoutingTableConstSharedPtr t, std::function<void()> done) override;
+  void collect(std::function<void(stats::RequestStats)> done) override;
+  std::string reload() override;
+  void add_metrics_source(std::function<std::string()> render) override;
+  void on_stop(std::function<void()> stop) override;
+  const config::Config& config() const override { return *runtime_.config; }
+  const std::vector<routing::ServerInfo>& servers() const override { return runtime_.servers; }
+
  private:
-  bool start();
-  void collect(std::function<void(stats::RequestStats)> done);
   void on_signal(int signo);
   void shutdown();
-  void reload();
 
   net::io_context ioc_{1};
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;  ///< held until workers drained
@@ -44,6 +57,10 @@ class Server {
   std::unique_ptr<AdminServer> admin_;
   net::signal_set signals_;
   net::steady_timer shutdown_timer_;
+  std::vector<std::function<std::string()>> metrics_sources_;
+  std::vector<std::function<void()>> stop_hooks_;
+  std::string listen_text_;
+  std::string admin_text_;
   bool ready_ = false;
   bool stopping_ = false;
   int exit_code_ = 0;

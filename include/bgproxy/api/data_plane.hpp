@@ -5,6 +5,7 @@
 /// Thread: control thread only, for every member; callbacks run on it too.
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "bgproxy/config/config.hpp"
@@ -23,6 +24,16 @@ class DataPlane {
 
   /// Merged copy of every worker's request stats.
   virtual void collect(std::function<void(stats::RequestStats)> done) = 0;
+
+  /// Validates and applies the config file again (SIGHUP's work).
+  /// @return empty when done, else why it was refused (the running config stays)
+  virtual std::string reload() = 0;
+
+  /// Adds Prometheus text (whole metric families) to every /metrics answer.
+  virtual void add_metrics_source(std::function<std::string()> render) = 0;
+
+  /// Registers what to stop when the proxy shuts down (the control socket, timers).
+  virtual void on_stop(std::function<void()> stop) = 0;
 
   virtual const config::Config& config() const = 0;
   /// Every server of every service, by id (routing::enumerate_servers order).

@@ -1,0 +1,232 @@
+#include "control/core/controller.hpp"
+
+#include <algorithm>
+
+namespace bgproxy::control {
+namespace {
+
+const config::Pool& pool_of(const config::Service& s, routing::Color c) {
+  return c == routing::Color::blue ? s.blue : s.green;
+}
+
+bool at_endpoint(const Weights& w) noexcept { return w.green_bp == 0 || w.green_bp == 10000; }
+
+/// 1050 → "10.5", 5000 → "50", 1234 → "12.34".
+std::string percent_text(std::uint32_t bp) {
+  std::string text = std::to_string(bp / 100);
+  if (const auto frac = bp % 100; frac != 0) {
+    text += '.';
+    text += static_cast<char>('0' + frac / 10);
+    if (frac % 10 != 0) text += static_cast<char>('0' + frac % 10);
+  }
+  return text;
+}
+
+}  // namespace
+
+std::string_view server_state_name(AdminState admin, bool healthy) noexcept {
+  switch (admin) {
+    case AdminState::disabled:
+      return "disabled";
+    case AdminState::draining:
+      return "draining";
+    case AdminState::enabled:
+      break;
+  }
+  return healthy ? "up" : "down";
+}
+
+Controller::Controller(const config::Config& cfg, State state) : cfg_(cfg), state_(std::move(state)) {}
+
+State Controller::initial_state(const config::Config& cfg) {
+  State s;
+  for (const auto& svc : cfg.services) {
+    ServiceState ss;
+    ss.name = svc.name;
+    ss.weights.green_bp = svc.initial_green_bp;
+    ss.stable = ss.weights;
+    s.services.push_back(std::move(ss));
+  }
+  return s;
+}
+
+State Controller::reconcile(const config::Config& cfg, const State& loaded) {
+  State s = initial_state(cfg);
+  s.history = loaded.history;
+  for (std::size_t i = 0; i < cfg.services.size(); ++i) {
+    const auto it = std::find_if(loaded.services.begin(), loaded.services.end(),
+                                 [&](const ServiceState& l) { return l.name == cfg.services[i].name; });
+    if (it == loaded.services.end()) continue;
+    auto kept = *it;
+    std::erase_if(kept.servers, [&](const auto& entry) {
+      for (auto c : {routing::Color::blue, routing::Color::green}) {
+        for (const auto& ep : pool_of(cfg.services[i], c).servers) {
+          if (ep.text == entry.first) return false;
+        }
+      }
+      return true;
+    });
+    s.services[i] = std::move(kept);
+  }
+  return s;
+}
+
+int Controller::resolve_service(std::string_view name, std::string& error) const {
+  if (name.empty()) {
+    if (cfg_.services.size() == 1) return 0;
+    error = "several services are configured: name one with -s SERVICE";
+    return -1;
+  }
+  for (std::size_t i = 0; i < cfg_.services.size(); ++i) {
+    if (cfg_.services[i].name == name) return static_cast<int>(i);
+  }
+  error = "unknown service \"" + std::string(name) + "\"";
+  return -1;
+}
+
+bool Controller::color_has_usable_server(int service, routing::Color color) const {
+  const auto& svc = cfg_.services[static_cast<std::size_t>(service)];
+  const auto& admin = state_.services[static_cast<std::size_t>(service)].servers;
+  const auto& servers = pool_of(svc, color).servers;
+  return std::any_of(servers.begin(), servers.end(), [&](const config::Endpoint& ep) {
+    const auto it = admin.find(ep.text);
+    return it == admin.end() || it->second == AdminState::enabled;
+  });
+}
+
+Controller::Decision Controller::decide(const Command& c, const Peer& peer, std::string_view now) const {
+  Decision d;
+  if (c.kind == CommandKind::reload || c.kind == CommandKind::history ||
+      (c.service.empty() && (c.kind == CommandKind::status || c.kind == CommandKind::health))) {
+    return d;  // read-only or not about one service
+  }
+  d.service = resolve_service(c.service, d.error);
+  if (d.service < 0) return d;
+  switch (c.kind) {
+    case CommandKind::split:
+      return set_weight(c, d.service, c.green_bp, peer, now, "split");
+    case CommandKind::switch_color:
+      return set_weight(c, d.service, c.color == routing::Color::green ? 10000 : 0, peer, now,
+                        c.color == routing::Color::green ? "switch green" : "switch blue");
+    case CommandKind::rollback:
+      return rollback(d.service, peer, now);
+    case CommandKind::server:
+      return set_server(c, d.service, peer, now);
+    case CommandKind::canary:
+      d.error = "canary is not available yet in this version";
+      return d;
+    case CommandKind::status:
+    case CommandKind::health:
+    case CommandKind::history:
+    case CommandKind::reload:
+      break;
+  }
+  return d;
+}
+
+Controller::Decision Controller::set_weight(const Command& c, int service, std::uint32_t green_bp,
+                                            const Peer& peer, std::string_view now,
+                                            std::string_view command_text) const {
+  Decision d;
+  d.service = service;
+  const auto idx = static_cast<std::size_t>(service);
+  const auto& current = state_.services[idx];
+  const Weights before = current.weights;
+  const Weights after{green_bp};
+  // The color whose share grows is the rollout target; it must be able to serve.
+  std::optional<routing::Color> raised;
+  if (after.green_bp > before.green_bp) raised = routing::Color::green;
+  if (after.green_bp < before.green_bp) raised = routing::Color::blue;
+  if (raised && !c.force && !color_has_usable_server(service, *raised)) {
+    d.error = std::string(routing::color_name(*raised)) + " has no healthy server (use --force to override)";
+    return d;
+  }
+  if (after == before) return d;  // nothing to change, nothing to record
+
+  State next = state_;
+  auto& ss = next.services[idx];
+  if (at_endpoint(before)) ss.stable = before;  // a new rollout starts from here
+  ss.weights = after;
+  ss.target = raised;
+  ss.phase = at_endpoint(after) ? Phase::idle : Phase::canary;
+  ss.step = 0;
+  ss.reason = "manual";
+  std::string text(command_text);
+  if (c.kind == CommandKind::split) text += " green " + percent_text(green_bp);
+  next.record(HistoryEntry{std::string(now), ss.name, text, peer.uid, peer.pid, "manual", before, after});
+  d.next = std::move(next);
+  d.switched = true;
+  return d;
+}
+
+Controller::Decision Controller::rollback(int service, const Peer& peer, std::string_view now) const {
+  Decision d;
+  d.service = service;
+  const auto idx = static_cast<std::size_t>(service);
+  const auto& current = state_.services[idx];
+  if (current.weights == current.stable) return d;  // already at the stable weights
+  State next = state_;
+  auto& ss = next.services[idx];
+  const Weights before = ss.weights;
+  ss.weights = ss.stable;
+  ss.phase = Phase::rolled_back;
+  ss.reason = "manual";
+  ss.step = 0;
+  next.record(HistoryEntry{std::string(now), ss.name, "rollback", peer.uid, peer.pid, "manual", before, ss.weights});
+  d.next = std::move(next);
+  d.rollback = true;
+  d.switched = true;
+  return d;
+}
+
+Controller::Decision Controller::set_server(const Command& c, int service, const Peer& peer,
+                                            std::string_view now) const {
+  Decision d;
+  d.service = service;
+  const auto idx = static_cast<std::size_t>(service);
+  const auto& svc = cfg_.services[idx];
+  bool known = false;
+  for (auto color : {routing::Color::blue, routing::Color::green}) {
+    for (const auto& ep : pool_of(svc, color).servers) known = known || ep.text == c.address;
+  }
+  if (!known) {
+    d.error = "unknown server \"" + c.address + "\" in service " + svc.name;
+    return d;
+  }
+  const AdminState wanted = c.server == ServerAction::enable    ? AdminState::enabled
+                            : c.server == ServerAction::disable ? AdminState::disabled
+                                                                : AdminState::draining;
+  const auto& admin = state_.services[idx].servers;
+  const auto it = admin.find(c.address);
+  const AdminState now_state = it == admin.end() ? AdminState::enabled : it->second;
+  if (now_state == wanted) return d;
+  State next = state_;
+  auto& ss = next.services[idx];
+  if (wanted == AdminState::enabled) ss.servers.erase(c.address);
+  else ss.servers[c.address] = wanted;
+  static constexpr std::string_view verbs[] = {"server enable ", "server disable ", "server drain "};
+  next.record(HistoryEntry{std::string(now), ss.name, std::string(verbs[static_cast<int>(c.server)]) + c.address,
+                           peer.uid, peer.pid, "manual", ss.weights, ss.weights});
+  d.next = std::move(next);
+  return d;
+}
+
+routing::RoutingTable Controller::table(std::uint64_t version) const {
+  std::vector<std::uint32_t> weights;
+  for (const auto& ss : state_.services) weights.push_back(ss.weights.green_bp);
+  auto t = routing::build_table(cfg_, weights, version);
+  for (std::size_t si = 0; si < t.services.size(); ++si) {
+    const auto& admin = state_.services[si].servers;
+    for (auto color : {routing::Color::blue, routing::Color::green}) {
+      const auto& eps = pool_of(cfg_.services[si], color).servers;
+      auto& routes = t.services[si].servers[static_cast<std::size_t>(color)];
+      for (std::size_t i = 0; i < routes.size(); ++i) {
+        const auto it = admin.find(eps[i].text);
+        routes[i].usable = it == admin.end() || it->second == AdminState::enabled;
+      }
+    }
+  }
+  return t;
+}
+
+}  // namespace bgproxy::control

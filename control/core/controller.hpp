@@ -1,0 +1,74 @@
+#pragma once
+/// bgproxy::control — what a control command does to the runtime state: the
+/// checks that may refuse it, the new weights, rollout target and history entry.
+/// Pure (no I/O, no clock: the caller passes the time); the server persists a
+/// decision's new state, publishes the routing table built from it, then commits.
+/// Thread: control.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "bgproxy/config/config.hpp"
+#include "bgproxy/control/command.hpp"
+#include "bgproxy/control/state.hpp"
+#include "bgproxy/routing/routing_table.hpp"
+
+namespace bgproxy::control {
+
+/// Who sent a command (SO_PEERCRED of the control-socket peer).
+struct Peer {
+  std::uint32_t uid = 0;
+  std::int32_t pid = 0;
+};
+
+class Controller {
+ public:
+  /// @param cfg must outlive the controller
+  /// @param state already reconciled with `cfg`
+  Controller(const config::Config& cfg, State state);
+
+  /// Every service at its `initial` weights, no history.
+  static State initial_state(const config::Config& cfg);
+  /// Keeps what `loaded` says about services still configured (by name), starts
+  /// the others from `initial`, and drops admin states of servers no longer configured.
+  static State reconcile(const config::Config& cfg, const State& loaded);
+
+  struct Decision {
+    std::string error;          ///< non-empty: refused, nothing changes
+    std::optional<State> next;  ///< a change: persist, publish, then commit()
+    int service = -1;           ///< the service the command addressed, if any
+    bool rollback = false;      ///< the change is a rollback (bgproxy_rollbacks_total)
+    bool switched = false;      ///< the weights changed (bgproxy_switches_total)
+  };
+
+  /// @param now RFC 3339 UTC time for the history entry
+  Decision decide(const Command& c, const Peer& peer, std::string_view now) const;
+  void commit(State s) { state_ = std::move(s); }
+  const State& state() const noexcept { return state_; }
+
+  /// The routing snapshot for the current state (weights, servers usable unless
+  /// an operator disabled or is draining them).
+  routing::RoutingTable table(std::uint64_t version) const;
+
+  /// @return the service index, or -1 with `error` set ("unknown service \"x\"", or a
+  /// name is needed because there are several)
+  int resolve_service(std::string_view name, std::string& error) const;
+
+  const config::Config& config() const noexcept { return cfg_; }
+
+ private:
+  Decision set_weight(const Command& c, int service, std::uint32_t green_bp, const Peer& peer,
+                      std::string_view now, std::string_view command_text) const;
+  Decision rollback(int service, const Peer& peer, std::string_view now) const;
+  Decision set_server(const Command& c, int service, const Peer& peer, std::string_view now) const;
+  bool color_has_usable_server(int service, routing::Color color) const;
+
+  const config::Config& cfg_;
+  State state_;
+};
+
+/// Server state as SPEC §7 names it: "up", "down", "draining" or "disabled".
+std::string_view server_state_name(AdminState admin, bool healthy) noexcept;
+
+}  // namespace bgproxy::control

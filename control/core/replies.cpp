@@ -1,0 +1,121 @@
+#include "control/core/replies.hpp"
+
+#include <cmath>
+
+#include <boost/json.hpp>
+
+#include "control/core/json_line.hpp"
+
+namespace bgproxy::control {
+namespace json = boost::json;
+namespace {
+
+double percent(std::uint32_t bp) { return bp / 100.0; }
+
+json::object weights_json(const Weights& w) {
+  return {{"blue", percent(10000 - w.green_bp)}, {"green", percent(w.green_bp)}};
+}
+
+const config::Pool& pool_of(const config::Service& s, routing::Color c) {
+  return c == routing::Color::blue ? s.blue : s.green;
+}
+
+AdminState admin_of(const ServiceState& ss, const std::string& address) {
+  const auto it = ss.servers.find(address);
+  return it == ss.servers.end() ? AdminState::enabled : it->second;
+}
+
+json::object service_json(const Controller& c, std::size_t si, const WindowFigures& figures) {
+  const auto& svc = c.config().services[si];
+  const auto& ss = c.state().services[si];
+  json::object colors;
+  for (auto color : {routing::Color::blue, routing::Color::green}) {
+    json::array servers;
+    for (const auto& ep : pool_of(svc, color).servers) {
+      servers.push_back({{"address", ep.text}, {"state", server_state_name(admin_of(ss, ep.text), true)}});
+    }
+    json::object obj{{"servers", std::move(servers)}};
+    if (si < figures.size()) {
+      const auto& w = figures[si][static_cast<std::size_t>(color)];
+      obj["rps"] = std::round(w.rps * 100) / 100;
+      obj["requests"] = w.requests;
+      obj["error_rate"] = w.error_rate;
+      obj["p95_seconds"] = w.p95_seconds;
+    }
+    colors[routing::color_name(color)] = std::move(obj);
+  }
+  json::object out{{"name", svc.name},
+                   {"weights", weights_json(ss.weights)},
+                   {"stable", weights_json(ss.stable)},
+                   {"phase", phase_name(ss.phase)},
+                   {"step", ss.step},
+                   {"reason", ss.reason},
+                   {"colors", std::move(colors)}};
+  if (ss.target) out["target"] = routing::color_name(*ss.target);
+  else out["target"] = nullptr;
+  return out;
+}
+
+std::string line(const json::object& o) { return to_line(o); }
+
+}  // namespace
+
+std::string status_reply(const Controller& c, int service, const WindowFigures& figures) {
+  json::array services;
+  for (std::size_t si = 0; si < c.config().services.size(); ++si) {
+    if (service >= 0 && static_cast<std::size_t>(service) != si) continue;
+    services.push_back(service_json(c, si, figures));
+  }
+  return line({{"ok", true}, {"services", std::move(services)}});
+}
+
+std::string health_reply(const Controller& c, int service) {
+  json::array services;
+  for (std::size_t si = 0; si < c.config().services.size(); ++si) {
+    if (service >= 0 && static_cast<std::size_t>(service) != si) continue;
+    const auto& svc = c.config().services[si];
+    const auto& ss = c.state().services[si];
+    json::array servers;
+    for (auto color : {routing::Color::blue, routing::Color::green}) {
+      for (const auto& ep : pool_of(svc, color).servers) {
+        servers.push_back({{"color", routing::color_name(color)},
+                           {"address", ep.text},
+                           {"state", server_state_name(admin_of(ss, ep.text), true)},
+                           {"consecutive_failures", 0},
+                           {"last_check", nullptr}});
+      }
+    }
+    services.push_back({{"name", svc.name}, {"health_check", svc.health_check.enabled}, {"servers", std::move(servers)}});
+  }
+  return line({{"ok", true}, {"services", std::move(services)}});
+}
+
+std::string history_reply(const State& s, std::string_view service, std::size_t limit) {
+  json::array entries;
+  // Newest `limit` entries of the service, returned oldest first.
+  std::vector<const HistoryEntry*> picked;
+  for (auto it = s.history.rbegin(); it != s.history.rend() && picked.size() < limit; ++it) {
+    if (service.empty() || it->service == service) picked.push_back(&*it);
+  }
+  for (auto it = picked.rbegin(); it != picked.rend(); ++it) {
+    const auto& e = **it;
+    entries.push_back({{"time", e.time},
+                       {"service", e.service},
+                       {"command", e.command},
+                       {"by", {{"uid", e.uid}, {"pid", e.pid}}},
+                       {"reason", e.reason},
+                       {"before", weights_json(e.before)},
+                       {"after", weights_json(e.after)}});
+  }
+  return line({{"ok", true}, {"history", std::move(entries)}});
+}
+
+std::string change_reply(const Controller& c, int service, const WindowFigures& figures) {
+  return line({{"ok", true}, {"state", service_json(c, static_cast<std::size_t>(service), figures)}});
+}
+
+std::string ok_reply(std::string_view message) { return line({{"ok", true}, {"message", message}}); }
+
+std::string error_reply(std::string_view message) { return line({{"ok", false}, {"error", message}}); }
+
+}  // namespace bgproxy::control

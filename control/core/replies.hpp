@@ -1,0 +1,29 @@
+#pragma once
+/// The JSON answers of the control socket (SPEC §7), one line each.
+/// Pure. Thread: control.
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bgproxy/stats/window.hpp"
+#include "control/core/controller.hpp"
+
+namespace bgproxy::control {
+
+/// Per service, per color (blue, green) figures over the watchdog window.
+using WindowFigures = std::vector<std::array<stats::ColorWindow, 2>>;
+
+/// @param service -1 for every service
+/// @param figures may be empty (no traffic figures yet)
+std::string status_reply(const Controller& c, int service, const WindowFigures& figures);
+std::string health_reply(const Controller& c, int service);
+/// @param service empty for every service
+std::string history_reply(const State& s, std::string_view service, std::size_t limit);
+/// {"ok":true,"state":{<the service's status object>}}
+std::string change_reply(const Controller& c, int service, const WindowFigures& figures);
+std::string ok_reply(std::string_view message);
+std::string error_reply(std::string_view message);
+
+}  // namespace bgproxy::control

@@ -1,0 +1,359 @@
+#include "control/server/control_server.hpp"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/write.hpp>
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+#include <spdlog/spdlog.h>
+
+namespace bgproxy::control {
+
+namespace net = boost::asio;
+using local = net::local::stream_protocol;
+using error_code = boost::system::error_code;
+
+namespace {
+
+constexpr auto idle_timeout = std::chrono::seconds(60);
+constexpr auto linger_time = std::chrono::seconds(1);
+constexpr auto tick_period = std::chrono::seconds(1);
+
+/// "2026-11-24T21:30:00.123Z"
+std::string now_rfc3339() {
+  const auto now = std::chrono::system_clock::now();
+  const auto secs = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+std::string weights_text(const Weights& w) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "blue %.2f%% / green %.2f%%", (10000 - w.green_bp) / 100.0, w.green_bp / 100.0);
+  return buf;
+}
+
+Peer peer_of(local::socket& s) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(s.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return {};
+  return Peer{cred.uid, cred.pid};
+}
+
+}  // namespace
+
+/// One control-socket client: reads a line, answers it, reads the next.
+class ControlServer::Connection : public std::enable_shared_from_this<ControlServer::Connection> {
+ public:
+  Connection(local::socket socket, ControlServer& server)
+      : socket_(std::move(socket)), timer_(socket_.get_executor()), server_(server), peer_(peer_of(socket_)) {}
+
+  void start() { do_read(); }
+
+  void close() {
+    error_code ignored;
+    timer_.cancel();
+    socket_.close(ignored);
+  }
+
+ private:
+  void arm(std::chrono::steady_clock::duration d) {
+    timer_.expires_after(d);
+    timer_.async_wait([weak = weak_from_this()](error_code ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) self->close();
+    });
+  }
+
+  void do_read() {
+    arm(idle_timeout);
+    net::async_read_until(socket_, net::dynamic_buffer(buffer_, max_line_bytes + 1), '\n',
+                          [self = shared_from_this()](error_code ec, std::size_t n) { self->on_read(ec, n); });
+  }
+
+  void on_read(error_code ec, std::size_t n) {
+    if (ec == net::error::not_found) {
+      // Over 64 KiB without a newline: answer, then close (SPEC §7).
+      buffer_.clear();
+      return write(error_reply("line too long"), true);
+    }
+    if (ec) return close();
+    std::string line = buffer_.substr(0, n - 1);
+    buffer_.erase(0, n);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    timer_.cancel();
+    server_.submit(std::move(line), peer_, [self = shared_from_this()](std::string reply) {
+      self->write(std::move(reply), false);
+    });
+  }
+
+  void write(std::string reply, bool then_close) {
+    out_ = std::move(reply);
+    out_.push_back('\n');
+    arm(idle_timeout);
+    net::async_write(socket_, net::buffer(out_), [self = shared_from_this(), then_close](error_code ec, std::size_t) {
+      if (ec) return self->close();
+      if (then_close) return self->linger();
+      self->do_read();
+    });
+  }
+
+  /// Half-close and drain what the client still sends, so our answer is not
+  /// destroyed by a reset when we close with unread input.
+  void linger() {
+    error_code ignored;
+    socket_.shutdown(local::socket::shutdown_send, ignored);
+    arm(linger_time);
+    socket_.async_read_some(net::buffer(scratch_), [self = shared_from_this()](error_code ec, std::size_t) {
+      if (ec) return self->close();
+      self->linger_more();
+    });
+  }
+
+  void linger_more() {
+    socket_.async_read_some(net::buffer(scratch_), [self = shared_from_this()](error_code ec, std::size_t) {
+      if (ec) return self->close();
+      self->linger_more();
+    });
+  }
+
+  local::socket socket_;
+  net::steady_timer timer_;
+  ControlServer& server_;
+  Peer peer_;
+  std::string buffer_;
+  std::string out_;
+  std::array<char, 4096> scratch_{};
+};
+
+ControlServer::ControlServer(net::io_context& ioc, api::DataPlane& data_plane)
+    : ioc_(ioc),
+      data_plane_(data_plane),
+      state_file_(data_plane.config().state_file),
+      controller_(data_plane.config(), Controller::initial_state(data_plane.config())),
+      acceptor_(ioc),
+      tick_timer_(ioc),
+      switches_(data_plane.config().services.size(), 0),
+      manual_rollbacks_(data_plane.config().services.size(), 0) {}
+
+ControlServer::~ControlServer() { *alive_ = false; }
+
+std::string ControlServer::start() {
+  const auto& cfg = data_plane_.config();
+  auto loaded = state_file_.load();
+  if (!loaded.problem.empty()) spdlog::error("{}", loaded.problem);
+  if (loaded.state) {
+    controller_.commit(Controller::reconcile(cfg, *loaded.state));
+    spdlog::info("state restored from {}", state_file_.path());
+  } else {
+    spdlog::info("no usable state file at {}: starting from the configured initial weights", state_file_.path());
+  }
+  for (const auto& ss : controller_.state().services) {
+    spdlog::info("service {}: {} (phase {})", ss.name, weights_text(ss.weights), phase_name(ss.phase));
+  }
+  publish([] {});
+
+  const std::filesystem::path path(cfg.control.socket);
+  error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
+  if (std::filesystem::is_socket(path, ec)) {
+    // A socket file left by a previous run is stale unless something answers on it.
+    local::socket probe(ioc_);
+    probe.connect(local::endpoint(path.string()), ec);
+    if (!ec) return "control socket " + path.string() + " is in use by another process";
+    std::filesystem::remove(path, ec);
+  }
+  acceptor_.open(local(), ec);
+  if (!ec) acceptor_.bind(local::endpoint(path.string()), ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return "cannot listen on control socket " + path.string() + ": " + ec.message();
+  if (::chmod(path.c_str(), cfg.control.mode) != 0) {
+    return "cannot chmod control socket " + path.string() + ": " + std::strerror(errno);
+  }
+  data_plane_.add_metrics_source([this, alive = alive_] { return *alive ? render_metrics() : std::string(); });
+  data_plane_.on_stop([this, alive = alive_] {
+    if (*alive) stop();
+  });
+  do_accept();
+  do_tick();
+  return {};
+}
+
+void ControlServer::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  error_code ignored;
+  acceptor_.close(ignored);
+  tick_timer_.cancel();
+  for (auto& weak : connections_) {
+    if (auto c = weak.lock()) c->close();
+  }
+  connections_.clear();
+  std::filesystem::remove(data_plane_.config().control.socket, ignored);
+}
+
+void ControlServer::do_accept() {
+  acceptor_.async_accept([this, alive = alive_](error_code ec, local::socket socket) {
+    if (!*alive || ec == net::error::operation_aborted || stopped_) return;
+    if (!ec) {
+      auto c = std::make_shared<Connection>(std::move(socket), *this);
+      std::erase_if(connections_, [](const auto& w) { return w.expired(); });
+      connections_.push_back(c);
+      c->start();
+    }
+    do_accept();
+  });
+}
+
+void ControlServer::submit(std::string line, Peer peer, std::function<void(std::string)> reply) {
+  queue_.push_back(Pending{std::move(line), peer, std::move(reply)});
+  if (!busy_) run_next();
+}
+
+void ControlServer::run_next() {
+  if (queue_.empty()) {
+    busy_ = false;
+    return;
+  }
+  busy_ = true;
+  auto p = std::make_shared<Pending>(std::move(queue_.front()));
+  queue_.pop_front();
+  execute(*p, [this, p, alive = alive_](std::string answer) {
+    p->reply(std::move(answer));
+    if (*alive) run_next();
+  });
+}
+
+void ControlServer::execute(const Pending& p, std::function<void(std::string)> done) {
+  auto parsed = parse_command(p.line);
+  if (!parsed) return done(error_reply(parsed.error().message));
+  const Command& c = *parsed;
+  std::string error;
+  int service = -1;
+  if (!c.service.empty()) {
+    service = controller_.resolve_service(c.service, error);
+    if (service < 0) return done(error_reply(error));
+  }
+  switch (c.kind) {
+    case CommandKind::status:
+      return done(status_reply(controller_, service, window_figures()));
+    case CommandKind::health:
+      return done(health_reply(controller_, service));
+    case CommandKind::history:
+      return done(history_reply(controller_.state(), c.service, c.limit));
+    case CommandKind::reload: {
+      auto problem = data_plane_.reload();
+      return done(problem.empty() ? ok_reply("configuration reloaded") : error_reply(problem));
+    }
+    default:
+      break;
+  }
+  auto d = controller_.decide(c, p.peer, now_rfc3339());
+  if (!d.error.empty()) return done(error_reply(d.error));
+  if (!d.next) return done(change_reply(controller_, d.service, window_figures()));
+  apply_change(std::move(d), std::move(done));
+}
+
+void ControlServer::apply_change(Controller::Decision d, std::function<void(std::string)> done) {
+  // Durable first: a change the state file does not hold is refused, so what
+  // runs never diverges from what a restart would restore.
+  if (auto saved = state_file_.save(*d.next); saved.has_error()) {
+    spdlog::error("change refused: {}", saved.error());
+    return done(error_reply(saved.error() + "; change refused"));
+  }
+  const auto si = static_cast<std::size_t>(d.service);
+  const auto before = controller_.state().services[si].weights;
+  controller_.commit(std::move(*d.next));
+  const auto& ss = controller_.state().services[si];
+  const auto& entry = controller_.state().history.back();
+  if (d.switched) ++switches_[si];
+  if (d.rollback) ++manual_rollbacks_[si];
+  spdlog::info("{}: {} by uid {} pid {}: {} -> {}", ss.name, entry.command, entry.uid, entry.pid,
+               weights_text(before), weights_text(ss.weights));
+  const int service = d.service;
+  publish([this, service, done = std::move(done), alive = alive_] {
+    if (!*alive) return;
+    done(change_reply(controller_, service, window_figures()));
+  });
+}
+
+void ControlServer::publish(std::function<void()> done) {
+  auto table = std::make_shared<const routing::RoutingTable>(controller_.table(++table_version_));
+  data_plane_.publish(std::move(table), std::move(done));
+}
+
+void ControlServer::do_tick() {
+  tick_timer_.expires_after(tick_period);
+  tick_timer_.async_wait([this, alive = alive_](error_code ec) {
+    if (ec || !*alive) return;
+    data_plane_.collect([this, alive](stats::RequestStats s) {
+      if (!*alive) return;
+      const auto now = std::chrono::steady_clock::now();
+      history_.emplace_back(now, std::move(s));
+      std::chrono::milliseconds longest{0};
+      for (const auto& svc : data_plane_.config().services) longest = std::max(longest, svc.watchdog.window);
+      while (history_.size() > 2 && now - history_[1].first >= longest) history_.pop_front();
+    });
+    do_tick();
+  });
+}
+
+WindowFigures ControlServer::window_figures() const {
+  WindowFigures out;
+  if (history_.empty()) return out;
+  const auto& cfg = data_plane_.config();
+  const auto& [newest_time, newest] = history_.back();
+  for (std::size_t si = 0; si < cfg.services.size(); ++si) {
+    // The oldest snapshot still inside this service's window.
+    auto oldest = history_.begin();
+    while (std::next(oldest) != history_.end() && newest_time - oldest->first > cfg.services[si].watchdog.window) {
+      ++oldest;
+    }
+    const double seconds = std::chrono::duration<double>(newest_time - oldest->first).count();
+    std::array<stats::ColorWindow, 2> figures{};
+    if (si < newest.services.size() && si < oldest->second.services.size()) {
+      for (std::size_t c = 0; c < 2; ++c) {
+        figures[c] = stats::window_between(oldest->second.services[si].colors[c], newest.services[si].colors[c],
+                                           seconds);
+      }
+    }
+    out.push_back(figures);
+  }
+  return out;
+}
+
+std::string ControlServer::render_metrics() const {
+  using prometheus::ClientMetric;
+  prometheus::MetricFamily switches{"bgproxy_switches_total", "Accepted weight changes.",
+                                    prometheus::MetricType::Counter, {}};
+  prometheus::MetricFamily rollbacks{"bgproxy_rollbacks_total", "Rollbacks, by reason.",
+                                     prometheus::MetricType::Counter, {}};
+  const auto& cfg = data_plane_.config();
+  for (std::size_t si = 0; si < cfg.services.size(); ++si) {
+    ClientMetric s;
+    s.label = {{"service", cfg.services[si].name}};
+    s.counter.value = static_cast<double>(switches_[si]);
+    switches.metric.push_back(std::move(s));
+    for (const char* reason : {"manual", "watchdog", "health"}) {
+      ClientMetric r;
+      r.label = {{"service", cfg.services[si].name}, {"reason", reason}};
+      r.counter.value = reason == std::string_view("manual") ? static_cast<double>(manual_rollbacks_[si]) : 0.0;
+      rollbacks.metric.push_back(std::move(r));
+    }
+  }
+  return prometheus::TextSerializer().Serialize({switches, rollbacks});
+}
+
+}  // namespace bgproxy::control

@@ -1,0 +1,73 @@
+#pragma once
+/// The control socket (SPEC §7): a Unix stream socket speaking one JSON object
+/// per line each way, served on the control thread. Commands are applied one at
+/// a time: decide → persist the state file → publish the routing table to every
+/// worker → commit → answer, so an acknowledged change is durable and routed by.
+/// Thread: control.
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "bgproxy/api/data_plane.hpp"
+#include "bgproxy/control/state.hpp"
+#include "bgproxy/stats/request_stats.hpp"
+#include "control/core/controller.hpp"
+#include "control/core/replies.hpp"
+
+namespace bgproxy::control {
+
+class ControlServer {
+ public:
+  ControlServer(boost::asio::io_context& ioc, api::DataPlane& data_plane);
+  ~ControlServer();
+
+  /// Loads the state file (a corrupt one is reported and moved aside), publishes
+  /// the routing table it implies, and listens on control.socket.
+  /// @return empty on success, else why the control plane cannot start
+  std::string start();
+  void stop();
+
+ private:
+  class Connection;
+  struct Pending {
+    std::string line;
+    Peer peer;
+    std::function<void(std::string)> reply;
+  };
+
+  void do_accept();
+  void submit(std::string line, Peer peer, std::function<void(std::string)> reply);
+  void run_next();
+  void execute(const Pending& p, std::function<void(std::string)> done);
+  void apply_change(Controller::Decision d, std::function<void(std::string)> done);
+  void publish(std::function<void()> done);
+  void do_tick();
+  WindowFigures window_figures() const;
+  std::string render_metrics() const;
+
+  boost::asio::io_context& ioc_;
+  api::DataPlane& data_plane_;
+  StateFile state_file_;
+  Controller controller_;
+  boost::asio::local::stream_protocol::acceptor acceptor_;
+  boost::asio::steady_timer tick_timer_;
+  std::vector<std::weak_ptr<Connection>> connections_;  ///< so stop() can close them
+  std::deque<Pending> queue_;
+  bool busy_ = false;
+  bool stopped_ = false;
+  std::uint64_t table_version_ = 1;
+  /// One merged stats snapshot per second, covering the watchdog window.
+  std::deque<std::pair<std::chrono::steady_clock::time_point, stats::RequestStats>> history_;
+  std::vector<std::uint64_t> switches_;            ///< by service
+  std::vector<std::uint64_t> manual_rollbacks_;    ///< by service
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace bgproxy::control
