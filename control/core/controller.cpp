@@ -85,13 +85,7 @@ int Controller::resolve_service(std::string_view name, std::string& error) const
 }
 
 bool Controller::color_has_usable_server(int service, routing::Color color) const {
-  const auto& svc = cfg_.services[static_cast<std::size_t>(service)];
-  const auto& admin = state_.services[static_cast<std::size_t>(service)].servers;
-  const auto& servers = pool_of(svc, color).servers;
-  return std::any_of(servers.begin(), servers.end(), [&](const config::Endpoint& ep) {
-    const auto it = admin.find(ep.text);
-    return it == admin.end() || it->second == AdminState::enabled;
-  });
+  return table(0).services[static_cast<std::size_t>(service)].has_usable(color);
 }
 
 Controller::Decision Controller::decide(const Command& c, const Peer& peer, std::string_view now) const {
@@ -222,7 +216,8 @@ routing::RoutingTable Controller::table(std::uint64_t version) const {
       auto& routes = t.services[si].servers[static_cast<std::size_t>(color)];
       for (std::size_t i = 0; i < routes.size(); ++i) {
         const auto it = admin.find(eps[i].text);
-        routes[i].usable = it == admin.end() || it->second == AdminState::enabled;
+        routes[i].enabled = it == admin.end() || it->second == AdminState::enabled;
+        routes[i].healthy = routes[i].id >= healthy_.size() || healthy_[routes[i].id];
       }
     }
   }

@@ -45,10 +45,12 @@ class Controller {
   /// @param now RFC 3339 UTC time for the history entry
   Decision decide(const Command& c, const Peer& peer, std::string_view now) const;
   void commit(State s) { state_ = std::move(s); }
+  /// Health by server id (routing::enumerate_servers order); absent = healthy.
+  void set_health(std::vector<bool> up) { healthy_ = std::move(up); }
   const State& state() const noexcept { return state_; }
 
-  /// The routing snapshot for the current state (weights, servers usable unless
-  /// an operator disabled or is draining them).
+  /// The routing snapshot for the current state: weights, servers enabled unless
+  /// an operator disabled or is draining them, healthy as set_health() said.
   routing::RoutingTable table(std::uint64_t version) const;
 
   /// @return the service index, or -1 with `error` set ("unknown service \"x\"", or a
@@ -66,6 +68,7 @@ class Controller {
 
   const config::Config& cfg_;
   State state_;
+  std::vector<bool> healthy_;
 };
 
 /// Server state as SPEC §7 names it: "up", "down", "draining" or "disabled".

@@ -25,14 +25,27 @@ AdminState admin_of(const ServiceState& ss, const std::string& address) {
   return it == ss.servers.end() ? AdminState::enabled : it->second;
 }
 
-json::object service_json(const Controller& c, std::size_t si, const WindowFigures& figures) {
+/// First server id of each service (routing::enumerate_servers numbers blue then green).
+std::uint32_t first_server_id(const config::Config& cfg, std::size_t service) {
+  std::uint32_t id = 0;
+  for (std::size_t si = 0; si < service; ++si) {
+    id += static_cast<std::uint32_t>(cfg.services[si].blue.servers.size() + cfg.services[si].green.servers.size());
+  }
+  return id;
+}
+
+bool is_up(const health::Tracker* health, std::uint32_t id) { return !health || health->is_up(id); }
+
+json::object service_json(const Controller& c, std::size_t si, const WindowFigures& figures,
+                          const health::Tracker* health) {
   const auto& svc = c.config().services[si];
   const auto& ss = c.state().services[si];
   json::object colors;
+  std::uint32_t id = first_server_id(c.config(), si);
   for (auto color : {routing::Color::blue, routing::Color::green}) {
     json::array servers;
     for (const auto& ep : pool_of(svc, color).servers) {
-      servers.push_back({{"address", ep.text}, {"state", server_state_name(admin_of(ss, ep.text), true)}});
+      servers.push_back({{"address", ep.text}, {"state", server_state_name(admin_of(ss, ep.text), is_up(health, id++))}});
     }
     json::object obj{{"servers", std::move(servers)}};
     if (si < figures.size()) {
@@ -60,29 +73,48 @@ std::string line(const json::object& o) { return to_line(o); }
 
 }  // namespace
 
-std::string status_reply(const Controller& c, int service, const WindowFigures& figures) {
+std::string status_reply(const Controller& c, int service, const WindowFigures& figures,
+                         const health::Tracker* health) {
   json::array services;
   for (std::size_t si = 0; si < c.config().services.size(); ++si) {
     if (service >= 0 && static_cast<std::size_t>(service) != si) continue;
-    services.push_back(service_json(c, si, figures));
+    services.push_back(service_json(c, si, figures, health));
   }
   return line({{"ok", true}, {"services", std::move(services)}});
 }
 
-std::string health_reply(const Controller& c, int service) {
+std::string health_reply(const Controller& c, int service, const health::Tracker* health,
+                         health::Clock::time_point now) {
   json::array services;
   for (std::size_t si = 0; si < c.config().services.size(); ++si) {
     if (service >= 0 && static_cast<std::size_t>(service) != si) continue;
     const auto& svc = c.config().services[si];
     const auto& ss = c.state().services[si];
     json::array servers;
+    std::uint32_t id = first_server_id(c.config(), si);
     for (auto color : {routing::Color::blue, routing::Color::green}) {
       for (const auto& ep : pool_of(svc, color).servers) {
-        servers.push_back({{"color", routing::color_name(color)},
-                           {"address", ep.text},
-                           {"state", server_state_name(admin_of(ss, ep.text), true)},
-                           {"consecutive_failures", 0},
-                           {"last_check", nullptr}});
+        json::object server{{"color", routing::color_name(color)},
+                            {"address", ep.text},
+                            {"state", server_state_name(admin_of(ss, ep.text), is_up(health, id))},
+                            {"consecutive_failures", 0},
+                            {"consecutive_successes", 0},
+                            {"last_check", nullptr}};
+        if (health && svc.health_check.enabled) {
+          const auto& h = health->at(id);
+          server["consecutive_failures"] = h.consecutive_failures;
+          server["consecutive_successes"] = h.consecutive_successes;
+          server["since_seconds"] = std::chrono::duration<double>(now - h.since).count();
+          if (h.last_check) {
+            json::object last{{"ok", h.last_check->ok},
+                              {"status", h.last_check->status},
+                              {"latency_seconds", h.last_check->latency_seconds}};
+            if (!h.last_check->error.empty()) last["error"] = h.last_check->error;
+            server["last_check"] = std::move(last);
+          }
+        }
+        servers.push_back(std::move(server));
+        ++id;
       }
     }
     services.push_back({{"name", svc.name}, {"health_check", svc.health_check.enabled}, {"servers", std::move(servers)}});
@@ -110,8 +142,9 @@ std::string history_reply(const State& s, std::string_view service, std::size_t 
   return line({{"ok", true}, {"history", std::move(entries)}});
 }
 
-std::string change_reply(const Controller& c, int service, const WindowFigures& figures) {
-  return line({{"ok", true}, {"state", service_json(c, static_cast<std::size_t>(service), figures)}});
+std::string change_reply(const Controller& c, int service, const WindowFigures& figures,
+                         const health::Tracker* health) {
+  return line({{"ok", true}, {"state", service_json(c, static_cast<std::size_t>(service), figures, health)}});
 }
 
 std::string ok_reply(std::string_view message) { return line({{"ok", true}, {"message", message}}); }

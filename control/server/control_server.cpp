@@ -163,7 +163,20 @@ std::string ControlServer::start() {
   for (const auto& ss : controller_.state().services) {
     spdlog::info("service {}: {} (phase {})", ss.name, weights_text(ss.weights), phase_name(ss.phase));
   }
+  // Servers start down until their checks pass (SPEC §5); until some do, the
+  // routing falls back to panic mode and serves every enabled server.
+  tracker_.emplace(cfg, data_plane_.servers(), std::chrono::steady_clock::now());
+  controller_.set_health(tracker_->up_flags());
   publish([] {});
+  checker_ = std::make_unique<HealthChecker>(
+      ioc_, cfg, data_plane_.servers(), [this, alive = alive_](std::uint32_t server, const health::CheckResult& r) {
+        if (!*alive) return;
+        if (auto t = tracker_->record_check(server, r, std::chrono::steady_clock::now())) on_transition(*t);
+      });
+  data_plane_.on_passive_ejection([this, alive = alive_](std::uint32_t server) {
+    if (!*alive) return;
+    if (auto t = tracker_->record_passive_ejection(server, std::chrono::steady_clock::now())) on_transition(*t);
+  });
 
   const std::filesystem::path path(cfg.control.socket);
   error_code ec;
@@ -188,7 +201,19 @@ std::string ControlServer::start() {
   });
   do_accept();
   do_tick();
+  checker_->start();
   return {};
+}
+
+void ControlServer::on_transition(const health::Transition& t) {
+  const auto& s = data_plane_.servers()[t.server];
+  if (t.up) {
+    spdlog::info("server {}/{} up: {}", routing::color_name(s.color), s.endpoint.text, t.reason);
+  } else {
+    spdlog::warn("server {}/{} down: {}", routing::color_name(s.color), s.endpoint.text, t.reason);
+  }
+  controller_.set_health(tracker_->up_flags());
+  publish([] {});
 }
 
 void ControlServer::stop() {
@@ -197,6 +222,7 @@ void ControlServer::stop() {
   error_code ignored;
   acceptor_.close(ignored);
   tick_timer_.cancel();
+  if (checker_) checker_->stop();
   for (auto& weak : connections_) {
     if (auto c = weak.lock()) c->close();
   }
@@ -248,9 +274,9 @@ void ControlServer::execute(const Pending& p, std::function<void(std::string)> d
   }
   switch (c.kind) {
     case CommandKind::status:
-      return done(status_reply(controller_, service, window_figures()));
+      return done(status_reply(controller_, service, window_figures(), health()));
     case CommandKind::health:
-      return done(health_reply(controller_, service));
+      return done(health_reply(controller_, service, health(), std::chrono::steady_clock::now()));
     case CommandKind::history:
       return done(history_reply(controller_.state(), c.service, c.limit));
     case CommandKind::reload: {
@@ -262,7 +288,7 @@ void ControlServer::execute(const Pending& p, std::function<void(std::string)> d
   }
   auto d = controller_.decide(c, p.peer, now_rfc3339());
   if (!d.error.empty()) return done(error_reply(d.error));
-  if (!d.next) return done(change_reply(controller_, d.service, window_figures()));
+  if (!d.next) return done(change_reply(controller_, d.service, window_figures(), health()));
   apply_change(std::move(d), std::move(done));
 }
 
@@ -285,7 +311,7 @@ void ControlServer::apply_change(Controller::Decision d, std::function<void(std:
   const int service = d.service;
   publish([this, service, done = std::move(done), alive = alive_] {
     if (!*alive) return;
-    done(change_reply(controller_, service, window_figures()));
+    done(change_reply(controller_, service, window_figures(), health()));
   });
 }
 
@@ -353,7 +379,29 @@ std::string ControlServer::render_metrics() const {
       rollbacks.metric.push_back(std::move(r));
     }
   }
-  return prometheus::TextSerializer().Serialize({switches, rollbacks});
+  prometheus::MetricFamily up{"bgproxy_server_up", "1 when the server passes its health checks.",
+                              prometheus::MetricType::Gauge, {}};
+  prometheus::MetricFamily checks{"bgproxy_health_checks_total", "Active health checks, by result.",
+                                  prometheus::MetricType::Counter, {}};
+  for (const auto& s : data_plane_.servers()) {
+    const std::vector<ClientMetric::Label> labels{{"service", cfg.services[s.service].name},
+                                                  {"color", std::string(routing::color_name(s.color))},
+                                                  {"server", s.endpoint.text}};
+    ClientMetric u;
+    u.label = labels;
+    u.gauge.value = tracker_ && tracker_->is_up(s.id) ? 1.0 : 0.0;
+    up.metric.push_back(std::move(u));
+    if (!tracker_ || !cfg.services[s.service].health_check.enabled) continue;
+    for (const bool ok : {true, false}) {
+      ClientMetric c;
+      c.label = labels;
+      c.label.push_back({"result", ok ? "success" : "failure"});
+      const auto& h = tracker_->at(s.id);
+      c.counter.value = static_cast<double>(ok ? h.checks_ok : h.checks_failed);
+      checks.metric.push_back(std::move(c));
+    }
+  }
+  return prometheus::TextSerializer().Serialize({switches, rollbacks, up, checks});
 }
 
 }  // namespace bgproxy::control

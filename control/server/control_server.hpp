@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
@@ -20,6 +21,7 @@
 #include "bgproxy/stats/request_stats.hpp"
 #include "control/core/controller.hpp"
 #include "control/core/replies.hpp"
+#include "control/server/health_checker.hpp"
 
 namespace bgproxy::control {
 
@@ -49,6 +51,8 @@ class ControlServer {
   void apply_change(Controller::Decision d, std::function<void(std::string)> done);
   void publish(std::function<void()> done);
   void do_tick();
+  void on_transition(const health::Transition& t);
+  const health::Tracker* health() const noexcept { return tracker_ ? &*tracker_ : nullptr; }
   WindowFigures window_figures() const;
   std::string render_metrics() const;
 
@@ -59,6 +63,8 @@ class ControlServer {
   boost::asio::local::stream_protocol::acceptor acceptor_;
   boost::asio::steady_timer tick_timer_;
   std::vector<std::weak_ptr<Connection>> connections_;  ///< so stop() can close them
+  std::optional<health::Tracker> tracker_;
+  std::unique_ptr<HealthChecker> checker_;
   std::deque<Pending> queue_;
   bool busy_ = false;
   bool stopped_ = false;

@@ -14,7 +14,7 @@ std::string render_status(const config::Config& cfg, const routing::RoutingTable
       const auto& pool = color == routing::Color::blue ? svc.blue : svc.green;
       boost::json::array servers;
       for (std::size_t i = 0; i < pool.servers.size() && i < route.pool(color).size(); ++i) {
-        servers.push_back({{"address", pool.servers[i].text}, {"state", route.pool(color)[i].usable ? "up" : "down"}});
+        servers.push_back({{"address", pool.servers[i].text}, {"state", !route.pool(color)[i].enabled ? "disabled" : route.pool(color)[i].healthy ? "up" : "down"}});
       }
       colors[routing::color_name(color)] = {{"servers", std::move(servers)}};
     }

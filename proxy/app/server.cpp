@@ -62,6 +62,15 @@ Server::Server(config::Config cfg) : signals_(ioc_, SIGTERM, SIGINT, SIGHUP), sh
   runtime_.config = std::make_shared<const config::Config>(std::move(cfg));
   runtime_.settings = Settings::from(*runtime_.config);
   runtime_.servers = routing::enumerate_servers(*runtime_.config);
+  for (const auto& s : runtime_.servers) {
+    const auto& hc = runtime_.config->services[s.service].health_check;
+    runtime_.passive_threshold.push_back(hc.enabled ? hc.passive_failures : 0);
+  }
+  runtime_.report_ejection = [this](std::uint32_t server) {
+    net::post(ioc_, [this, server] {
+      if (on_ejection_) on_ejection_(server);
+    });
+  };
 }
 
 Server::~Server() {
@@ -156,6 +165,8 @@ void Server::publish(routing::RoutingTableConstSharedPtr t, std::function<void()
 void Server::add_metrics_source(std::function<std::string()> render) { metrics_sources_.push_back(std::move(render)); }
 
 void Server::on_stop(std::function<void()> stop) { stop_hooks_.push_back(std::move(stop)); }
+
+void Server::on_passive_ejection(std::function<void(std::uint32_t server)> eject) { on_ejection_ = std::move(eject); }
 
 void Server::collect(std::function<void(stats::RequestStats)> done) {
   struct Merge {

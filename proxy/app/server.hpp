@@ -42,6 +42,7 @@ class Server final : public api::DataPlane {
   std::string reload() override;
   void add_metrics_source(std::function<std::string()> render) override;
   void on_stop(std::function<void()> stop) override;
+  void on_passive_ejection(std::function<void(std::uint32_t server)> eject) override;
   const config::Config& config() const override { return *runtime_.config; }
   const std::vector<routing::ServerInfo>& servers() const override { return runtime_.servers; }
 
@@ -59,6 +60,7 @@ class Server final : public api::DataPlane {
   net::steady_timer shutdown_timer_;
   std::vector<std::function<std::string()>> metrics_sources_;
   std::vector<std::function<void()>> stop_hooks_;
+  std::function<void(std::uint32_t)> on_ejection_;
   std::string listen_text_;
   std::string admin_text_;
   bool ready_ = false;

@@ -180,6 +180,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     const auto bucket = client_bucket(svc);
     const auto decision = routing::decide(svc, bucket, forced_color(svc));
     color_ = decision.color;
+    panic_ = decision.panic;
     if (decision.unavailable) return finish_with_error(503);
     if (decision.failover) ++worker_.stats().services[static_cast<std::size_t>(service_)].failovers_from[static_cast<std::size_t>(routing::other(color_))];
     retries_left_ = 1;
@@ -261,7 +262,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     const auto start = n ? static_cast<std::size_t>(worker_.random() % n) : 0;
     for (std::size_t k = 0; k < n; ++k) {
       const auto& s = pool[(start + k) % n];
-      if (!s.usable || s.id == excluded_server_) continue;
+      if (!(panic_ ? s.enabled : s.usable()) || s.id == excluded_server_) continue;
       const auto load = worker_.pool().outstanding(s.id);
       if (load < best_load) {
         best = s.id;
@@ -515,6 +516,8 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
       return parse_response_head();
     }
     status_ = status;
+    if (status >= 500) worker_.server_failed(server_);
+    else worker_.server_succeeded(server_);
     BodyKind kind;
     std::uint64_t length = 0;
     if (head_method_ || status == 204 || status == 304) {
@@ -579,6 +582,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void count_upstream_failure(stats::FailureReason reason) {
     if (server_ == no_server) return;
     ++worker_.stats().servers[server_].failures[static_cast<std::size_t>(reason)];
+    worker_.server_failed(server_);
   }
 
   /// An upstream attempt failed before any response byte reached the client.
@@ -762,6 +766,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   bool head_method_ = false;
   bool idempotent_ = false;
   bool upgrade_ = false;
+  bool panic_ = false;
   bool expect_continue_ = false;
   bool head_pending_ = false;
   bool upstream_reused_ = false;

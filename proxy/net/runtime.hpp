@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -36,6 +37,10 @@ struct Runtime {
   std::vector<routing::ServerInfo> servers;  ///< by server id
   std::vector<tcp::endpoint> endpoints;      ///< by server id, resolved at start
   std::shared_ptr<spdlog::logger> access_log;  ///< null when `access_log: off`
+  /// By server id: consecutive failures (connect, reset, timeout, 5xx) that eject it; 0 = off.
+  std::vector<std::uint32_t> passive_threshold;
+  /// Called on a worker thread when a server reached its threshold there; must only post.
+  std::function<void(std::uint32_t server)> report_ejection;
 
   /// Counts a new client connection across all workers.
   /// @return false (and counts nothing) when max_connections are already open

@@ -20,6 +20,7 @@ Worker::Worker(unsigned index, const Runtime& runtime, routing::RoutingTableCons
       table_(std::move(table)),
       pool_(executor_, runtime.servers.size()),
       stats_(runtime.config->services.size(), runtime.servers.size()),
+      consecutive_failures_(runtime.servers.size(), 0),
       now_(Clock::now()),
       rng_state_(std::random_device{}() | 1ULL) {}
 
@@ -99,6 +100,13 @@ void Worker::connection_closed() noexcept {
   --connections_;
   runtime_.open_connections_release();
   maybe_finish_drain();
+}
+
+void Worker::server_failed(std::uint32_t server) {
+  const auto threshold = runtime_.passive_threshold[server];
+  if (threshold == 0 || ++consecutive_failures_[server] < threshold) return;
+  consecutive_failures_[server] = 0;
+  if (runtime_.report_ejection) runtime_.report_ejection(server);
 }
 
 void Worker::maybe_finish_drain() {

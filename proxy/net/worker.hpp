@@ -66,6 +66,9 @@ class Worker {
   std::uint64_t random() noexcept;
 
   void track(Timed& t) noexcept { timed_.push_back(t); }
+  /// Passive health (SPEC §5): a failed or 5xx exchange with `server`, or a good one.
+  void server_failed(std::uint32_t server);
+  void server_succeeded(std::uint32_t server) noexcept { consecutive_failures_[server] = 0; }
   void connection_closed() noexcept;
 
  private:
@@ -95,6 +98,7 @@ class Worker {
   routing::RoutingTableConstSharedPtr table_;
   UpstreamPool pool_;
   stats::RequestStats stats_;
+  std::vector<std::uint32_t> consecutive_failures_;  ///< by server id
   Clock::time_point now_;
   std::uint64_t rng_state_;
   std::uint64_t connections_ = 0;

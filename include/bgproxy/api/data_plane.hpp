@@ -32,6 +32,9 @@ class DataPlane {
   /// Adds Prometheus text (whole metric families) to every /metrics answer.
   virtual void add_metrics_source(std::function<std::string()> render) = 0;
 
+  /// Registers who hears that a worker saw a server fail `passive_failures` times in a row.
+  virtual void on_passive_ejection(std::function<void(std::uint32_t server)> eject) = 0;
+
   /// Registers what to stop when the proxy shuts down (the control socket, timers).
   virtual void on_stop(std::function<void()> stop) = 0;
 

@@ -26,7 +26,8 @@ constexpr std::uint32_t bucket_of(std::uint64_t hash) noexcept {
 struct Decision {
   Color color = Color::blue;
   bool failover = false;   ///< the chosen color had no usable server, the other one is used
-  bool unavailable = false;  ///< neither color has a usable server: answer 503
+  bool panic = false;      ///< no healthy server in either color: serve by admin state alone
+  bool unavailable = false;  ///< no enabled server in either color: answer 503
 };
 
 /// Chooses the color for one request.

@@ -24,7 +24,9 @@ constexpr Color other(Color c) noexcept { return c == Color::blue ? Color::green
 /// how worker-local upstream pools and stats shards address it.
 struct ServerRoute {
   std::uint32_t id = 0;
-  bool usable = true;  ///< up and not disabled/draining
+  bool enabled = true;  ///< not disabled or draining by an operator
+  bool healthy = true;  ///< up by its health checks (always, with `health_check: off`)
+  bool usable() const noexcept { return enabled && healthy; }
 };
 
 struct ServiceRoute {
@@ -41,6 +43,7 @@ struct ServiceRoute {
     return servers[static_cast<std::size_t>(c)];
   }
   bool has_usable(Color c) const noexcept;
+  bool has_enabled(Color c) const noexcept;
 };
 
 struct RoutingTable {
@@ -62,7 +65,7 @@ struct ServerInfo {
 std::vector<ServerInfo> enumerate_servers(const config::Config& cfg);
 
 /// Builds a snapshot from the config with the given green weights (one per service, basis points).
-/// Every server starts usable; health and admin state adjust `usable` later.
+/// Every server starts enabled and healthy; admin state and health adjust them later.
 RoutingTable build_table(const config::Config& cfg, const std::vector<std::uint32_t>& green_bp,
                          std::uint64_t version);
 

@@ -49,6 +49,16 @@ Decision decide(const ServiceRoute& service, std::uint32_t bucket, std::optional
     d.failover = true;
     return d;
   }
+  // Panic mode (SPEC §5, Envoy's panic threshold): with no healthy server left
+  // anywhere, a possibly-failing server beats a certain 503.
+  d.panic = true;
+  if (service.has_enabled(d.color)) return d;
+  if (service.has_enabled(other(d.color))) {
+    d.color = other(d.color);
+    d.failover = true;
+    return d;
+  }
+  d.panic = false;
   d.unavailable = true;
   return d;
 }

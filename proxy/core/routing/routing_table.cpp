@@ -7,7 +7,12 @@ namespace bgproxy::routing {
 
 bool ServiceRoute::has_usable(Color c) const noexcept {
   const auto& p = pool(c);
-  return std::any_of(p.begin(), p.end(), [](const ServerRoute& s) { return s.usable; });
+  return std::any_of(p.begin(), p.end(), [](const ServerRoute& s) { return s.usable(); });
+}
+
+bool ServiceRoute::has_enabled(Color c) const noexcept {
+  const auto& p = pool(c);
+  return std::any_of(p.begin(), p.end(), [](const ServerRoute& s) { return s.enabled; });
 }
 
 std::vector<ServerInfo> enumerate_servers(const config::Config& cfg) {
@@ -46,7 +51,7 @@ RoutingTable build_table(const config::Config& cfg, const std::vector<std::uint3
     for (Color c : {Color::blue, Color::green}) {
       const auto& pool = c == Color::blue ? svc.blue : svc.green;
       auto& routes = r.servers[static_cast<std::size_t>(c)];
-      for (std::size_t i = 0; i < pool.servers.size(); ++i) routes.push_back(ServerRoute{next_id++, true});
+      for (std::size_t i = 0; i < pool.servers.size(); ++i) routes.push_back(ServerRoute{next_id++, true, true});
     }
     t.services.push_back(std::move(r));
   }

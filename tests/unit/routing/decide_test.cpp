@@ -40,18 +40,39 @@ TEST(Decide, ForcedColorWins) {
 
 TEST(Decide, FailsOverWhenChosenColorHasNoUsableServer) {
   auto s = two_colors(10000);
-  s.servers[1][0].usable = false;
+  s.servers[1][0].healthy = false;
   auto d = decide(s, 5, std::nullopt);
   EXPECT_EQ(d.color, Color::blue);
   EXPECT_TRUE(d.failover);
   EXPECT_FALSE(d.unavailable);
 }
 
-TEST(Decide, UnavailableWhenNeitherColorHasAServer) {
+TEST(Decide, UnavailableWhenNeitherColorHasAnEnabledServer) {
   auto s = two_colors(5000);
-  s.servers[0][0].usable = false;
-  s.servers[1][0].usable = false;
+  s.servers[0][0].enabled = false;
+  s.servers[1][0].enabled = false;
   EXPECT_TRUE(decide(s, 5, std::nullopt).unavailable);
+}
+
+TEST(Decide, PanicServesTheChosenColorWhenNothingIsHealthy) {
+  auto s = two_colors(10000);
+  s.servers[0][0].healthy = false;
+  s.servers[1][0].healthy = false;
+  const auto d = decide(s, 5, std::nullopt);
+  EXPECT_FALSE(d.unavailable);
+  EXPECT_TRUE(d.panic);
+  EXPECT_EQ(d.color, Color::green);
+  EXPECT_FALSE(d.failover);
+}
+
+TEST(Decide, PanicFailsOverWhenTheChosenColorIsDisabled) {
+  auto s = two_colors(10000);
+  s.servers[0][0].healthy = false;
+  s.servers[1][0].enabled = false;
+  const auto d = decide(s, 5, std::nullopt);
+  EXPECT_TRUE(d.panic);
+  EXPECT_TRUE(d.failover);
+  EXPECT_EQ(d.color, Color::blue);
 }
 
 TEST(Decide, RaisingWeightOnlyMovesBlueToGreen) {
