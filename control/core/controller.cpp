@@ -88,7 +88,8 @@ bool Controller::color_has_usable_server(int service, routing::Color color) cons
   return table(0).services[static_cast<std::size_t>(service)].has_usable(color);
 }
 
-Controller::Decision Controller::decide(const Command& c, const Peer& peer, std::string_view now) const {
+Controller::Decision Controller::decide(const Command& c, const Peer& peer, std::string_view now,
+                                        std::int64_t now_ms) const {
   Decision d;
   if (c.kind == CommandKind::reload || c.kind == CommandKind::history ||
       (c.service.empty() && (c.kind == CommandKind::status || c.kind == CommandKind::health))) {
@@ -98,17 +99,16 @@ Controller::Decision Controller::decide(const Command& c, const Peer& peer, std:
   if (d.service < 0) return d;
   switch (c.kind) {
     case CommandKind::split:
-      return set_weight(c, d.service, c.green_bp, peer, now, "split");
+      return set_weight(c, d.service, c.green_bp, peer, now, now_ms, "split");
     case CommandKind::switch_color:
-      return set_weight(c, d.service, c.color == routing::Color::green ? 10000 : 0, peer, now,
+      return set_weight(c, d.service, c.color == routing::Color::green ? 10000 : 0, peer, now, now_ms,
                         c.color == routing::Color::green ? "switch green" : "switch blue");
     case CommandKind::rollback:
-      return rollback(d.service, peer, now);
+      return rollback(d.service, peer, now, "manual", "rollback");
     case CommandKind::server:
       return set_server(c, d.service, peer, now);
     case CommandKind::canary:
-      d.error = "canary is not available yet in this version";
-      return d;
+      return canary(c, d.service, peer, now, now_ms);
     case CommandKind::status:
     case CommandKind::health:
     case CommandKind::history:
@@ -119,7 +119,7 @@ Controller::Decision Controller::decide(const Command& c, const Peer& peer, std:
 }
 
 Controller::Decision Controller::set_weight(const Command& c, int service, std::uint32_t green_bp,
-                                            const Peer& peer, std::string_view now,
+                                            const Peer& peer, std::string_view now, std::int64_t now_ms,
                                             std::string_view command_text) const {
   Decision d;
   d.service = service;
@@ -142,7 +142,12 @@ Controller::Decision Controller::set_weight(const Command& c, int service, std::
   if (at_endpoint(before)) ss.stable = before;  // a new rollout starts from here
   ss.weights = after;
   ss.target = raised;
-  ss.phase = at_endpoint(after) ? Phase::idle : Phase::canary;
+  // A hand-made change ends any running canary; the watchdog keeps watching the
+  // raised color while it shares traffic, then while it bakes at 100 % (SPEC §6).
+  ss.canary_steps_bp.clear();
+  ss.canary_interval_ms = 0;
+  ss.phase = target_share(ss) >= 10000 ? Phase::baking : Phase::canary;
+  ss.step_started_ms = now_ms;
   ss.step = 0;
   ss.reason = "manual";
   std::string text(command_text);
@@ -153,20 +158,25 @@ Controller::Decision Controller::set_weight(const Command& c, int service, std::
   return d;
 }
 
-Controller::Decision Controller::rollback(int service, const Peer& peer, std::string_view now) const {
+Controller::Decision Controller::rollback(int service, const Peer& peer, std::string_view now,
+                                          std::string_view reason, std::string_view command_text) const {
   Decision d;
   d.service = service;
   const auto idx = static_cast<std::size_t>(service);
   const auto& current = state_.services[idx];
-  if (current.weights == current.stable) return d;  // already at the stable weights
+  if (current.weights == current.stable && current.phase != Phase::baking) return d;  // nothing to undo
   State next = state_;
   auto& ss = next.services[idx];
   const Weights before = ss.weights;
   ss.weights = ss.stable;
   ss.phase = Phase::rolled_back;
-  ss.reason = "manual";
+  ss.reason = std::string(reason);
   ss.step = 0;
-  next.record(HistoryEntry{std::string(now), ss.name, "rollback", peer.uid, peer.pid, "manual", before, ss.weights});
+  ss.canary_steps_bp.clear();
+  ss.canary_interval_ms = 0;
+  ss.step_started_ms = 0;
+  next.record(HistoryEntry{std::string(now), ss.name, std::string(command_text), peer.uid, peer.pid,
+                           std::string(reason), before, ss.weights});
   d.next = std::move(next);
   d.rollback = true;
   d.switched = true;
@@ -202,6 +212,123 @@ Controller::Decision Controller::set_server(const Command& c, int service, const
   next.record(HistoryEntry{std::string(now), ss.name, std::string(verbs[static_cast<int>(c.server)]) + c.address,
                            peer.uid, peer.pid, "manual", ss.weights, ss.weights});
   d.next = std::move(next);
+  return d;
+}
+
+Controller::Decision Controller::canary(const Command& c, int service, const Peer& peer, std::string_view now,
+                                        std::int64_t now_ms) const {
+  Decision d;
+  d.service = service;
+  const auto idx = static_cast<std::size_t>(service);
+  const auto& svc = cfg_.services[idx];
+  const auto& current = state_.services[idx];
+  const bool running = !current.canary_steps_bp.empty() &&
+                       (current.phase == Phase::canary || current.phase == Phase::paused);
+  State next = state_;
+  auto& ss = next.services[idx];
+  switch (c.canary) {
+    case CanaryAction::start: {
+      if (running) {
+        d.error = "a canary is already running for " + svc.name + " (pause, resume or abort it)";
+        return d;
+      }
+      // The canary moves traffic to the color that has less of it.
+      const auto target = current.weights.green_bp <= 5000 ? routing::Color::green : routing::Color::blue;
+      if (!c.force && !color_has_usable_server(service, target)) {
+        d.error = std::string(routing::color_name(target)) + " has no healthy server (use --force to override)";
+        return d;
+      }
+      ss.canary_steps_bp = c.steps_bp.empty() ? svc.canary.steps_bp : c.steps_bp;
+      ss.canary_interval_ms = (c.interval ? *c.interval : svc.canary.interval).count();
+      if (at_endpoint(current.weights)) ss.stable = current.weights;
+      ss.target = target;
+      ss.step = 0;
+      ss.weights.green_bp = green_for(target, ss.canary_steps_bp.front());
+      ss.phase = target_share(ss) >= 10000 ? Phase::baking : Phase::canary;
+      ss.step_started_ms = now_ms;
+      ss.reason = "canary";
+      std::string steps;
+      for (auto s : ss.canary_steps_bp) {
+        if (!steps.empty()) steps += ',';
+        steps += percent_text(s);
+      }
+      next.record(HistoryEntry{std::string(now), ss.name,
+                               "canary start " + std::string(routing::color_name(target)) + " " + steps, peer.uid,
+                               peer.pid, "manual", current.weights, ss.weights});
+      d.switched = current.weights != ss.weights;
+      break;
+    }
+    case CanaryAction::pause:
+      if (!running || current.phase != Phase::canary) {
+        d.error = "no running canary to pause for " + svc.name;
+        return d;
+      }
+      ss.phase = Phase::paused;
+      next.record(HistoryEntry{std::string(now), ss.name, "canary pause", peer.uid, peer.pid, "manual",
+                               ss.weights, ss.weights});
+      break;
+    case CanaryAction::resume:
+      if (!running || current.phase != Phase::paused) {
+        d.error = "no paused canary to resume for " + svc.name;
+        return d;
+      }
+      ss.phase = Phase::canary;
+      ss.step_started_ms = now_ms;  // the step's interval starts again
+      next.record(HistoryEntry{std::string(now), ss.name, "canary resume", peer.uid, peer.pid, "manual",
+                               ss.weights, ss.weights});
+      break;
+    case CanaryAction::abort:
+      if (!under_watch(current)) {
+        d.error = "no rollout to abort for " + svc.name;
+        return d;
+      }
+      return rollback(service, peer, now, "manual", "canary abort");
+  }
+  d.next = std::move(next);
+  return d;
+}
+
+Controller::Decision Controller::apply_rollout(int service, const RolloutStep& step, const Peer& peer,
+                                               std::string_view now, std::int64_t now_ms) const {
+  Decision d;
+  d.service = service;
+  const auto idx = static_cast<std::size_t>(service);
+  const auto& current = state_.services[idx];
+  switch (step.kind) {
+    case RolloutStep::Kind::hold:
+      return d;
+    case RolloutStep::Kind::rollback:
+      return rollback(service, peer, now, step.reason, "rollback");
+    case RolloutStep::Kind::advance: {
+      if (!current.target || current.step + 1 >= current.canary_steps_bp.size()) return d;
+      State next = state_;
+      auto& ss = next.services[idx];
+      ss.step = current.step + 1;
+      ss.weights.green_bp = green_for(*current.target, ss.canary_steps_bp[ss.step]);
+      ss.phase = target_share(ss) >= 10000 ? Phase::baking : Phase::canary;
+      ss.step_started_ms = now_ms;
+      ss.reason = step.reason;
+      next.record(HistoryEntry{std::string(now), ss.name, "canary advance", peer.uid, peer.pid, step.reason,
+                               current.weights, ss.weights});
+      d.next = std::move(next);
+      d.switched = true;
+      return d;
+    }
+    case RolloutStep::Kind::promote: {
+      State next = state_;
+      auto& ss = next.services[idx];
+      ss.phase = Phase::promoted;
+      ss.stable = ss.weights;  // the next rollback returns here
+      ss.canary_steps_bp.clear();
+      ss.canary_interval_ms = 0;
+      ss.step_started_ms = 0;
+      ss.reason = step.reason;
+      next.record(HistoryEntry{std::string(now), ss.name, "promote", peer.uid, peer.pid, step.reason,
+                               ss.weights, ss.weights});
+      d.next = std::move(next);
+      return d;
+    }
+  }
   return d;
 }
 

@@ -13,6 +13,7 @@
 #include "bgproxy/control/command.hpp"
 #include "bgproxy/control/state.hpp"
 #include "bgproxy/routing/routing_table.hpp"
+#include "control/core/rollout.hpp"
 
 namespace bgproxy::control {
 
@@ -43,7 +44,12 @@ class Controller {
   };
 
   /// @param now RFC 3339 UTC time for the history entry
-  Decision decide(const Command& c, const Peer& peer, std::string_view now) const;
+  /// @param now_ms the same instant in unix milliseconds (canary step and bake timing)
+  Decision decide(const Command& c, const Peer& peer, std::string_view now, std::int64_t now_ms = 0) const;
+
+  /// Applies what the rollout loop decided for `service` (advance, promote, rollback).
+  Decision apply_rollout(int service, const RolloutStep& step, const Peer& peer, std::string_view now,
+                         std::int64_t now_ms) const;
   void commit(State s) { state_ = std::move(s); }
   /// Health by server id (routing::enumerate_servers order); absent = healthy.
   void set_health(std::vector<bool> up) { healthy_ = std::move(up); }
@@ -61,8 +67,11 @@ class Controller {
 
  private:
   Decision set_weight(const Command& c, int service, std::uint32_t green_bp, const Peer& peer,
-                      std::string_view now, std::string_view command_text) const;
-  Decision rollback(int service, const Peer& peer, std::string_view now) const;
+                      std::string_view now, std::int64_t now_ms, std::string_view command_text) const;
+  Decision rollback(int service, const Peer& peer, std::string_view now, std::string_view reason,
+                    std::string_view command_text) const;
+  Decision canary(const Command& c, int service, const Peer& peer, std::string_view now,
+                  std::int64_t now_ms) const;
   Decision set_server(const Command& c, int service, const Peer& peer, std::string_view now) const;
   bool color_has_usable_server(int service, routing::Color color) const;
 

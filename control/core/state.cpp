@@ -151,6 +151,16 @@ void put_service(std::string& out, const ServiceState& s) {
   out += std::to_string(s.step);
   out += ",\"reason\":";
   put_string(out, s.reason);
+  out += ",\"canary\":{\"steps\":[";
+  for (std::size_t i = 0; i < s.canary_steps_bp.size(); ++i) {
+    if (i) out += ',';
+    put_percent(out, s.canary_steps_bp[i]);
+  }
+  out += "],\"interval_ms\":";
+  out += std::to_string(s.canary_interval_ms);
+  out += ",\"step_started_ms\":";
+  out += std::to_string(s.step_started_ms);
+  out += '}';
   out += ",\"servers\":{";
   bool first = true;
   for (const auto& [address, admin] : s.servers) {
@@ -338,6 +348,28 @@ class Reader {
     s.step = static_cast<std::uint32_t>(step);
 
     if (!string(o, path, "reason", s.reason)) return false;
+
+    // "canary" came with the watchdog (issue 5); older files have none.
+    if (o.contains("canary")) {
+      const auto* canary = need_object(o, path, "canary");
+      if (canary == nullptr) return false;
+      const std::string cpath = key_path(path, "canary");
+      const auto* steps = need(*canary, cpath, "steps");
+      if (steps == nullptr) return false;
+      if (!steps->is_array()) return fail(key_path(cpath, "steps"), "must be an array of percentages");
+      json::object holder;
+      for (const auto& step : steps->get_array()) {
+        holder["step"] = step;
+        std::uint32_t bp = 0;
+        if (!percent(holder, key_path(cpath, "steps"), "step", bp)) return false;
+        s.canary_steps_bp.push_back(bp);
+      }
+      constexpr std::int64_t max_ms = std::numeric_limits<std::int64_t>::max();
+      if (!integer(*canary, cpath, "interval_ms", 0, max_ms, s.canary_interval_ms) ||
+          !integer(*canary, cpath, "step_started_ms", 0, max_ms, s.step_started_ms)) {
+        return false;
+      }
+    }
 
     const auto* servers = need_object(o, path, "servers");
     if (servers == nullptr) return false;

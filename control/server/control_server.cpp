@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -25,6 +26,11 @@ namespace {
 constexpr auto idle_timeout = std::chrono::seconds(60);
 constexpr auto linger_time = std::chrono::seconds(1);
 constexpr auto tick_period = std::chrono::seconds(1);
+
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 /// "2026-11-24T21:30:00.123Z"
 std::string now_rfc3339() {
@@ -146,7 +152,13 @@ ControlServer::ControlServer(net::io_context& ioc, api::DataPlane& data_plane)
       acceptor_(ioc),
       tick_timer_(ioc),
       switches_(data_plane.config().services.size(), 0),
-      manual_rollbacks_(data_plane.config().services.size(), 0) {}
+      manual_rollbacks_(data_plane.config().services.size(), 0),
+      watchdog_rollbacks_(data_plane.config().services.size(), 0),
+      verdicts_(data_plane.config().services.size()),
+      rollout_queued_(data_plane.config().services.size(), false),
+      dry_run_logged_(data_plane.config().services.size()),
+      panic_(data_plane.config().services.size(), false),
+      self_{static_cast<std::uint32_t>(::getuid()), static_cast<std::int32_t>(::getpid())} {}
 
 ControlServer::~ControlServer() { *alive_ = false; }
 
@@ -166,8 +178,7 @@ std::string ControlServer::start() {
   // Servers start down until their checks pass (SPEC §5); until some do, the
   // routing falls back to panic mode and serves every enabled server.
   tracker_.emplace(cfg, data_plane_.servers(), std::chrono::steady_clock::now());
-  controller_.set_health(tracker_->up_flags());
-  publish([] {});
+  health_changed();
   checker_ = std::make_unique<HealthChecker>(
       ioc_, cfg, data_plane_.servers(), [this, alive = alive_](std::uint32_t server, const health::CheckResult& r) {
         if (!*alive) return;
@@ -212,7 +223,23 @@ void ControlServer::on_transition(const health::Transition& t) {
   } else {
     spdlog::warn("server {}/{} down: {}", routing::color_name(s.color), s.endpoint.text, t.reason);
   }
+  health_changed();
+}
+
+void ControlServer::health_changed() {
   controller_.set_health(tracker_->up_flags());
+  const auto table = controller_.table(0);
+  for (std::size_t si = 0; si < table.services.size(); ++si) {
+    const auto& route = table.services[si];
+    const bool panic = !route.has_usable(routing::Color::blue) && !route.has_usable(routing::Color::green);
+    if (panic == panic_[si]) continue;
+    panic_[si] = panic;
+    if (panic) {
+      spdlog::warn("{}: panic mode: no healthy server in either color; serving every enabled server", route.name);
+    } else {
+      spdlog::info("{}: left panic mode", route.name);
+    }
+  }
   publish([] {});
 }
 
@@ -244,7 +271,7 @@ void ControlServer::do_accept() {
 }
 
 void ControlServer::submit(std::string line, Peer peer, std::function<void(std::string)> reply) {
-  queue_.push_back(Pending{std::move(line), peer, std::move(reply)});
+  queue_.push_back(Pending{std::move(line), peer, std::move(reply), {}});
   if (!busy_) run_next();
 }
 
@@ -263,6 +290,7 @@ void ControlServer::run_next() {
 }
 
 void ControlServer::execute(const Pending& p, std::function<void(std::string)> done) {
+  if (p.task) return p.task(std::move(done));
   auto parsed = parse_command(p.line);
   if (!parsed) return done(error_reply(parsed.error().message));
   const Command& c = *parsed;
@@ -286,13 +314,13 @@ void ControlServer::execute(const Pending& p, std::function<void(std::string)> d
     default:
       break;
   }
-  auto d = controller_.decide(c, p.peer, now_rfc3339());
+  auto d = controller_.decide(c, p.peer, now_rfc3339(), unix_ms());
   if (!d.error.empty()) return done(error_reply(d.error));
   if (!d.next) return done(change_reply(controller_, d.service, window_figures(), health()));
   apply_change(std::move(d), std::move(done));
 }
 
-void ControlServer::apply_change(Controller::Decision d, std::function<void(std::string)> done) {
+void ControlServer::apply_change(Controller::Decision d, std::function<void(std::string)> done, bool by_watchdog) {
   // Durable first: a change the state file does not hold is refused, so what
   // runs never diverges from what a restart would restore.
   if (auto saved = state_file_.save(*d.next); saved.has_error()) {
@@ -305,7 +333,7 @@ void ControlServer::apply_change(Controller::Decision d, std::function<void(std:
   const auto& ss = controller_.state().services[si];
   const auto& entry = controller_.state().history.back();
   if (d.switched) ++switches_[si];
-  if (d.rollback) ++manual_rollbacks_[si];
+  if (d.rollback) ++(by_watchdog ? watchdog_rollbacks_ : manual_rollbacks_)[si];
   spdlog::info("{}: {} by uid {} pid {}: {} -> {}", ss.name, entry.command, entry.uid, entry.pid,
                weights_text(before), weights_text(ss.weights));
   const int service = d.service;
@@ -331,9 +359,56 @@ void ControlServer::do_tick() {
       std::chrono::milliseconds longest{0};
       for (const auto& svc : data_plane_.config().services) longest = std::max(longest, svc.watchdog.window);
       while (history_.size() > 2 && now - history_[1].first >= longest) history_.pop_front();
+      evaluate_rollouts();
     });
     do_tick();
   });
+}
+
+void ControlServer::evaluate_rollouts() {
+  const auto& cfg = data_plane_.config();
+  const auto figures = window_figures();
+  const auto now_ms = unix_ms();
+  for (std::size_t si = 0; si < cfg.services.size(); ++si) {
+    const auto& svc = cfg.services[si];
+    const auto& ss = controller_.state().services[si];
+    verdicts_[si].reset();
+    if (!under_watch(ss) || rollout_queued_[si]) continue;
+    std::optional<watchdog::Verdict> verdict;
+    if (svc.watchdog.enabled && si < figures.size()) {
+      const auto target = *ss.target;
+      const auto& t = figures[si][static_cast<std::size_t>(target)];
+      const auto& o = figures[si][static_cast<std::size_t>(routing::other(target))];
+      verdict = watchdog::evaluate({t.requests, t.error_rate, t.p95_seconds}, {o.requests, o.error_rate, o.p95_seconds},
+                                   svc.watchdog, routing::color_name(routing::other(target)));
+      verdicts_[si] = verdict;
+    }
+    const auto step = next_step(svc, ss, verdict, now_ms);
+    if (step.kind == RolloutStep::Kind::hold) continue;
+    const auto target_name = routing::color_name(*ss.target);
+    if (step.kind == RolloutStep::Kind::rollback) {
+      if (svc.watchdog.dry_run) {
+        // Dry run: say what would happen, once per reason, and leave the weights alone.
+        if (dry_run_logged_[si] != step.reason) {
+          spdlog::warn("watchdog (dry run): would roll back {} {}: {}", svc.name, target_name, verdict->reason);
+          dry_run_logged_[si] = step.reason;
+        }
+        continue;
+      }
+      spdlog::warn("watchdog: rollback {} {}: {}", svc.name, target_name, verdict->reason);
+    }
+    rollout_queued_[si] = true;
+    const int service = static_cast<int>(si);
+    const bool by_watchdog = step.kind == RolloutStep::Kind::rollback;
+    queue_.push_back(Pending{{}, self_, [](std::string) {},
+                             [this, service, step, by_watchdog](std::function<void(std::string)> done) {
+                               rollout_queued_[static_cast<std::size_t>(service)] = false;
+                               auto d = controller_.apply_rollout(service, step, self_, now_rfc3339(), unix_ms());
+                               if (!d.next) return done({});
+                               apply_change(std::move(d), std::move(done), by_watchdog);
+                             }});
+    if (!busy_) run_next();
+  }
 }
 
 WindowFigures ControlServer::window_figures() const {
@@ -375,7 +450,10 @@ std::string ControlServer::render_metrics() const {
     for (const char* reason : {"manual", "watchdog", "health"}) {
       ClientMetric r;
       r.label = {{"service", cfg.services[si].name}, {"reason", reason}};
-      r.counter.value = reason == std::string_view("manual") ? static_cast<double>(manual_rollbacks_[si]) : 0.0;
+      const std::string_view why(reason);
+      r.counter.value = why == "manual"     ? static_cast<double>(manual_rollbacks_[si])
+                        : why == "watchdog" ? static_cast<double>(watchdog_rollbacks_[si])
+                                            : 0.0;
       rollbacks.metric.push_back(std::move(r));
     }
   }

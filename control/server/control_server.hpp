@@ -21,6 +21,7 @@
 #include "bgproxy/stats/request_stats.hpp"
 #include "control/core/controller.hpp"
 #include "control/core/replies.hpp"
+#include "control/core/rollout.hpp"
 #include "control/server/health_checker.hpp"
 
 namespace bgproxy::control {
@@ -38,20 +39,25 @@ class ControlServer {
 
  private:
   class Connection;
+  /// A control-socket line, or an internal change (the rollout loop) queued behind them.
   struct Pending {
     std::string line;
     Peer peer;
     std::function<void(std::string)> reply;
+    std::function<void(std::function<void(std::string)>)> task;
   };
 
   void do_accept();
   void submit(std::string line, Peer peer, std::function<void(std::string)> reply);
   void run_next();
   void execute(const Pending& p, std::function<void(std::string)> done);
-  void apply_change(Controller::Decision d, std::function<void(std::string)> done);
+  void apply_change(Controller::Decision d, std::function<void(std::string)> done, bool by_watchdog = false);
+  void evaluate_rollouts();
   void publish(std::function<void()> done);
   void do_tick();
   void on_transition(const health::Transition& t);
+  /// Publishes the routing table after a health change and logs panic mode entry and exit.
+  void health_changed();
   const health::Tracker* health() const noexcept { return tracker_ ? &*tracker_ : nullptr; }
   WindowFigures window_figures() const;
   std::string render_metrics() const;
@@ -73,6 +79,12 @@ class ControlServer {
   std::deque<std::pair<std::chrono::steady_clock::time_point, stats::RequestStats>> history_;
   std::vector<std::uint64_t> switches_;            ///< by service
   std::vector<std::uint64_t> manual_rollbacks_;    ///< by service
+  std::vector<std::uint64_t> watchdog_rollbacks_;  ///< by service
+  std::vector<std::optional<watchdog::Verdict>> verdicts_;  ///< last verdict per service, for status
+  std::vector<bool> rollout_queued_;               ///< a rollout step waits in the queue
+  std::vector<std::string> dry_run_logged_;        ///< last dry-run reason logged, per service
+  std::vector<bool> panic_;                        ///< no healthy server in either color, per service
+  Peer self_;                                      ///< who the watchdog's changes are recorded as
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -241,7 +241,11 @@ TEST(StateJson, FieldNamesAndValuesOfASmallState) {
   const auto& services = root.at("services").as_array();
   ASSERT_EQ(services.size(), 1U);
   const auto& app = services[0].as_object();
-  EXPECT_EQ(app.size(), 8U);
+  EXPECT_EQ(app.size(), 9U);
+  const auto& canary = app.at("canary").as_object();
+  EXPECT_EQ(canary.at("steps").as_array().size(), 0U);
+  EXPECT_EQ(canary.at("interval_ms").as_int64(), 0);
+  EXPECT_EQ(canary.at("step_started_ms").as_int64(), 0);
   EXPECT_EQ(app.at("name").as_string(), "app");
   EXPECT_DOUBLE_EQ(app.at("weights").at("blue").as_double(), 70.0);
   EXPECT_DOUBLE_EQ(app.at("weights").at("green").as_double(), 30.0);
@@ -350,10 +354,32 @@ TEST(StateJson, HistoryLongerThanMaxKeepsTheNewest) {
 const std::string good_doc =
     R"({"version":1,"services":[{"name":"app","weights":{"blue":70.0,"green":30.0},)"
     R"("stable":{"blue":100.0,"green":0.0},"target":"green","phase":"canary","step":1,)"
-    R"("reason":"","servers":{"127.0.0.1:5006":"disabled"}}],)"
+    R"("reason":"","canary":{"steps":[10.0,50.0,100.0],"interval_ms":60000,"step_started_ms":1764019800123},)"
+    R"("servers":{"127.0.0.1:5006":"disabled"}}],)"
     R"("history":[{"time":"2026-11-24T21:30:00.123Z","service":"app","command":"split",)"
     R"("by":{"uid":0,"pid":4242},"reason":"manual","before":{"blue":100.0,"green":0.0},)"
     R"("after":{"blue":50.0,"green":50.0}}]})";
+
+// Files written before the watchdog (issue 5) have no "canary" object: they load, with none running.
+TEST(StateJson, Issue5FileWithoutCanaryLoads) {
+  std::string doc = good_doc;
+  const std::string canary =
+      R"("canary":{"steps":[10.0,50.0,100.0],"interval_ms":60000,"step_started_ms":1764019800123},)";
+  doc.erase(doc.find(canary), canary.size());
+  const auto s = from_json(doc);
+  ASSERT_TRUE(s.has_value()) << s.error();
+  EXPECT_TRUE(s->services[0].canary_steps_bp.empty());
+  EXPECT_EQ(s->services[0].canary_interval_ms, 0);
+  EXPECT_EQ(s->services[0].step_started_ms, 0);
+}
+
+TEST(StateJson, Issue5CanaryRoundTrips) {
+  const auto s = from_json(good_doc);
+  ASSERT_TRUE(s.has_value()) << s.error();
+  EXPECT_EQ(s->services[0].canary_steps_bp, (std::vector<std::uint32_t>{1000, 5000, 10000}));
+  EXPECT_EQ(s->services[0].canary_interval_ms, 60000);
+  EXPECT_EQ(s->services[0].step_started_ms, 1764019800123);
+}
 
 std::string with(std::string_view from, std::string_view to) {
   std::string doc = good_doc;
@@ -445,7 +471,7 @@ TEST(StateJson, MalformedDocumentsNameTheField) {
                                R"("stable":{"blue":0,"green":100},"target":null,"phase":"idle",)"
                                R"("step":0,"reason":"","servers":{}},)"),
        R"(services[1].name: duplicate service "app")"},
-      {with(R"(,"history":[{)", R"(})"), "invalid JSON at byte 209: extra data"},
+      {with(R"(,"history":[{)", R"(})"), "invalid JSON at byte 298: extra data"},
       {with(R"(,"history":[)", R"(,"histories":[)"), "history: missing"},
       {with(R"("history":[)", R"("history":{"x":[)") + "}", "history: must be an array"},
       {with(R"("history":[{)", R"("history":["x",{)"), "history[0]: must be an object"},

@@ -50,6 +50,13 @@ struct ServiceState {
   std::uint32_t step = 0;  ///< canary step index
   std::string reason;      ///< why the phase is what it is (e.g. the rollback reason)
   std::map<std::string, AdminState> servers;  ///< by address as written; absent = enabled
+  /// The running canary (`bgctl canary start`): target weights per step, in basis points of
+  /// the target color; empty when the rollout is a manual split or switch.
+  std::vector<std::uint32_t> canary_steps_bp;
+  std::int64_t canary_interval_ms = 0;
+  /// Unix time (ms) the current canary step or bake began; 0 when none. Wall time, so a
+  /// restart resumes a step where it was.
+  std::int64_t step_started_ms = 0;
   friend bool operator==(const ServiceState&, const ServiceState&) = default;
 };
 

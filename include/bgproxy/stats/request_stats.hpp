@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bgproxy/routing/routing_table.hpp"
+#include "bgproxy/stats/latency_histogram.hpp"
 
 namespace bgproxy::stats {
 
@@ -35,6 +36,7 @@ struct ColorStats {
   std::array<std::uint64_t, 4> responses{};  ///< by CodeClass
   std::array<std::uint64_t, duration_bounds.size() + 1> duration_buckets{};  ///< non-cumulative, last = +Inf
   double duration_sum = 0;  ///< seconds
+  LatencyHistogram latency;  ///< the same durations, precise enough for the watchdog's p95
   std::uint64_t upstream_failures = 0;  ///< requests that failed for an upstream reason
 
   void record(unsigned status, double seconds) noexcept;

@@ -12,14 +12,10 @@ struct ColorWindow {
   std::uint64_t errors = 0;  ///< 5xx answers (proxy-generated 502/503/504 included)
   double rps = 0;
   double error_rate = 0;     ///< errors / requests; 0 without requests
-  double p95_seconds = 0;    ///< interpolated inside the histogram bucket; 0 without requests
+  double p95_seconds = 0;    ///< from the log-linear latency histogram; 0 without requests
 };
 
 /// @param older, newer cumulative stats of one color; newer taken `seconds` after older
 ColorWindow window_between(const ColorStats& older, const ColorStats& newer, double seconds) noexcept;
-
-/// The q-quantile (0 < q < 1) of a non-cumulative duration histogram (duration_bounds
-/// buckets + overflow), linearly interpolated inside its bucket; 0 when empty.
-double histogram_quantile(const std::array<std::uint64_t, duration_bounds.size() + 1>& buckets, double q) noexcept;
 
 }  // namespace bgproxy::stats

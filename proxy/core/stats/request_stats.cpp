@@ -9,12 +9,14 @@ void ColorStats::record(unsigned status, double seconds) noexcept {
   auto it = std::lower_bound(duration_bounds.begin(), duration_bounds.end(), seconds);
   ++duration_buckets[static_cast<std::size_t>(it - duration_bounds.begin())];
   duration_sum += seconds;
+  latency.record(seconds);
 }
 
 void ColorStats::merge(const ColorStats& o) noexcept {
   for (std::size_t i = 0; i < responses.size(); ++i) responses[i] += o.responses[i];
   for (std::size_t i = 0; i < duration_buckets.size(); ++i) duration_buckets[i] += o.duration_buckets[i];
   duration_sum += o.duration_sum;
+  latency.merge(o.latency);
   upstream_failures += o.upstream_failures;
 }
 
