@@ -226,7 +226,25 @@ std::string render_status(const json::object& answer) {
                       rate_text(number_field(c, "error_rate")), ms_text(number_field(c, "p95_seconds")),
                       servers_text(array_field(c, "servers"))});
     }
+    if (const json::object* w = object_field(s, "watchdog")) {
+      rows.push_back({"limit", "", "min " + integer_text(w, "min_requests"), rate_text(number_field(w, "max_error_rate")),
+                      ms_text(number_field(w, "max_p95_seconds")), ""});
+    }
     out += table(rows, "  ");
+    if (const json::object* w = object_field(s, "watchdog")) {
+      const auto window = number_field(w, "window_seconds");
+      out += "  watchdog: ";
+      const auto enabled = field(w, "enabled");
+      if (enabled && enabled->is_bool() && !enabled->as_bool()) {
+        out += "off";
+      } else {
+        const auto dry = field(w, "dry_run");
+        out += std::string(dry && dry->is_bool() && dry->as_bool() ? "dry run" : "on") + ", window " +
+               (window ? fixed(*window, 0) + "s" : std::string("-"));
+        if (const auto verdict = string_field(w, "verdict")) out += ", last verdict: " + *verdict;
+      }
+      out += '\n';
+    }
   }
   return out;
 }

@@ -36,8 +36,23 @@ std::uint32_t first_server_id(const config::Config& cfg, std::size_t service) {
 
 bool is_up(const health::Tracker* health, std::uint32_t id) { return !health || health->is_up(id); }
 
+json::object watchdog_json(const config::Watchdog& w, const std::string* verdict) {
+  json::object o{{"enabled", w.enabled},
+                 {"dry_run", w.dry_run},
+                 {"window_seconds", w.window.count() / 1000.0},
+                 {"min_requests", w.min_requests},
+                 {"max_error_rate", w.max_error_rate},
+                 {"max_p95_seconds", w.max_p95.count() / 1000.0},
+                 {"max_error_rate_delta", w.max_error_rate_delta},
+                 {"max_p95_ratio", w.max_p95_ratio},
+                 {"bake_seconds", w.bake_time.count() / 1000.0}};
+  if (verdict && !verdict->empty()) o["verdict"] = *verdict;
+  else o["verdict"] = nullptr;
+  return o;
+}
+
 json::object service_json(const Controller& c, std::size_t si, const WindowFigures& figures,
-                          const health::Tracker* health) {
+                          const health::Tracker* health, const std::vector<std::string>* verdicts) {
   const auto& svc = c.config().services[si];
   const auto& ss = c.state().services[si];
   json::object colors;
@@ -63,9 +78,16 @@ json::object service_json(const Controller& c, std::size_t si, const WindowFigur
                    {"phase", phase_name(ss.phase)},
                    {"step", ss.step},
                    {"reason", ss.reason},
-                   {"colors", std::move(colors)}};
+                   {"colors", std::move(colors)},
+                   {"watchdog", watchdog_json(svc.watchdog, verdicts && si < verdicts->size() ? &(*verdicts)[si]
+                                                                                              : nullptr)}};
   if (ss.target) out["target"] = routing::color_name(*ss.target);
   else out["target"] = nullptr;
+  if (!ss.canary_steps_bp.empty()) {
+    json::array steps;
+    for (auto s : ss.canary_steps_bp) steps.push_back(percent(s));
+    out["canary"] = {{"steps", std::move(steps)}, {"interval_seconds", ss.canary_interval_ms / 1000.0}};
+  }
   return out;
 }
 
@@ -74,11 +96,11 @@ std::string line(const json::object& o) { return to_line(o); }
 }  // namespace
 
 std::string status_reply(const Controller& c, int service, const WindowFigures& figures,
-                         const health::Tracker* health) {
+                         const health::Tracker* health, const std::vector<std::string>* verdicts) {
   json::array services;
   for (std::size_t si = 0; si < c.config().services.size(); ++si) {
     if (service >= 0 && static_cast<std::size_t>(service) != si) continue;
-    services.push_back(service_json(c, si, figures, health));
+    services.push_back(service_json(c, si, figures, health, verdicts));
   }
   return line({{"ok", true}, {"services", std::move(services)}});
 }
@@ -143,8 +165,9 @@ std::string history_reply(const State& s, std::string_view service, std::size_t 
 }
 
 std::string change_reply(const Controller& c, int service, const WindowFigures& figures,
-                         const health::Tracker* health) {
-  return line({{"ok", true}, {"state", service_json(c, static_cast<std::size_t>(service), figures, health)}});
+                         const health::Tracker* health, const std::vector<std::string>* verdicts) {
+  return line(
+      {{"ok", true}, {"state", service_json(c, static_cast<std::size_t>(service), figures, health, verdicts)}});
 }
 
 std::string ok_reply(std::string_view message) { return line({{"ok", true}, {"message", message}}); }

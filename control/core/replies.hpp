@@ -19,15 +19,16 @@ using WindowFigures = std::vector<std::array<stats::ColorWindow, 2>>;
 /// @param service -1 for every service
 /// @param figures may be empty (no traffic figures yet)
 /// @param health null when no service runs health checks (every server counts as up)
+/// @param verdicts the watchdog's last verdict per service ("" when it is not watching)
 std::string status_reply(const Controller& c, int service, const WindowFigures& figures,
-                         const health::Tracker* health);
+                         const health::Tracker* health, const std::vector<std::string>* verdicts = nullptr);
 std::string health_reply(const Controller& c, int service, const health::Tracker* health,
                          health::Clock::time_point now);
 /// @param service empty for every service
 std::string history_reply(const State& s, std::string_view service, std::size_t limit);
 /// {"ok":true,"state":{<the service's status object>}}
 std::string change_reply(const Controller& c, int service, const WindowFigures& figures,
-                         const health::Tracker* health);
+                         const health::Tracker* health, const std::vector<std::string>* verdicts = nullptr);
 std::string ok_reply(std::string_view message);
 std::string error_reply(std::string_view message);
 

@@ -302,7 +302,7 @@ void ControlServer::execute(const Pending& p, std::function<void(std::string)> d
   }
   switch (c.kind) {
     case CommandKind::status:
-      return done(status_reply(controller_, service, window_figures(), health()));
+      return done(status_reply(controller_, service, window_figures(), health(), &verdicts_));
     case CommandKind::health:
       return done(health_reply(controller_, service, health(), std::chrono::steady_clock::now()));
     case CommandKind::history:
@@ -316,7 +316,7 @@ void ControlServer::execute(const Pending& p, std::function<void(std::string)> d
   }
   auto d = controller_.decide(c, p.peer, now_rfc3339(), unix_ms());
   if (!d.error.empty()) return done(error_reply(d.error));
-  if (!d.next) return done(change_reply(controller_, d.service, window_figures(), health()));
+  if (!d.next) return done(change_reply(controller_, d.service, window_figures(), health(), &verdicts_));
   apply_change(std::move(d), std::move(done));
 }
 
@@ -339,7 +339,7 @@ void ControlServer::apply_change(Controller::Decision d, std::function<void(std:
   const int service = d.service;
   publish([this, service, done = std::move(done), alive = alive_] {
     if (!*alive) return;
-    done(change_reply(controller_, service, window_figures(), health()));
+    done(change_reply(controller_, service, window_figures(), health(), &verdicts_));
   });
 }
 
@@ -372,7 +372,7 @@ void ControlServer::evaluate_rollouts() {
   for (std::size_t si = 0; si < cfg.services.size(); ++si) {
     const auto& svc = cfg.services[si];
     const auto& ss = controller_.state().services[si];
-    verdicts_[si].reset();
+    verdicts_[si].clear();
     if (!under_watch(ss) || rollout_queued_[si]) continue;
     std::optional<watchdog::Verdict> verdict;
     if (svc.watchdog.enabled && si < figures.size()) {
@@ -381,7 +381,7 @@ void ControlServer::evaluate_rollouts() {
       const auto& o = figures[si][static_cast<std::size_t>(routing::other(target))];
       verdict = watchdog::evaluate({t.requests, t.error_rate, t.p95_seconds}, {o.requests, o.error_rate, o.p95_seconds},
                                    svc.watchdog, routing::color_name(routing::other(target)));
-      verdicts_[si] = verdict;
+      verdicts_[si] = verdict->reason;
     }
     const auto step = next_step(svc, ss, verdict, now_ms);
     if (step.kind == RolloutStep::Kind::hold) continue;
@@ -479,7 +479,35 @@ std::string ControlServer::render_metrics() const {
       checks.metric.push_back(std::move(c));
     }
   }
-  return prometheus::TextSerializer().Serialize({switches, rollbacks, up, checks});
+  prometheus::MetricFamily error_rate{"bgproxy_watchdog_error_rate", "Error rate over the watchdog window.",
+                                      prometheus::MetricType::Gauge, {}};
+  prometheus::MetricFamily p95{"bgproxy_watchdog_p95_seconds", "p95 request duration over the watchdog window.",
+                               prometheus::MetricType::Gauge, {}};
+  prometheus::MetricFamily phase{"bgproxy_rollout_phase", "1 for the rollout phase each service is in.",
+                                 prometheus::MetricType::Gauge, {}};
+  const auto figures = window_figures();
+  for (std::size_t si = 0; si < cfg.services.size(); ++si) {
+    for (auto color : {routing::Color::blue, routing::Color::green}) {
+      const std::vector<ClientMetric::Label> labels{{"service", cfg.services[si].name},
+                                                    {"color", std::string(routing::color_name(color))}};
+      const auto w = si < figures.size() ? figures[si][static_cast<std::size_t>(color)] : stats::ColorWindow{};
+      ClientMetric e;
+      e.label = labels;
+      e.gauge.value = w.error_rate;
+      error_rate.metric.push_back(std::move(e));
+      ClientMetric q;
+      q.label = labels;
+      q.gauge.value = w.p95_seconds;
+      p95.metric.push_back(std::move(q));
+    }
+    for (auto p : {Phase::idle, Phase::canary, Phase::baking, Phase::promoted, Phase::rolled_back, Phase::paused}) {
+      ClientMetric m;
+      m.label = {{"service", cfg.services[si].name}, {"phase", std::string(phase_name(p))}};
+      m.gauge.value = controller_.state().services[si].phase == p ? 1.0 : 0.0;
+      phase.metric.push_back(std::move(m));
+    }
+  }
+  return prometheus::TextSerializer().Serialize({switches, rollbacks, up, checks, error_rate, p95, phase});
 }
 
 }  // namespace bgproxy::control
