@@ -493,6 +493,10 @@ TEST_F(HealthTest, SwitchTowardDownColorIsRefusedUnlessForced) {
   EXPECT_EQ(r.exit_code, 1) << "split toward a down color: " << r.out << r.err;
   EXPECT_NE(r.err.find("green"), std::string::npos) << r.err;
   EXPECT_EQ(green_weight(), 0.0);
+  r = bgctl({"canary", "start"});
+  EXPECT_EQ(r.exit_code, 1) << "canary start toward a down color: " << r.out << r.err;
+  EXPECT_NE(r.err.find("green"), std::string::npos) << r.err;
+  EXPECT_EQ(green_weight(), 0.0);
 
   r = bgctl({"switch", "green", "--force"});
   EXPECT_EQ(r.exit_code, 0) << "stdout: " << r.out << "\nstderr: " << r.err;
