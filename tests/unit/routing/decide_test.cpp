@@ -9,8 +9,9 @@ namespace {
 
 ServiceRoute two_colors(std::uint32_t green_bp) {
   ServiceRoute s;
-  s.name = "app";
-  s.path_prefix = "/";
+  // GCC 12 misreports -Wrestrict when these members are assigned from literals.
+  s.name = std::string("app");
+  s.path_prefix = std::string("/");
   s.green_bp = green_bp;
   s.servers[0] = {ServerRoute{0, true}};
   s.servers[1] = {ServerRoute{1, true}};
