@@ -4,7 +4,7 @@ ASAN_BUILD_DIR ?= build-asan
 JOBS           ?= 2
 CMAKE_FLAGS    ?=
 
-.PHONY: all deps build test test-asan demo demo-stop bench clean
+.PHONY: all deps build test test-asan demo demo-stop bench package clean
 
 all: build
 
@@ -33,6 +33,9 @@ demo: build
 
 demo-stop:
 	@bash scripts/demo $(BUILD_DIR) stop
+
+package: build
+	cd $(BUILD_DIR) && cpack -G DEB
 
 bench:
 	@bash scripts/install-deps --bench

@@ -158,7 +158,7 @@ constexpr std::array<CommandInfo, 9> infos{{
     {"canary", "canary start [--steps 10,50,100] [--interval 60s] | pause | resume | abort [-s SERVICE]",
      "walk the canary steps under the watchdog; pause, resume or abort (= rollback) it"},
     {"health", "health [-s SERVICE]", "per-server health-check state and last check"},
-    {"history", "history [-s SERVICE] [--limit N]", "recent changes with who made them, newest first"},
+    {"history", "history [-s SERVICE] [--limit N]", "the last N changes (default 20), oldest first, with who made them"},
     {"server", "server enable|disable|drain ADDRESS [-s SERVICE]",
      "take a server in or out of rotation; drain lets its in-flight requests finish"},
     {"reload", "reload", "re-read the configuration file, keeping the current split"},
