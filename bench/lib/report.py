@@ -211,7 +211,7 @@ def main():
     if env("BR_FWD", "0") == "1":
         w("- FORWARD_HEADERS=1: HAProxy and nginx also add X-Forwarded-For and X-Forwarded-Proto")
     else:
-        w("- HAProxy and nginx add no X-Forwarded-* headers (bgproxy adds X-Forwarded-For/-Proto/-Host and Via)")
+        w("- HAProxy and nginx are configured to add no X-Forwarded-* headers (the table above shows what each adds)")
     w(f"- Backends: {env('BR_BACKEND', '?')}")
     w(f"- Placement: {env('BR_PLACEMENT', '?')}")
     w(f"- Load: {env('BR_WRK', 'wrk')}: `{env('BR_WRK_ARGS', '?')}`")
