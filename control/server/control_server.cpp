@@ -384,14 +384,18 @@ void ControlServer::evaluate_rollouts() {
       verdicts_[si] = verdict->reason;
     }
     const auto step = next_step(svc, ss, verdict, now_ms);
+    if (step.kind != RolloutStep::Kind::rollback) dry_run_logged_[si].clear();
     if (step.kind == RolloutStep::Kind::hold) continue;
     const auto target_name = routing::color_name(*ss.target);
     if (step.kind == RolloutStep::Kind::rollback) {
       if (svc.watchdog.dry_run) {
-        // Dry run: say what would happen, once per reason, and leave the weights alone.
-        if (dry_run_logged_[si] != step.reason) {
+        // Dry run: say what would happen once per failing rule (the figures move every
+        // second), again only after a pass, and leave the weights alone.
+        const auto& why = verdict->reason;
+        const auto rule = why.substr(0, why.find(' ')) + (why.find("'s ") != std::string::npos ? " relative" : "");
+        if (dry_run_logged_[si] != rule) {
           spdlog::warn("watchdog (dry run): would roll back {} {}: {}", svc.name, target_name, verdict->reason);
-          dry_run_logged_[si] = step.reason;
+          dry_run_logged_[si] = rule;
         }
         continue;
       }
