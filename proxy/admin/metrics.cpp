@@ -41,6 +41,10 @@ std::string render_metrics(const MetricsInput& in) {
   auto weights = family("bgproxy_weight", "Share of new requests routed to each color, in percent.",
                         MetricType::Gauge);
   auto connections = family("bgproxy_client_connections", "Open client connections.", MetricType::Gauge);
+  auto tls_failures = family("bgproxy_tls_handshake_failures_total",
+                             "Client TLS handshakes that failed, by reason.", MetricType::Counter);
+  auto tls_handshakes = family("bgproxy_tls_handshakes_total", "Client TLS handshakes completed.",
+                               MetricType::Counter);
 
   for (std::size_t si = 0; si < in.config.services.size(); ++si) {
     const auto& name = in.config.services[si].name;
@@ -92,8 +96,17 @@ std::string render_metrics(const MetricsInput& in) {
   auto c = ClientMetric{};
   c.gauge.value = static_cast<double>(in.stats.client_connections);
   connections.metric.push_back(std::move(c));
+  for (std::size_t r = 0; r < in.stats.tls_handshake_failures.size(); ++r) {
+    auto m = with_labels({{"reason", stats::tls_failure_reason_names[r]}});
+    m.counter.value = static_cast<double>(in.stats.tls_handshake_failures[r]);
+    tls_failures.metric.push_back(std::move(m));
+  }
+  auto h = ClientMetric{};
+  h.counter.value = static_cast<double>(in.stats.tls_handshakes);
+  tls_handshakes.metric.push_back(std::move(h));
 
-  return prometheus::TextSerializer().Serialize({requests, durations, failures, failovers, weights, connections});
+  return prometheus::TextSerializer().Serialize(
+      {requests, durations, failures, failovers, weights, connections, tls_failures, tls_handshakes});
 }
 
 }  // namespace bgproxy::proxy

@@ -102,13 +102,29 @@ bool Server::prepare() {
   const unsigned threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(i, runtime_, table_));
 
+  for (const auto& l : cfg.listen) {
+    if (l.tls.empty()) {
+      tls_listeners_.push_back(nullptr);
+      continue;
+    }
+    try {
+      auto contexts = TlsContexts::load(l.tls);
+      spdlog::info("tls: {}: serving {}", l.address.text, contexts->describe());
+      tls_listeners_.push_back(std::make_shared<TlsListener>(std::move(contexts)));
+    } catch (const TlsLoadError& e) {
+      spdlog::error("{}", e.what());
+      return false;
+    }
+  }
+
   try {
-    for (const auto& l : cfg.listen) {
+    for (std::size_t li = 0; li < cfg.listen.size(); ++li) {
+      const auto& l = cfg.listen[li];
       auto ep = resolve(ioc_, l.address);
       for (auto& w : workers_) {
         auto a = bind_listener(ioc_, ep, true);
         ep = a.local_endpoint();  // port 0: every worker joins the port the first one got
-        w->add_acceptor(std::move(a), ListenerInfo{!l.tls.empty()});
+        w->add_acceptor(std::move(a), ListenerInfo{tls_listeners_[li]});
       }
       listen_text_ += (listen_text_.empty() ? "" : ",") + endpoint_text(ep);
     }
@@ -120,6 +136,7 @@ bool Server::prepare() {
             [this](auto reply) {
               collect([this, reply](stats::RequestStats s) {
                 auto text = render_metrics(MetricsInput{*runtime_.config, runtime_.servers, *table_, s});
+                text += render_reload_metrics();
                 for (const auto& source : metrics_sources_) text += source();
                 reply(std::move(text));
               });
@@ -199,14 +216,53 @@ void Server::on_signal(int signo) {
 std::string Server::reload() {
   // Issue #7 applies a new config atomically; until then a reload validates the
   // file so an operator learns about mistakes, and keeps serving the old config.
+  // TLS certificates are the exception: they are loaded again and used for new handshakes.
   auto parsed = config::load_file(runtime_.config->source_path);
   if (!parsed) {
+    ++reloads_failed_;
     spdlog::error("reload refused, keeping the running config: {}", parsed.error().message);
     return "reload refused, keeping the running config: " + parsed.error().message;
   }
+  if (auto problem = reload_certificates(*parsed); !problem.empty()) {
+    ++reloads_failed_;
+    spdlog::error("reload refused, keeping the running certificates: {}", problem);
+    return "reload refused, keeping the running certificates: " + problem;
+  }
+  ++reloads_ok_;
   spdlog::warn("reload: {} is valid; applying a changed config needs a restart in this version",
                runtime_.config->source_path);
   return {};
+}
+
+std::string Server::reload_certificates(const config::Config& next) {
+  const auto& running = runtime_.config->listen;
+  // Everything is loaded before anything is replaced: one bad file keeps all the old ones.
+  std::vector<TlsContextsPtr> loaded(running.size());
+  for (std::size_t i = 0; i < running.size(); ++i) {
+    if (!tls_listeners_[i]) continue;
+    // Listener addresses need a restart; certificate paths of a listener that is still
+    // there and still TLS follow the new file.
+    const bool same = i < next.listen.size() && next.listen[i].address.text == running[i].address.text &&
+                      !next.listen[i].tls.empty();
+    try {
+      loaded[i] = TlsContexts::load(same ? next.listen[i].tls : running[i].tls);
+    } catch (const TlsLoadError& e) {
+      return e.what();
+    }
+  }
+  for (std::size_t i = 0; i < running.size(); ++i) {
+    if (!loaded[i]) continue;
+    spdlog::info("tls: {}: certificates reloaded, serving {}", running[i].address.text, loaded[i]->describe());
+    tls_listeners_[i]->replace(std::move(loaded[i]));
+  }
+  return {};
+}
+
+std::string Server::render_reload_metrics() const {
+  return "# HELP bgproxy_config_reloads_total Reloads (SIGHUP or bgctl reload), by result.\n"
+         "# TYPE bgproxy_config_reloads_total counter\n"
+         "bgproxy_config_reloads_total{result=\"ok\"} " + std::to_string(reloads_ok_) + "\n"
+         "bgproxy_config_reloads_total{result=\"error\"} " + std::to_string(reloads_failed_) + "\n";
 }
 
 void Server::shutdown() {
@@ -228,9 +284,12 @@ void Server::shutdown() {
   // Joining blocks, so it happens off the control loop, which it then stops.
   std::thread([this] {
     for (auto& w : workers_) w->join();
+    // Stop rather than wait for the loop to run dry: an admin client (a Prometheus
+    // scraper) may hold a keep-alive connection open for a long while.
     net::post(ioc_, [this] {
       shutdown_timer_.cancel();
       work_.reset();
+      ioc_.stop();
     });
   }).detach();
 }

@@ -49,6 +49,10 @@ class Server final : public api::DataPlane {
  private:
   void on_signal(int signo);
   void shutdown();
+  /// Loads every TLS listener's certificates again (paths from `next`) and swaps them in.
+  /// @return empty, or "tls: cannot load FILE: REASON" with nothing replaced
+  std::string reload_certificates(const config::Config& next);
+  std::string render_reload_metrics() const;
 
   net::io_context ioc_{1};
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;  ///< held until workers drained
@@ -61,6 +65,9 @@ class Server final : public api::DataPlane {
   std::vector<std::function<std::string()>> metrics_sources_;
   std::vector<std::function<void()>> stop_hooks_;
   std::function<void(std::uint32_t)> on_ejection_;
+  std::vector<std::shared_ptr<TlsListener>> tls_listeners_;  ///< by listener index; null when plain
+  std::uint64_t reloads_ok_ = 0;
+  std::uint64_t reloads_failed_ = 0;
   std::string listen_text_;
   std::string admin_text_;
   bool ready_ = false;

@@ -3,7 +3,10 @@
 /// self-owning, do_x/on_x steps). Heads are parsed with Beast's parsers; bodies
 /// are relayed as raw bytes, framed by BodyFraming; outgoing heads are written by
 /// hand. Deadlines are enforced by the worker's sweep (Timed).
-/// Included only by the .cpp files that instantiate it for a stream type.
+/// Included only by the .cpp files that instantiate it for a stream type:
+/// client_session.cpp (Socket) and client_session_tls.cpp (ssl::stream<Socket>).
+/// TLS differs only in `if constexpr (tls_stream)` branches: the handshake first,
+/// close_notify instead of a TCP half-close, and stream_truncated read as an end.
 
 #include <algorithm>
 #include <array>
@@ -11,9 +14,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
@@ -28,6 +33,7 @@
 #include "proxy/http/cookie.hpp"
 #include "proxy/http/head_writer.hpp"
 #include "proxy/http/request_target.hpp"
+#include "proxy/net/tls_context.hpp"
 #include "proxy/net/worker.hpp"
 
 namespace bgproxy::proxy {
@@ -38,11 +44,17 @@ using error_code = boost::system::error_code;
 
 template <class Stream>
 class ClientSession final : public Timed, public std::enable_shared_from_this<ClientSession<Stream>> {
+  static constexpr bool tls_stream = !std::is_same_v<Stream, Socket>;
+  struct NoContexts {};
+  /// A TLS session keeps the certificates it was accepted with alive (a reload may replace them).
+  using Contexts = std::conditional_t<tls_stream, TlsContextsPtr, NoContexts>;
+
  public:
   ClientSession(Worker& worker, Stream stream, std::string client_ip, std::array<std::uint8_t, 16> client_addr,
-                bool tls)
+                bool tls, Contexts contexts = {})
       : worker_(worker),
         settings_(worker.settings()),
+        contexts_(std::move(contexts)),
         stream_(std::move(stream)),
         client_ip_(std::move(client_ip)),
         client_addr_(client_addr),
@@ -59,6 +71,13 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void start() {
     error_code ignored;
     lowest_layer().set_option(tcp::no_delay(true), ignored);
+    if constexpr (tls_stream) {
+      phase_ = Phase::handshake;
+      arm(settings_.client_header);
+      auto self = this->shared_from_this();
+      stream_.async_handshake(Stream::server, [self](error_code ec) { self->on_handshake(ec); });
+      return;
+    }
     phase_ = Phase::idle;
     arm(settings_.client_header);
     do_read_head();
@@ -67,6 +86,10 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   // Timed
   void on_deadline() override {
     deadline_ = Clock::time_point::max();
+    if (phase_ == Phase::handshake) {
+      count_handshake_failure(stats::TlsFailureReason::timeout);
+      return close();
+    }
     if (waiting_on_upstream_ && !response_started_ && upstream_) {
       // The backend is slow: answer 504 from the failing handler.
       upstream_timed_out_ = true;
@@ -78,16 +101,17 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   }
 
   void on_drain() override {
-    if (phase_ == Phase::idle && buffer_.size() == 0) close();
+    if ((phase_ == Phase::idle || phase_ == Phase::handshake) && buffer_.size() == 0) close();
   }
 
  private:
-  enum class Phase : std::uint8_t { idle, head, upstream, response, tunnel, closing, closed };
+  enum class Phase : std::uint8_t { handshake, idle, head, upstream, response, tunnel, closing, closed };
   enum class Direction : std::uint8_t { request, response, to_upstream, to_client };
 
   static constexpr std::size_t read_chunk = 16 * 1024;
   static constexpr std::uint64_t upstream_header_limit = 64 * 1024;
   static constexpr auto linger_time = std::chrono::seconds(1);
+  static constexpr auto tls_shutdown_time = std::chrono::seconds(1);
 
   auto& lowest_layer() { return beast::get_lowest_layer(stream_); }
 
@@ -99,6 +123,52 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void arm_upstream(Clock::duration d) noexcept {
     waiting_on_upstream_ = true;
     arm(d);
+  }
+
+  // ---------------------------------------------------------------- TLS handshake
+  void on_handshake(error_code ec) {
+    if (phase_ != Phase::handshake) return;  // closed by the deadline or a drain
+    if (ec) {
+      count_handshake_failure(classify_handshake_error(ec));
+      // Plaintext or garbage: the engine may not have read it all, and closing with unread
+      // input resets the connection; half-close and drain it instead.
+      return close_after_failed_handshake();
+    }
+    ++worker_.stats().tls_handshakes;
+    phase_ = Phase::idle;
+    if (worker_.draining()) return graceful_close();
+    arm(settings_.client_header);
+    do_read_head();
+  }
+
+  void count_handshake_failure(stats::TlsFailureReason reason) noexcept {
+    ++worker_.stats().tls_handshake_failures[static_cast<std::size_t>(reason)];
+  }
+
+  void close_after_failed_handshake() {
+    error_code ignored;
+    lowest_layer().shutdown(tcp::socket::shutdown_send, ignored);
+    phase_ = Phase::closing;
+    arm(linger_time);
+    buffer_.clear();
+    linger_raw();
+  }
+
+  void linger_raw() {
+    auto self = this->shared_from_this();
+    lowest_layer().async_read_some(buffer_.prepare(read_chunk), [self](error_code ec, std::size_t) {
+      if (ec) return self->close();
+      self->linger_raw();
+    });
+  }
+
+  /// The end of the input stream: EOF, or a TLS peer that closed without close_notify
+  /// (benign unless a message is partly read, which the caller decides).
+  static bool end_of_input(error_code ec) noexcept {
+    if constexpr (tls_stream) {
+      if (ec == net::ssl::error::stream_truncated) return true;
+    }
+    return ec == net::error::eof;
   }
 
   // ---------------------------------------------------------------- request head
@@ -384,7 +454,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     arm_for_read(dir);
     auto self = this->shared_from_this();
     in.async_read_some(buf.prepare(read_chunk), [self, &in, &buf, &out, &framing, dir](error_code ec, std::size_t n) {
-      if (ec == net::error::eof && framing.kind() == BodyKind::until_eof) {
+      if (framing.kind() == BodyKind::until_eof && end_of_input(ec)) {
         framing.mark_done();
         return self->relay_done(dir);
       }
@@ -695,8 +765,14 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
 
   void tunnel_half_closed(Direction dir) {
     error_code ignored;
-    if (dir == Direction::to_upstream) upstream_->socket.shutdown(tcp::socket::shutdown_send, ignored);
-    else lowest_layer().shutdown(tcp::socket::shutdown_send, ignored);
+    if (dir == Direction::to_upstream) {
+      upstream_->socket.shutdown(tcp::socket::shutdown_send, ignored);
+    } else if constexpr (tls_stream) {
+      // TLS has no half-close (close_notify would race the pending read): the tunnel ends.
+      return close();
+    } else {
+      lowest_layer().shutdown(tcp::socket::shutdown_send, ignored);
+    }
     if (--tunnel_open_ == 0) close();
   }
 
@@ -706,11 +782,22 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   /// destroy the response before the client has read it (nginx's lingering close).
   void graceful_close() {
     release_upstream(false);
+    phase_ = Phase::closing;
+    buffer_.clear();
+    if constexpr (tls_stream) {
+      // close_notify, then wait (briefly) for the client's, which also drains what it still sends.
+      arm_client(tls_shutdown_time);
+      auto self = this->shared_from_this();
+      stream_.async_shutdown([self](error_code) {
+        error_code ignored;
+        self->lowest_layer().shutdown(tcp::socket::shutdown_send, ignored);
+        self->close();
+      });
+      return;
+    }
     error_code ignored;
     lowest_layer().shutdown(tcp::socket::shutdown_send, ignored);
-    phase_ = Phase::closing;
     arm_client(linger_time);
-    buffer_.clear();
     linger();
   }
 
@@ -733,6 +820,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
 
   Worker& worker_;
   const Settings& settings_;
+  [[no_unique_address]] Contexts contexts_;  ///< declared before stream_: outlives the SSL object
   Stream stream_;
   beast::flat_buffer buffer_;  ///< client bytes; may hold the next pipelined request
   std::string client_ip_;

@@ -20,13 +20,16 @@
 #include "proxy/http/upstream_pool.hpp"
 #include "proxy/net/runtime.hpp"
 #include "proxy/net/timed.hpp"
+#include "proxy/net/tls_context.hpp"
 #include "proxy/net/types.hpp"
 
 namespace bgproxy::proxy {
 
-/// Which listener a connection came in on; later issues add TLS contexts here.
+/// Which listener a connection came in on.
 struct ListenerInfo {
-  bool tls = false;
+  /// Null on a plain listener; else the listener's current certificates, read once per
+  /// accepted connection (a reload replaces them for new handshakes only).
+  std::shared_ptr<TlsListener> tls;
 };
 
 class Worker {
@@ -88,7 +91,9 @@ class Worker {
 
   // The loop dies first in ~Worker(): handlers it still holds own sessions,
   // whose destructors report back to the members below.
-  std::unique_ptr<net::io_context> ioc_ = std::make_unique<net::io_context>(1);
+  // UNSAFE_IO: only this thread touches its sockets, so the reactor needs no
+  // per-descriptor locking; the scheduler stays thread-safe for posts from control.
+  std::unique_ptr<net::io_context> ioc_ = std::make_unique<net::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
   Executor executor_;
   std::optional<net::executor_work_guard<Executor>> work_;
   std::vector<std::unique_ptr<Listener>> listeners_;

@@ -32,6 +32,13 @@ constexpr CodeClass code_class(unsigned status) noexcept {
 enum class FailureReason : std::uint8_t { connect = 0, timeout, reset, protocol };
 inline constexpr std::array<const char*, 4> failure_reason_names{"connect", "timeout", "reset", "protocol"};
 
+/// Why a client's TLS handshake failed: a version or non-TLS bytes (`protocol`, plaintext HTTP
+/// included), no common cipher, any other handshake alert, the client_header deadline, or the
+/// client going away mid-handshake.
+enum class TlsFailureReason : std::uint8_t { protocol = 0, no_shared_cipher, handshake, timeout, eof };
+inline constexpr std::array<const char*, 5> tls_failure_reason_names{"protocol", "no_shared_cipher", "handshake",
+                                                                     "timeout", "eof"};
+
 struct ColorStats {
   std::array<std::uint64_t, 4> responses{};  ///< by CodeClass
   std::array<std::uint64_t, duration_bounds.size() + 1> duration_buckets{};  ///< non-cumulative, last = +Inf
@@ -59,6 +66,8 @@ struct RequestStats {
   std::vector<ServerStats> servers;    ///< by server id
   std::uint64_t unrouted = 0;          ///< requests answered locally (404, 400, ...) before routing
   std::int64_t client_connections = 0;
+  std::uint64_t tls_handshakes = 0;                   ///< completed client handshakes
+  std::array<std::uint64_t, 5> tls_handshake_failures{};  ///< by TlsFailureReason
 
   RequestStats() = default;
   RequestStats(std::size_t service_count, std::size_t server_count)

@@ -38,6 +38,8 @@ void RequestStats::merge(const RequestStats& o) {
   for (std::size_t i = 0; i < o.servers.size(); ++i) servers[i].merge(o.servers[i]);
   unrouted += o.unrouted;
   client_connections += o.client_connections;
+  tls_handshakes += o.tls_handshakes;
+  for (std::size_t i = 0; i < tls_handshake_failures.size(); ++i) tls_handshake_failures[i] += o.tls_handshake_failures[i];
 }
 
 }  // namespace bgproxy::stats

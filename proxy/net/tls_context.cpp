@@ -1,0 +1,245 @@
+#include "proxy/net/tls_context.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <boost/asio/error.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+
+namespace bgproxy::proxy {
+namespace {
+
+namespace ssl = boost::asio::ssl;
+
+// TLS 1.2: forward secrecy and AEAD only, strongest first (Mozilla "intermediate").
+// TLS 1.3 keeps OpenSSL's suites: AES-256-GCM, CHACHA20-POLY1305, AES-128-GCM.
+constexpr const char* cipher_list_12 =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr unsigned char session_id_context[] = "bgproxy";
+constexpr long session_cache_size = 20480;
+
+[[noreturn]] void fail(const std::string& path, const std::string& reason) {
+  ERR_clear_error();
+  throw TlsLoadError("tls: cannot load " + path + ": " + reason);
+}
+
+/// The last OpenSSL error as text ("no start line", "key values mismatch").
+std::string openssl_reason(const char* fallback) {
+  const unsigned long e = ERR_peek_last_error();
+  const char* r = e != 0 ? ERR_reason_error_string(e) : nullptr;
+  return r != nullptr ? std::string(r) : std::string(fallback);
+}
+
+/// A clear "No such file or directory" rather than OpenSSL's "system lib".
+void require_readable(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) fail(path, std::strerror(errno));
+  std::fclose(f);
+}
+
+std::string asn1_time_text(const ASN1_TIME* t) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr) return "?";
+  std::string out = "?";
+  if (ASN1_TIME_print(bio, t) == 1) {
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio, &data);
+    if (n > 0) out.assign(data, static_cast<std::size_t>(n));
+  }
+  BIO_free(bio);
+  return out;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+/// The DNS names of subjectAltName; the subject CN when there are none.
+std::vector<std::string> certificate_names(X509* x) {
+  std::vector<std::string> names;
+  auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr));
+  if (sans != nullptr) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+      const GENERAL_NAME* g = sk_GENERAL_NAME_value(sans, i);
+      if (g->type != GEN_DNS) continue;
+      const auto* data = reinterpret_cast<const char*>(ASN1_STRING_get0_data(g->d.dNSName));
+      const auto len = ASN1_STRING_length(g->d.dNSName);
+      if (len > 0) names.push_back(lower(std::string_view(data, static_cast<std::size_t>(len))));
+    }
+    GENERAL_NAMES_free(sans);
+  }
+  if (!names.empty()) return names;
+  X509_NAME* subject = X509_get_subject_name(x);
+  const int idx = subject != nullptr ? X509_NAME_get_index_by_NID(subject, NID_commonName, -1) : -1;
+  if (idx >= 0) {
+    unsigned char* utf8 = nullptr;
+    const int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx)));
+    if (len > 0) names.push_back(lower(std::string_view(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(len))));
+    OPENSSL_free(utf8);
+  }
+  return names;
+}
+
+/// ALPN: `http/1.1` when offered; a client offering other protocols only gets no ALPN
+/// (and will speak HTTP/1.1 or fail), one offering none is fine.
+int alpn_select(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned inlen,
+                void*) {
+  static constexpr unsigned char http11[] = {'h', 't', 't', 'p', '/', '1', '.', '1'};
+  for (unsigned i = 0; i < inlen;) {
+    const unsigned len = in[i];
+    if (i + 1 + len > inlen) break;
+    if (len == sizeof http11 && std::memcmp(in + i + 1, http11, sizeof http11) == 0) {
+      *out = in + i + 1;
+      *outlen = static_cast<unsigned char>(len);
+      return SSL_TLSEXT_ERR_OK;
+    }
+    i += 1 + len;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+std::unique_ptr<ssl::context> make_context(const config::TlsCertificate& pair, std::vector<std::string>& names) {
+  ERR_clear_error();
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+  SSL_CTX* h = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(h, TLS1_2_VERSION);
+  SSL_CTX_set_options(h, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+  if (SSL_CTX_set_cipher_list(h, cipher_list_12) != 1) fail(pair.certificate, "cipher list refused");
+  SSL_CTX_set_session_id_context(h, session_id_context, sizeof session_id_context - 1);
+  SSL_CTX_set_session_cache_mode(h, SSL_SESS_CACHE_SERVER);
+  SSL_CTX_sess_set_cache_size(h, session_cache_size);
+  SSL_CTX_set_alpn_select_cb(h, alpn_select, nullptr);
+
+  require_readable(pair.certificate);
+  if (SSL_CTX_use_certificate_chain_file(h, pair.certificate.c_str()) != 1) {
+    fail(pair.certificate, openssl_reason("not a PEM certificate"));
+  }
+  X509* leaf = SSL_CTX_get0_certificate(h);
+  if (leaf == nullptr) fail(pair.certificate, "no certificate");
+  if (X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0) {
+    fail(pair.certificate, "certificate expired (notAfter " + asn1_time_text(X509_get0_notAfter(leaf)) + ")");
+  }
+  if (X509_cmp_current_time(X509_get0_notBefore(leaf)) >= 0) {
+    fail(pair.certificate,
+         "certificate not yet valid (notBefore " + asn1_time_text(X509_get0_notBefore(leaf)) + ")");
+  }
+  require_readable(pair.private_key);
+  if (SSL_CTX_use_PrivateKey_file(h, pair.private_key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    fail(pair.private_key, openssl_reason("not a PEM private key"));
+  }
+  if (SSL_CTX_check_private_key(h) != 1) {
+    fail(pair.private_key, "private key does not match certificate " + pair.certificate);
+  }
+  names = certificate_names(leaf);
+  ERR_clear_error();
+  return ctx;
+}
+
+}  // namespace
+
+std::shared_ptr<const TlsContexts> TlsContexts::load(const std::vector<config::TlsCertificate>& pairs) {
+  if (pairs.empty()) throw TlsLoadError("tls: no certificate configured");
+  std::shared_ptr<TlsContexts> out(new TlsContexts());
+  out->entries_.reserve(pairs.size());
+  for (const auto& pair : pairs) {
+    Entry e;
+    e.context = make_context(pair, e.names);
+    out->entries_.push_back(std::move(e));
+  }
+  // Every handshake starts on the default context, whose callback picks by SNI.
+  for (auto& e : out->entries_) {
+    SSL_CTX_set_tlsext_servername_callback(e.context->native_handle(), &TlsContexts::on_servername);
+    SSL_CTX_set_tlsext_servername_arg(e.context->native_handle(), out.get());
+  }
+  return out;
+}
+
+TlsContexts::~TlsContexts() = default;
+
+std::string TlsContexts::describe() const {
+  std::string out;
+  for (const auto& e : entries_) {
+    if (!out.empty()) out += ' ';
+    std::string names;
+    for (const auto& n : e.names) names += (names.empty() ? "" : ",") + n;
+    out += names.empty() ? "-" : names;
+  }
+  return out;
+}
+
+SSL_CTX* TlsContexts::select(std::string_view host) const noexcept {
+  if (host.size() > 253) return nullptr;
+  char buf[254];
+  std::size_t n = 0;
+  for (const char c : host) buf[n++] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  if (n != 0 && buf[n - 1] == '.') --n;
+  const std::string_view name(buf, n);
+  for (const auto& e : entries_) {
+    for (const auto& candidate : e.names) {
+      if (candidate == name) return e.context->native_handle();
+    }
+  }
+  // A wildcard covers exactly one leftmost label: *.w.test serves x.w.test, not w.test or a.x.w.test.
+  const auto dot = name.find('.');
+  if (dot == std::string_view::npos || dot == 0) return nullptr;
+  const auto suffix = name.substr(dot);
+  for (const auto& e : entries_) {
+    for (const auto& candidate : e.names) {
+      if (candidate.size() > 2 && candidate[0] == '*' && candidate[1] == '.' &&
+          std::string_view(candidate).substr(1) == suffix) {
+        return e.context->native_handle();
+      }
+    }
+  }
+  return nullptr;
+}
+
+int TlsContexts::on_servername(SSL* ssl, int*, void* arg) {
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (name == nullptr) return SSL_TLSEXT_ERR_OK;
+  const auto* self = static_cast<const TlsContexts*>(arg);
+  SSL_CTX* chosen = self->select(name);
+  if (chosen != nullptr && chosen != SSL_get_SSL_CTX(ssl)) SSL_set_SSL_CTX(ssl, chosen);
+  return SSL_TLSEXT_ERR_OK;  // unknown names get the default certificate
+}
+
+stats::TlsFailureReason classify_handshake_error(const boost::system::error_code& ec) noexcept {
+  using R = stats::TlsFailureReason;
+  namespace asio_error = boost::asio::error;
+  if (ec == asio_error::eof || ec == ssl::error::stream_truncated || ec == asio_error::connection_reset ||
+      ec == asio_error::broken_pipe || ec == asio_error::connection_aborted) {
+    return R::eof;
+  }
+  if (ec.category() == asio_error::get_ssl_category()) {
+    switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+      case SSL_R_NO_SHARED_CIPHER:
+        return R::no_shared_cipher;
+      case SSL_R_WRONG_VERSION_NUMBER:
+      case SSL_R_UNSUPPORTED_PROTOCOL:
+      case SSL_R_VERSION_TOO_LOW:
+      case SSL_R_HTTP_REQUEST:
+      case SSL_R_HTTPS_PROXY_REQUEST:
+      case SSL_R_UNKNOWN_PROTOCOL:
+      case SSL_R_PACKET_LENGTH_TOO_LONG:
+      case SSL_R_RECORD_LENGTH_MISMATCH:
+        return R::protocol;
+      default:
+        break;
+    }
+  }
+  return R::handshake;
+}
+
+}  // namespace bgproxy::proxy

@@ -1,0 +1,95 @@
+#pragma once
+/// TLS termination settings of one listener: an OpenSSL context per
+/// certificate/key pair, chosen per handshake by SNI (exact name, then
+/// `*.suffix` wildcard, else the first pair). TLS 1.2 and 1.3 only, ECDHE with
+/// AES-GCM/CHACHA20 for 1.2, server cipher preference, ALPN `http/1.1`.
+///
+/// Session resumption: a server-side session cache (TLS 1.2 session ids) and
+/// session tickets (1.2 and 1.3) are on. Tickets are sealed with the ticket keys
+/// OpenSSL generates at random for the first (default) context; every handshake
+/// starts on that context, so one key set serves all SNI names. A reload builds
+/// new contexts, hence new keys: tickets issued before it fall back to a full
+/// handshake. Keys are not rotated while a context lives (issue 6 follow-up).
+///
+/// A TlsContexts is immutable once loaded and shared by every worker; a
+/// TlsListener holds the current one and a reload replaces it for new
+/// handshakes while open connections keep theirs.
+/// Thread: any (the loader runs on the control thread).
+
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/system/error_code.hpp>
+
+#include "bgproxy/config/config.hpp"
+#include "bgproxy/stats/request_stats.hpp"
+
+struct ssl_st;
+struct ssl_ctx_st;
+
+namespace boost::asio::ssl {
+class context;
+}
+
+namespace bgproxy::proxy {
+
+/// A certificate or key that cannot be used; what() is "tls: cannot load PATH: REASON".
+class TlsLoadError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class TlsContexts {
+ public:
+  /// Loads every pair (the first is the default for clients without or with an unknown SNI).
+  /// Refuses a missing or unreadable file, a PEM that does not parse, a key that does not
+  /// match its certificate, and a certificate that is expired or not yet valid.
+  /// @throws TlsLoadError naming the file and the reason
+  static std::shared_ptr<const TlsContexts> load(const std::vector<config::TlsCertificate>& pairs);
+
+  ~TlsContexts();
+  TlsContexts(const TlsContexts&) = delete;
+  TlsContexts& operator=(const TlsContexts&) = delete;
+
+  /// The context every handshake starts on; the SNI callback may move it to another.
+  boost::asio::ssl::context& default_context() const noexcept { return *entries_.front().context; }
+  /// "a.test,b.test *.w.test": the names of each pair, for logs.
+  std::string describe() const;
+
+ private:
+  struct Entry {
+    std::unique_ptr<boost::asio::ssl::context> context;
+    std::vector<std::string> names;  ///< lower case, from subjectAltName DNS entries, else the CN
+  };
+
+  TlsContexts() = default;
+  /// @return the context serving `host`, or nullptr for the default
+  ssl_ctx_st* select(std::string_view host) const noexcept;
+  static int on_servername(ssl_st* ssl, int* alert, void* arg);
+
+  std::vector<Entry> entries_;
+};
+
+using TlsContextsPtr = std::shared_ptr<const TlsContexts>;
+
+/// The current contexts of one TLS listener, shared by all its workers' acceptors.
+/// Read once per accepted connection, replaced by a reload.
+class TlsListener {
+ public:
+  explicit TlsListener(TlsContextsPtr c) : current_(std::move(c)) {}
+  TlsContextsPtr current() const noexcept { return current_.load(std::memory_order_acquire); }
+  void replace(TlsContextsPtr c) noexcept { current_.store(std::move(c), std::memory_order_release); }
+
+ private:
+  std::atomic<TlsContextsPtr> current_;
+};
+
+/// Why a server handshake failed, for bgproxy_tls_handshake_failures_total{reason}.
+/// (Timeouts are decided by the session, which knows its deadline fired.)
+stats::TlsFailureReason classify_handshake_error(const boost::system::error_code& ec) noexcept;
+
+}  // namespace bgproxy::proxy
