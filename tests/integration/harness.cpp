@@ -813,7 +813,10 @@ std::string render_config(const ProxyConfig& cfg, const fs::path& dir, int index
   std::ostringstream y;
   std::string sfx = std::to_string(index);
   y << "listen:\n";
-  for (int i = 0; i < cfg.listeners; ++i) y << "  - address: 127.0.0.1:0\n";
+  for (int i = 0; i < cfg.listeners; ++i) {
+    y << "  - address: 127.0.0.1:0\n";
+    if (!cfg.tls.empty()) y << "    tls: " << cfg.tls << "\n";
+  }
   y << "admin:\n  address: 127.0.0.1:0\n";
   y << "control:\n  socket: " << (dir / ("control-" + sfx + ".sock")).string() << "\n";
   y << "state_file: " << (dir / ("state-" + sfx + ".json")).string() << "\n";

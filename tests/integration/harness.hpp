@@ -315,6 +315,7 @@ struct ProxyConfig {
   std::string access_log = "off";
   bool health_check = false;
   std::string service_extra;  ///< raw YAML lines added to the service, indented by 4 spaces
+  std::string tls;  ///< raw YAML value of `tls:` on every listener (e.g. a flow list); empty = plain
 };
 
 /// Renders the YAML for `cfg`, with the control socket and state file in `dir`.
