@@ -1,12 +1,18 @@
 #include "proxy/net/tls_context.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -92,6 +98,80 @@ std::vector<std::string> certificate_names(X509* x) {
   return names;
 }
 
+/// Session-ticket keys shared by every context of the process, so a certificate reload does
+/// not invalidate tickets, rotated lazily: a new key seals tickets every `rotation`, and
+/// tickets sealed by the `kept - 1` previous keys are still accepted (then renewed).
+class TicketKeyRing {
+ public:
+  static TicketKeyRing& instance() {
+    static TicketKeyRing ring;
+    return ring;
+  }
+
+  /// SSL_CTX_set_tlsext_ticket_key_evp_cb: 1 = ok, 2 = ok but renew the ticket, 0 = unknown key
+  /// (full handshake), -1 = error.
+  static int callback(SSL*, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
+                      int encrypt) {
+    return instance().seal_or_open(name, iv, cipher, mac, encrypt != 0);
+  }
+
+ private:
+  struct Key {
+    std::array<unsigned char, 16> name{};
+    std::array<unsigned char, 32> aes{};
+    std::array<unsigned char, 32> hmac{};
+    std::chrono::steady_clock::time_point created{};
+    bool valid = false;
+  };
+  static constexpr std::chrono::hours rotation{1};
+  static constexpr std::size_t kept = 3;
+
+  int seal_or_open(unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, bool encrypt) {
+    Key key;
+    bool current = true;
+    {
+      std::lock_guard lock(mutex_);  // once per ticket issued or presented, never per request
+      const auto now = std::chrono::steady_clock::now();
+      if (!keys_[0].valid || now - keys_[0].created >= rotation) {
+        for (std::size_t i = kept - 1; i > 0; --i) keys_[i] = keys_[i - 1];
+        Key fresh;
+        if (RAND_bytes(fresh.name.data(), 16) != 1 || RAND_bytes(fresh.aes.data(), 32) != 1 ||
+            RAND_bytes(fresh.hmac.data(), 32) != 1) {
+          return -1;
+        }
+        fresh.created = now;
+        fresh.valid = true;
+        keys_[0] = fresh;
+      }
+      if (encrypt) {
+        key = keys_[0];
+      } else {
+        std::size_t i = 0;
+        while (i < kept && !(keys_[i].valid && std::memcmp(keys_[i].name.data(), name, 16) == 0)) ++i;
+        if (i == kept) return 0;
+        key = keys_[i];
+        current = i == 0;
+      }
+    }
+    if (encrypt) {
+      std::memcpy(name, key.name.data(), 16);
+      if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1) return -1;
+      if (EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes.data(), iv) != 1) return -1;
+    } else if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes.data(), iv) != 1) {
+      return -1;
+    }
+    char digest[] = "sha256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key.hmac.data(), key.hmac.size()),
+                           OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    if (EVP_MAC_CTX_set_params(mac, params) != 1) return -1;
+    return current ? 1 : 2;
+  }
+
+  std::mutex mutex_;
+  std::array<Key, kept> keys_{};
+};
+
 /// ALPN: `http/1.1` when offered; a client offering other protocols only gets no ALPN
 /// (and will speak HTTP/1.1 or fail), one offering none is fine.
 int alpn_select(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned inlen,
@@ -121,6 +201,7 @@ std::unique_ptr<ssl::context> make_context(const config::TlsCertificate& pair, s
   SSL_CTX_set_session_cache_mode(h, SSL_SESS_CACHE_SERVER);
   SSL_CTX_sess_set_cache_size(h, session_cache_size);
   SSL_CTX_set_alpn_select_cb(h, alpn_select, nullptr);
+  SSL_CTX_set_tlsext_ticket_key_evp_cb(h, &TicketKeyRing::callback);
 
   require_readable(pair.certificate);
   if (SSL_CTX_use_certificate_chain_file(h, pair.certificate.c_str()) != 1) {

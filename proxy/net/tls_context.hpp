@@ -4,12 +4,13 @@
 /// `*.suffix` wildcard, else the first pair). TLS 1.2 and 1.3 only, ECDHE with
 /// AES-GCM/CHACHA20 for 1.2, server cipher preference, ALPN `http/1.1`.
 ///
-/// Session resumption: a server-side session cache (TLS 1.2 session ids) and
-/// session tickets (1.2 and 1.3) are on. Tickets are sealed with the ticket keys
-/// OpenSSL generates at random for the first (default) context; every handshake
-/// starts on that context, so one key set serves all SNI names. A reload builds
-/// new contexts, hence new keys: tickets issued before it fall back to a full
-/// handshake. Keys are not rotated while a context lives (issue 6 follow-up).
+/// Session resumption: a server-side session cache per context (TLS 1.2 session
+/// ids; every handshake starts on the default context, whose cache serves all SNI
+/// names) and session tickets (1.2 and 1.3). Tickets are sealed (AES-256-CBC +
+/// HMAC-SHA256, the RFC 5077 layout) with a process-wide key ring of random keys:
+/// a new key every hour, the two before it still accepted (tickets renewed), so
+/// tickets survive a certificate reload and a stolen key exposes at most ~3 hours.
+/// Keys live in memory only: a restart, or several bgproxy processes, do not share them.
 ///
 /// A TlsContexts is immutable once loaded and shared by every worker; a
 /// TlsListener holds the current one and a reload replaces it for new
