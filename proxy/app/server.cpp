@@ -161,6 +161,7 @@ int Server::run() {
   spdlog::info("bgproxy ready: listen={} admin={} threads={} services={}", listen_text_, admin_text_,
                workers_.size(), runtime_.config->services.size());
   sd_notify(0, "READY=1");
+  feed_systemd_watchdog();
   ioc_.run();
   spdlog::info("bgproxy stopped");
   return exit_code_;
@@ -214,6 +215,21 @@ void Server::on_signal(int signo) {
 }
 
 std::string Server::reload() {
+  notify_reloading();
+  auto problem = reload_config();
+  sd_notify(0, "READY=1");
+  return problem;
+}
+
+void Server::notify_reloading() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  const auto usec =
+      static_cast<unsigned long long>(now.tv_sec) * 1000000ULL + static_cast<unsigned long long>(now.tv_nsec) / 1000;
+  sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", usec);
+}
+
+std::string Server::reload_config() {
   // Issue #7 applies a new config atomically; until then a reload validates the
   // file so an operator learns about mistakes, and keeps serving the old config.
   // TLS certificates are the exception: they are loaded again and used for new handshakes.
@@ -261,8 +277,28 @@ std::string Server::reload_certificates(const config::Config& next) {
 std::string Server::render_reload_metrics() const {
   return "# HELP bgproxy_config_reloads_total Reloads (SIGHUP or bgctl reload), by result.\n"
          "# TYPE bgproxy_config_reloads_total counter\n"
-         "bgproxy_config_reloads_total{result=\"ok\"} " + std::to_string(reloads_ok_) + "\n"
-         "bgproxy_config_reloads_total{result=\"error\"} " + std::to_string(reloads_failed_) + "\n";
+         "bgproxy_config_reloads_total{result=\"success\"} " + std::to_string(reloads_ok_) + "\n"
+         "bgproxy_config_reloads_total{result=\"failure\"} " + std::to_string(reloads_failed_) + "\n";
+}
+
+void Server::feed_systemd_watchdog() {
+  std::uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) <= 0) return;
+  // Ping every worker; only when all of them have answered is the process alive
+  // for systemd (HAProxy's wdt idea): a wedged event loop stops the heartbeat.
+  watchdog_timer_.expires_after(std::chrono::microseconds(usec / 3));
+  watchdog_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopping_) return;
+    auto pending = std::make_shared<std::size_t>(workers_.size());
+    for (auto& w : workers_) {
+      w->ping([this, pending] {
+        net::post(ioc_, [pending] {
+          if (--*pending == 0) sd_notify(0, "WATCHDOG=1");
+        });
+      });
+    }
+    feed_systemd_watchdog();
+  });
 }
 
 void Server::shutdown() {
@@ -273,6 +309,7 @@ void Server::shutdown() {
   spdlog::info("shutting down: draining in-flight requests (up to {} ms)", grace.count());
   admin_->stop();
   signals_.cancel();
+  watchdog_timer_.cancel();
   for (auto& stop : stop_hooks_) stop();
   for (auto& w : workers_) w->drain();
   shutdown_timer_.expires_after(grace);

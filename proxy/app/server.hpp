@@ -48,6 +48,11 @@ class Server final : public api::DataPlane {
 
  private:
   void on_signal(int signo);
+  /// systemd: RELOADING=1 with MONOTONIC_USEC before a reload, READY=1 after it.
+  void notify_reloading();
+  std::string reload_config();
+  /// systemd: WATCHDOG=1 every WatchdogSec/3, sent only once every worker answered a ping.
+  void feed_systemd_watchdog();
   void shutdown();
   /// Loads every TLS listener's certificates again (paths from `next`) and swaps them in.
   /// @return empty, or "tls: cannot load FILE: REASON" with nothing replaced
@@ -62,6 +67,7 @@ class Server final : public api::DataPlane {
   std::unique_ptr<AdminServer> admin_;
   net::signal_set signals_;
   net::steady_timer shutdown_timer_;
+  net::steady_timer watchdog_timer_{ioc_};
   std::vector<std::function<std::string()>> metrics_sources_;
   std::vector<std::function<void()>> stop_hooks_;
   std::function<void(std::uint32_t)> on_ejection_;

@@ -63,6 +63,8 @@ void Worker::publish(routing::RoutingTableConstSharedPtr t, std::function<void()
   });
 }
 
+void Worker::ping(std::function<void()> reply) { net::post(executor_, std::move(reply)); }
+
 void Worker::collect(std::function<void(stats::RequestStats)> reply) {
   net::post(executor_, [this, reply = std::move(reply)] {
     auto copy = stats_;

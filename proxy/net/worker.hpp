@@ -47,6 +47,8 @@ class Worker {
   void join();
   /// Hands `t` to the worker; `done` runs on the worker thread once it routes by it.
   void publish(routing::RoutingTableConstSharedPtr t, std::function<void()> done);
+  /// Runs `reply` on the worker thread: proof that its loop is turning.
+  void ping(std::function<void()> reply);
   /// Runs `reply` on the worker thread with a copy of its stats shard.
   void collect(std::function<void(stats::RequestStats)> reply);
   /// Stops accepting, closes idle connections, lets in-flight exchanges finish;

@@ -401,7 +401,7 @@ TEST_F(TlsTest, ReloadServesTheNewCertificateAndKeepsOpenConnections) {
   auto r = old->read_response(&why);
   ASSERT_TRUE(r) << why;
   EXPECT_EQ(parse_echo(r->body).target, "/after");
-  EXPECT_EQ(metric_value(p.metrics(), "bgproxy_config_reloads_total", {{"result", "ok"}}), 1);
+  EXPECT_EQ(metric_value(p.metrics(), "bgproxy_config_reloads_total", {{"result", "success"}}), 1);
 
   // An expired certificate: refused with file and reason, the previous one keeps serving.
   fs::copy_file(dir_ / "expired.pem", dir_ / "live.pem", fs::copy_options::overwrite_existing);
@@ -412,7 +412,7 @@ TEST_F(TlsTest, ReloadServesTheNewCertificateAndKeepsOpenConnections) {
       << p.process().stderr_text();
   EXPECT_EQ(served_cn(p.port(), "b.test", &why), "b.test") << why;
   EXPECT_EQ(served_cn(p.port(), "a.test", &why), "b.test") << why;
-  EXPECT_EQ(metric_value(p.metrics(), "bgproxy_config_reloads_total", {{"result", "error"}}), 1);
+  EXPECT_EQ(metric_value(p.metrics(), "bgproxy_config_reloads_total", {{"result", "failure"}}), 1);
 
   // A key that does not parse: refused too, naming the key file.
   write_file(dir_ / "live.key", "not a key\n");
@@ -421,7 +421,7 @@ TEST_F(TlsTest, ReloadServesTheNewCertificateAndKeepsOpenConnections) {
   ASSERT_TRUE(p.process().wait_for_line(std::regex("tls: cannot load .*live\\.key: "), Ms(5000)))
       << p.process().stderr_text();
   EXPECT_EQ(served_cn(p.port(), "a.test", &why), "b.test") << why;
-  EXPECT_EQ(metric_value(p.metrics(), "bgproxy_config_reloads_total", {{"result", "error"}}), 2);
+  EXPECT_EQ(metric_value(p.metrics(), "bgproxy_config_reloads_total", {{"result", "failure"}}), 2);
   EXPECT_TRUE(p.process().running());
 }
 
