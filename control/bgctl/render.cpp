@@ -249,9 +249,18 @@ std::string render_status(const json::object& answer) {
   return out;
 }
 
+/// Time since the server's state last changed: "42s", "12m", "3h".
+std::string since_text(std::optional<double> seconds) {
+  if (!seconds || *seconds < 0) return "-";
+  if (*seconds < 120) return fixed(*seconds, 0) + "s";
+  if (*seconds < 7200) return fixed(*seconds / 60, 0) + "m";
+  return fixed(*seconds / 3600, 0) + "h";
+}
+
 std::string render_health(const json::object& answer) {
   const json::array* services = array_field(&answer, "services");
-  std::vector<std::vector<std::string>> rows{{"SERVICE", "COLOR", "ADDRESS", "STATE", "FAILURES", "LAST CHECK"}};
+  std::vector<std::vector<std::string>> rows{
+      {"SERVICE", "COLOR", "ADDRESS", "STATE", "FAILURES", "SUCCESSES", "SINCE", "LAST CHECK"}};
   if (services != nullptr) {
     for (const auto& sv : *services) {
       const json::object* s = sv.if_object();
@@ -261,6 +270,7 @@ std::string render_health(const json::object& answer) {
         const json::object* o = v.if_object();
         rows.push_back({text_or_dash(s, "name"), text_or_dash(o, "color"), text_or_dash(o, "address"),
                         text_or_dash(o, "state"), integer_text(o, "consecutive_failures"),
+                        integer_text(o, "consecutive_successes"), since_text(number_field(o, "since_seconds")),
                         last_check_text(field(o, "last_check"))});
       }
     }

@@ -90,9 +90,20 @@ TEST(BgctlRender, LatencyUnits) {
 
 TEST(BgctlRender, HealthExample) {
   EXPECT_EQ(render("health", answer(health_example)),
-            "SERVICE  COLOR  ADDRESS         STATE  FAILURES  LAST CHECK\n"
-            "app      blue   127.0.0.1:5005  up     0         ok 200 1.2ms\n"
-            "app      green  127.0.0.1:5006  down   3         failed 503 1ms: status 503\n");
+            "SERVICE  COLOR  ADDRESS         STATE  FAILURES  SUCCESSES  SINCE  LAST CHECK\n"
+            "app      blue   127.0.0.1:5005  up     0         -          -      ok 200 1.2ms\n"
+            "app      green  127.0.0.1:5006  down   3         -          -      failed 503 1ms: status 503\n");
+}
+
+TEST(BgctlRender, HealthShowsCountsAndTimeSinceTheLastChange) {
+  EXPECT_EQ(render_health(answer(R"j({"ok":true,"services":[{"name":"app","servers":[
+      {"color":"green","address":"10.0.0.1:80","state":"up","consecutive_failures":0,"consecutive_successes":7,
+       "since_seconds":42.4,"last_check":{"ok":true,"status":200,"latency_seconds":0.002}},
+      {"color":"blue","address":"10.0.0.2:80","state":"down","consecutive_failures":3,"consecutive_successes":0,
+       "since_seconds":780,"last_check":null}]}]})j")),
+            "SERVICE  COLOR  ADDRESS      STATE  FAILURES  SUCCESSES  SINCE  LAST CHECK\n"
+            "app      green  10.0.0.1:80  up     0         7          42s    ok 200 2ms\n"
+            "app      blue   10.0.0.2:80  down   3         0          13m    -\n");
 }
 
 TEST(BgctlRender, HealthWithFieldsMissing) {
@@ -100,10 +111,10 @@ TEST(BgctlRender, HealthWithFieldsMissing) {
       {"color":"green","address":"10.0.0.1:80","state":"down","last_check":{"ok":false,"error":"connection refused"}},
       {"address":"10.0.0.2:80","last_check":null},
       {}]},{"name":"web"}]})j")),
-            "SERVICE  COLOR  ADDRESS      STATE  FAILURES  LAST CHECK\n"
-            "app      green  10.0.0.1:80  down   -         failed: connection refused\n"
-            "app      -      10.0.0.2:80  -      -         -\n"
-            "app      -      -            -      -         -\n");
+            "SERVICE  COLOR  ADDRESS      STATE  FAILURES  SUCCESSES  SINCE  LAST CHECK\n"
+            "app      green  10.0.0.1:80  down   -         -          -      failed: connection refused\n"
+            "app      -      10.0.0.2:80  -      -         -          -      -\n"
+            "app      -      -            -      -         -          -      -\n");
   EXPECT_EQ(render_health(answer(R"j({"ok":true,"services":[]})j")), "no servers\n");
   EXPECT_EQ(render_health(answer(R"j({"ok":true})j")), "no servers\n");
 }
