@@ -162,13 +162,10 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     });
   }
 
-  /// The end of the input stream: EOF, or a TLS peer that closed without close_notify
-  /// (benign unless a message is partly read, which the caller decides).
+  /// The end of the input stream: EOF, or a TLS peer (client or backend) that closed
+  /// without close_notify (benign unless a message is partly read, which the caller decides).
   static bool end_of_input(error_code ec) noexcept {
-    if constexpr (tls_stream) {
-      if (ec == net::ssl::error::stream_truncated) return true;
-    }
-    return ec == net::error::eof;
+    return ec == net::error::eof || ec == net::ssl::error::stream_truncated;
   }
 
   // ---------------------------------------------------------------- request head
@@ -356,6 +353,11 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     upstream_reused_ = upstream_ != nullptr;
     if (upstream_reused_) return after_connect();
     upstream_ = worker_.pool().create(server_);
+    if (const auto& tls = settings_.upstream_tls[server_]) {
+      upstream_->tls.emplace(upstream_->socket, tls->context());
+      if (!tls->prepare(upstream_->tls->native_handle()))
+        return upstream_failed(stats::FailureReason::connect, 502, true);
+    }
     arm_upstream(settings_.upstream_connect);
     auto self = this->shared_from_this();
     upstream_->socket.async_connect(worker_.runtime().endpoints[server_],
@@ -370,6 +372,18 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     }
     error_code ignored;
     upstream_->socket.set_option(tcp::no_delay(true), ignored);
+    if (upstream_->tls) {
+      // Still under the upstream_connect deadline; a failed handshake is a failed connect.
+      auto self = this->shared_from_this();
+      upstream_->tls->async_handshake(net::ssl::stream_base::client,
+                                      [self](error_code hec) { self->on_upstream_handshake(hec); });
+      return;
+    }
+    after_connect();
+  }
+
+  void on_upstream_handshake(error_code ec) {
+    if (ec) return on_connect(ec);
     after_connect();
   }
 
@@ -400,7 +414,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
                        svc.override_color.enabled ? std::string_view(svc.override_color.header) : std::string_view{});
     head_pending_ = true;
     upstream_bytes_sent_ = false;
-    relay_step(stream_, buffer_, upstream_->socket, request_body_, Direction::request);
+    relay_step(stream_, buffer_, *upstream_, request_body_, Direction::request);
   }
 
   // ---------------------------------------------------------------- body relay
@@ -557,7 +571,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     }
     arm_upstream(settings_.upstream_response);
     auto self = this->shared_from_this();
-    upstream_->socket.async_read_some(buf.prepare(read_chunk), [self](error_code ec, std::size_t n) {
+    upstream_->async_read_some(buf.prepare(read_chunk), [self](error_code ec, std::size_t n) {
       self->on_response_read(ec, n);
     });
   }
@@ -614,7 +628,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     write_response_head(head_, res, framing, extra_headers_);
     head_pending_ = true;
     response_started_ = false;
-    relay_step(upstream_->socket, upstream_->buffer, stream_, response_body_, Direction::response);
+    relay_step(*upstream_, upstream_->buffer, stream_, response_body_, Direction::response);
   }
 
   std::string_view color_header() const noexcept {
@@ -757,10 +771,10 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     tunnel_open_ = 2;
     // The client's leftover bytes (already in buffer_) go up, the head goes down.
     head_pending_ = true;
-    relay_step(upstream_->socket, upstream_->buffer, stream_, upgrade_body_, Direction::to_client);
+    relay_step(*upstream_, upstream_->buffer, stream_, upgrade_body_, Direction::to_client);
     head_pending_ = false;
     request_body_.reset(BodyKind::until_eof);
-    relay_step(stream_, buffer_, upstream_->socket, request_body_, Direction::to_upstream);
+    relay_step(stream_, buffer_, *upstream_, request_body_, Direction::to_upstream);
   }
 
   void tunnel_half_closed(Direction dir) {

@@ -7,11 +7,14 @@
 namespace bgproxy::proxy {
 namespace {
 
-/// A kept-alive socket the backend has closed reads as EOF (or an error); one
-/// that still has bytes pending is out of sync. Either way it must not be reused.
-bool still_open(Socket& s) {
+/// A kept-alive socket the backend has closed reads as EOF (or an error); a plain
+/// one that still has bytes pending is out of sync. Either way it must not be reused.
+/// An idle TLS connection may hold a record that is no response (a session ticket,
+/// a close_notify the next read will report): only EOF or an error close it here.
+bool still_open(Socket& s, bool tls) {
   char byte;
   const auto n = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n > 0) return tls;
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
@@ -30,7 +33,7 @@ UpstreamConnectionPtr UpstreamPool::take_idle(std::uint32_t server, Clock::time_
     // A connection handed back within the same sweep tick (the busy case) is
     // reused blind; any older one costs one peek, which catches most backends'
     // keep-alive closes before a request is lost on them.
-    if (idle_for > Clock::duration::zero() && !still_open(c->socket)) continue;
+    if (idle_for > Clock::duration::zero() && !still_open(c->socket, c->tls.has_value())) continue;
     return c;
   }
   return nullptr;

@@ -8,15 +8,42 @@
 #include <memory>
 #include <vector>
 
+#include <optional>
+#include <utility>
+
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include "proxy/net/types.hpp"
 
 namespace bgproxy::proxy {
 
+/// A plain or TLS connection to a backend. `socket` is always the TCP socket (close,
+/// options, the pool's peek); reads and writes go through the connection itself,
+/// which makes it an AsyncReadStream/AsyncWriteStream for the relay templates and
+/// dispatches on one per-connection flag (no allocation, no virtual call).
 struct UpstreamConnection {
+  using executor_type = Executor;
   UpstreamConnection(const Executor& ex, std::uint32_t server) : socket(ex), server_id(server) {}
+  UpstreamConnection(const UpstreamConnection&) = delete;
+  UpstreamConnection& operator=(const UpstreamConnection&) = delete;
+
+  Executor get_executor() noexcept { return socket.get_executor(); }
+
+  template <class MutableBuffers, class Handler>
+  void async_read_some(const MutableBuffers& buffers, Handler&& handler) {
+    if (tls) tls->async_read_some(buffers, std::forward<Handler>(handler));
+    else socket.async_read_some(buffers, std::forward<Handler>(handler));
+  }
+  template <class ConstBuffers, class Handler>
+  void async_write_some(const ConstBuffers& buffers, Handler&& handler) {
+    if (tls) tls->async_write_some(buffers, std::forward<Handler>(handler));
+    else socket.async_write_some(buffers, std::forward<Handler>(handler));
+  }
+
   Socket socket;
+  /// Engaged for a pool with `tls`: the TLS layer over `socket` (declared after it, destroyed first).
+  std::optional<boost::asio::ssl::stream<Socket&>> tls;
   boost::beast::flat_buffer buffer;  ///< response bytes read but not yet relayed
   std::uint32_t server_id;
   Clock::time_point idle_since{};

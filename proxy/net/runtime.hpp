@@ -12,6 +12,7 @@
 #include "bgproxy/config/config.hpp"
 #include "bgproxy/routing/routing_table.hpp"
 #include "proxy/net/types.hpp"
+#include "proxy/net/upstream_tls.hpp"
 
 namespace spdlog {
 class logger;
@@ -27,7 +28,10 @@ struct Settings {
   std::uint64_t max_header_bytes = 0;
   std::uint64_t max_body_bytes = 0;  ///< 0 = unlimited
   std::uint64_t max_connections = 0;
+  /// By server id (routing::enumerate_servers): the pool's upstream TLS, null for a plain pool.
+  UpstreamTlsServers upstream_tls;
 
+  /// @throws TlsLoadError when an upstream CA, client certificate or key cannot be loaded
   static Settings from(const config::Config& cfg);
 };
 

@@ -839,7 +839,8 @@ std::string render_config(const ProxyConfig& cfg, const fs::path& dir, int index
   y << "services:\n";
   y << "  - name: " << cfg.service_name << "\n";
   y << "    match: { host: \"" << cfg.match_host << "\", path_prefix: \"" << cfg.path_prefix << "\" }\n";
-  y << "    blue: { servers: " << yaml_list(cfg.blue) << " }\n";
+  y << "    blue: { servers: " << yaml_list(cfg.blue) << (cfg.blue_tls.empty() ? "" : ", tls: " + cfg.blue_tls)
+    << " }\n";
   y << "    green: { servers: " << yaml_list(cfg.green) << " }\n";
   y << "    initial: { green: 0 }\n";
   if (!cfg.health_check) y << "    health_check: off\n";

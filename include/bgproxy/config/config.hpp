@@ -79,8 +79,19 @@ struct Match {
   std::string path_prefix = "/";
 };
 
+/// Upstream TLS of one color pool (`blue.tls` / `green.tls`).
+struct UpstreamTls {
+  bool enabled = false;       ///< false: plain TCP (no `tls` key, or `enabled: false`)
+  bool verify = true;         ///< verify the server's chain and name
+  std::string ca;             ///< CA bundle; empty: the system default paths
+  std::string sni;            ///< empty: each server's host when it is a name (not an IP)
+  std::string client_certificate;  ///< both or neither
+  std::string client_key;
+};
+
 struct Pool {
   std::vector<Endpoint> servers;
+  UpstreamTls tls;
 };
 
 struct Sticky {

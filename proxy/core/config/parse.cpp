@@ -114,6 +114,7 @@ private:
   Service service(const YAML::Node& n, const std::string& path);
   void match(const YAML::Node& n, const std::string& path, Match& out);
   void pool(const YAML::Node& n, const std::string& path, Pool& out);
+  void upstream_tls(const YAML::Node& n, const std::string& path, UpstreamTls& out);
   Sticky sticky(const YAML::Node& n, const std::string& path);
   void override_color(const YAML::Node& n, const std::string& path, Override& out);
   void health_check(const YAML::Node& n, const std::string& path, HealthCheck& out);
@@ -394,12 +395,41 @@ void Parser::match(const YAML::Node& n, const std::string& path, Match& out) {
 }
 
 void Parser::pool(const YAML::Node& n, const std::string& path, Pool& out) {
-  const Fields f = map(n, path, {"servers"});
+  const Fields f = map(n, path, {"servers", "tls"});
   if (auto e = f.find("servers")) {
     const std::string p = join(path, "servers");
     const auto items = list(e->value, p);
     for (std::size_t i = 0; i < items.size(); ++i) out.servers.push_back(endpoint(items[i], index(p, i), false));
   }
+  if (auto e = f.find("tls")) upstream_tls(e->value, join(path, "tls"), out.tls);
+}
+
+// `tls: off` (or no `tls`) is plain TCP; a map enables TLS unless it says `enabled: false`.
+void Parser::upstream_tls(const YAML::Node& n, const std::string& path, UpstreamTls& out) {
+  if (n.IsScalar()) {
+    note(n, path);
+    if (is_off(n.Scalar())) return;
+    fail(n, path, "expected off or a map with enabled, verify, ca, sni, client_certificate, client_key, got " +
+                      quoted(n.Scalar()));
+  }
+  const Fields f = map(n, path, {"enabled", "verify", "ca", "sni", "client_certificate", "client_key"});
+  out.enabled = true;
+  if (auto e = f.find("enabled")) out.enabled = boolean(e->value, join(path, e->name));
+  if (auto e = f.find("verify")) out.verify = boolean(e->value, join(path, e->name));
+  if (auto e = f.find("ca")) out.ca = text(e->value, join(path, e->name));
+  if (auto e = f.find("sni")) {
+    out.sni = text(e->value, join(path, e->name));
+    const bool name_ok = out.sni.size() <= 253 && std::all_of(out.sni.begin(), out.sni.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+    });
+    if (!name_ok) fail(e->value, join(path, e->name), "invalid host name " + quoted(out.sni));
+  }
+  const Entry* cert = f.find("client_certificate");
+  const Entry* key = f.find("client_key");
+  if (cert != nullptr) out.client_certificate = text(cert->value, join(path, cert->name));
+  if (key != nullptr) out.client_key = text(key->value, join(path, key->name));
+  if (cert != nullptr && key == nullptr) fail(n, join(path, "client_key"), "required with client_certificate");
+  if (key != nullptr && cert == nullptr) fail(n, join(path, "client_certificate"), "required with client_key");
 }
 
 Sticky Parser::sticky(const YAML::Node& n, const std::string& path) {
