@@ -3,11 +3,17 @@
 // by the fixture with the openssl CLI, like TlsTest's.
 
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <mutex>
+#include <regex>
 #include <thread>
 
 #include "harness.hpp"
@@ -46,6 +52,91 @@ std::uint16_t free_port() {
   ::close(fd);
   return ntohs(a.sin_port);
 }
+
+/// A keep-alive HTTP/1.1 server over TLS (s_server -www closes after every answer): each
+/// answer's body is "conn=C req=R", the connection's number and the request's on it.
+class KeepAliveTlsServer {
+public:
+  KeepAliveTlsServer(const std::string& cert, const std::string& key) {
+    std::signal(SIGPIPE, SIG_IGN);  // a peer gone mid-write is an error return, not the end of the test binary
+    ctx_ = SSL_CTX_new(TLS_server_method());
+    SSL_CTX_use_certificate_chain_file(ctx_, cert.c_str());
+    SSL_CTX_use_PrivateKey_file(ctx_, key.c_str(), SSL_FILETYPE_PEM);
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(listen_fd_, 16);
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    acceptor_ = std::thread([this] { accept_loop(); });
+  }
+
+  ~KeepAliveTlsServer() {
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    acceptor_.join();
+    {
+      std::lock_guard lock(mu_);
+      for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+    }
+    for (auto& t : connections_) t.join();
+    ::close(listen_fd_);
+    SSL_CTX_free(ctx_);
+  }
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int connections() const { return accepted_.load(); }
+
+private:
+  void accept_loop() {
+    for (;;) {
+      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) return;
+      const int n = ++accepted_;
+      std::lock_guard lock(mu_);
+      fds_.push_back(fd);
+      connections_.emplace_back([this, fd, n] { serve(fd, n); });
+    }
+  }
+
+  void serve(int fd, int conn) {
+    SSL* ssl = SSL_new(ctx_);
+    SSL_set_fd(ssl, fd);
+    if (SSL_accept(ssl) == 1) {
+      std::string in;
+      for (int req = 1;; ++req) {
+        std::size_t end;
+        while ((end = in.find("\r\n\r\n")) == std::string::npos) {
+          char buf[4096];
+          const int n = SSL_read(ssl, buf, sizeof buf);
+          if (n <= 0) goto done;
+          in.append(buf, static_cast<std::size_t>(n));
+        }
+        in.erase(0, end + 4);
+        const std::string body = "conn=" + std::to_string(conn) + " req=" + std::to_string(req);
+        const std::string out = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+        if (SSL_write(ssl, out.data(), static_cast<int>(out.size())) <= 0) break;
+      }
+    }
+  done:
+    SSL_shutdown(ssl);
+    SSL_free(ssl);
+    std::lock_guard lock(mu_);
+    ::close(fd);
+    fds_.erase(std::find(fds_.begin(), fds_.end(), fd));
+  }
+
+  SSL_CTX* ctx_ = nullptr;
+  int listen_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::vector<int> fds_;
+  std::vector<std::thread> connections_;
+};
 
 // Fixture: a CA with a leaf for a.test, and another CA that signed nothing the backend has.
 class TlsUpstreamTest : public IntegrationTest {
@@ -188,6 +279,53 @@ TEST_F(TlsUpstreamTest, TwoRequestsInARow) {
   }
   const auto v = metric_value(p.metrics(), "bgproxy_upstream_failures_total", {{"server", backend}});
   EXPECT_TRUE(!v || *v == 0) << p.metrics();
+}
+
+TEST_F(TlsUpstreamTest, PooledTlsConnectionIsReused) {
+  KeepAliveTlsServer server(path("a.pem"), path("a.key"));
+  Proxy& p = start_with(server.address(), "{ ca: " + path("ca.pem") + ", sni: a.test }");
+  Client c(p.port());
+  for (int i = 1; i <= 3; ++i) {
+    c.send(get_request("/"));
+    auto r = c.read_response();
+    ASSERT_TRUE(r) << "request " << i << ": " << c.last_error();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "conn=1 req=" + std::to_string(i));
+    // Idle past a sweep tick: the next take_idle peeks at the TLS connection first.
+    std::this_thread::sleep_for(Ms(i == 1 ? 1200 : 50));
+  }
+  EXPECT_EQ(server.connections(), 1);
+}
+
+TEST_F(TlsUpstreamTest, ActiveHealthChecksUseTls) {
+  const auto backend = start_tls_backend();
+  ProxyConfig cfg;
+  cfg.blue = {backend};
+  cfg.blue_tls = "{ ca: " + path("ca.pem") + ", sni: a.test }";
+  cfg.health_check = true;
+  cfg.service_extra = "health_check: { path: /health, interval: 200ms, timeout: 150ms, rise: 1, fall: 2 }\n";
+  Proxy& p = start_proxy(cfg);
+  const std::regex up("server blue/" + std::regex_replace(backend, std::regex("[.]"), "\\.") + " up: ");
+  ASSERT_TRUE(p.process().wait_for_line(up, Ms(5000))) << p.process().stderr_text();
+  std::string why;
+  auto r = round_trip(p.port(), get_close(), Ms(5000), &why);
+  ASSERT_TRUE(r) << why;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(p.process().stderr_text().find(" down: "), std::string::npos) << p.process().stderr_text();
+}
+
+TEST_F(TlsUpstreamTest, ActiveHealthChecksFailOnAnUntrustedCertificate) {
+  const auto backend = start_tls_backend();
+  ProxyConfig cfg;
+  cfg.blue = {backend};
+  cfg.blue_tls = "{ ca: " + path("other_ca.pem") + ", sni: a.test }";
+  cfg.health_check = true;
+  cfg.service_extra = "health_check: { path: /health, interval: 200ms, timeout: 150ms, rise: 1, fall: 2 }\n";
+  Proxy& p = start_proxy(cfg);
+  // Servers start unproven: with checks every 200 ms and rise 1, a passing check would have
+  // brought it up well within this wait (as in ActiveHealthChecksUseTls).
+  const std::regex up("server blue/" + std::regex_replace(backend, std::regex("[.]"), "\\.") + " up: ");
+  EXPECT_FALSE(p.process().wait_for_line(up, Ms(1500))) << p.process().stderr_text();
 }
 
 TEST_F(TlsUpstreamTest, UnreadableCaStopsTheStart) {
