@@ -1007,4 +1007,71 @@ void IntegrationTest::TearDown() {
   reserved_fds_.clear();
 }
 
+// ---------------------------------------------------------------------------------------------
+
+RequestLoop::RequestLoop(std::uint16_t port, int threads, Ms pace) {
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this, port, pace, i] { run(port, pace, i); });
+}
+
+RequestLoop::~RequestLoop() { stop(); }
+
+void RequestLoop::stop() {
+  stop_ = true;
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+}
+
+std::vector<Outcome> RequestLoop::outcomes() {
+  std::lock_guard lock(mu_);
+  return outcomes_;
+}
+
+std::size_t RequestLoop::count() {
+  std::lock_guard lock(mu_);
+  return outcomes_.size();
+}
+
+std::vector<Outcome> RequestLoop::since(Clock::time_point t) {
+  std::lock_guard lock(mu_);
+  std::vector<Outcome> r;
+  for (const auto& o : outcomes_)
+    if (o.started >= t) r.push_back(o);
+  return r;
+}
+
+void RequestLoop::run(std::uint16_t port, Ms pace, int index) {
+  std::optional<Client> c;
+  std::uint64_t seq = 0;
+  while (!stop_) {
+    Outcome o;
+    o.started = Clock::now();
+    if (!c) {
+      int err = 0;
+      c = Client::try_connect(port, Ms(2000), &err);
+      if (!c) o.error = "connect: " + std::string(std::strerror(err));
+    }
+    if (c) {
+      std::string target = "/loop/" + std::to_string(index) + "/" + std::to_string(++seq);
+      if (!c->try_send(get_request(target), Ms(3000))) {
+        o.error = "send: " + c->last_error();
+      } else if (auto r = c->read_response(Ms(6000))) {
+        o.status = r->status;
+        o.backend = r->header("X-Backend").value_or("");
+        o.color = r->header("X-Bg-Color").value_or("");
+        auto conn = r->header("Connection");
+        if (conn && *conn == "close") c.reset();
+      } else {
+        o.error = "read: " + c->last_error();
+      }
+      if (o.status == 0) c.reset();
+    }
+    o.finished = Clock::now();
+    {
+      std::lock_guard lock(mu_);
+      outcomes_.push_back(std::move(o));
+    }
+    std::this_thread::sleep_for(pace);
+  }
+}
+
 }  // namespace bgtest

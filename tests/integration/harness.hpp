@@ -13,7 +13,10 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <atomic>
 #include <functional>
+#include <mutex>
+#include <thread>
 #include <map>
 #include <memory>
 #include <optional>
@@ -368,6 +371,42 @@ protected:
   std::vector<std::unique_ptr<Backend>> backends_;
   std::vector<std::unique_ptr<Proxy>> proxies_;
   std::vector<int> reserved_fds_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Background traffic for tests that change routing while requests flow.
+
+/// One request of a RequestLoop.
+struct Outcome {
+  Clock::time_point started, finished;
+  int status = 0;       ///< 0 = no complete response
+  std::string backend;  ///< X-Backend
+  std::string color;    ///< X-Bg-Color
+  std::string error;
+};
+
+/// `threads` clients each sending GET in a loop on a keep-alive connection (a fresh one after a
+/// failure), `pace` apart, recording every outcome until stop().
+class RequestLoop {
+public:
+  RequestLoop(std::uint16_t port, int threads, Ms pace = Ms(2));
+  ~RequestLoop();
+  RequestLoop(const RequestLoop&) = delete;
+  RequestLoop& operator=(const RequestLoop&) = delete;
+
+  void stop();
+  std::vector<Outcome> outcomes();
+  std::size_t count();
+  /// Outcomes of the requests that started at or after `t`.
+  std::vector<Outcome> since(Clock::time_point t);
+
+private:
+  void run(std::uint16_t port, Ms pace, int index);
+
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<Outcome> outcomes_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace bgtest

@@ -58,81 +58,6 @@ std::size_t count_lines(const std::string& text, const std::regex& re) {
   return n;
 }
 
-/// One request of the traffic loop.
-struct Outcome {
-  Clock::time_point started, finished;
-  int status = 0;       ///< 0 = no complete response
-  std::string backend;  ///< X-Backend: "blue" or "green"
-  std::string error;
-};
-
-/// `connections` clients each sending GET in a loop on a keep-alive connection (a fresh one after
-/// a failure), `pace` apart, recording every outcome until stop().
-class TrafficLoop {
-public:
-  TrafficLoop(std::uint16_t port, int connections, Ms pace = Ms(3)) {
-    for (int i = 0; i < connections; ++i) threads_.emplace_back([this, port, pace, i] { run(port, pace, i); });
-  }
-  ~TrafficLoop() { stop(); }
-  TrafficLoop(const TrafficLoop&) = delete;
-  TrafficLoop& operator=(const TrafficLoop&) = delete;
-
-  void stop() {
-    stop_ = true;
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
-
-  /// Outcomes of the requests that started at or after `t`.
-  std::vector<Outcome> since(Clock::time_point t) {
-    std::lock_guard lock(mu_);
-    std::vector<Outcome> r;
-    for (const auto& o : outcomes_)
-      if (o.started >= t) r.push_back(o);
-    return r;
-  }
-
-private:
-  void run(std::uint16_t port, Ms pace, int index) {
-    std::optional<Client> c;
-    std::uint64_t seq = 0;
-    while (!stop_) {
-      Outcome o;
-      o.started = Clock::now();
-      if (!c) {
-        int err = 0;
-        c = Client::try_connect(port, Ms(2000), &err);
-        if (!c) o.error = "connect: " + std::string(std::strerror(err));
-      }
-      if (c) {
-        std::string target = "/wd/" + std::to_string(index) + "/" + std::to_string(++seq);
-        if (!c->try_send(get_request(target), Ms(3000))) {
-          o.error = "send: " + c->last_error();
-        } else if (auto r = c->read_response(Ms(6000))) {
-          o.status = r->status;
-          o.backend = r->header("X-Backend").value_or("");
-          auto conn = r->header("Connection");
-          if (conn && *conn == "close") c.reset();
-        } else {
-          o.error = "read: " + c->last_error();
-        }
-        if (o.status == 0) c.reset();
-      }
-      o.finished = Clock::now();
-      {
-        std::lock_guard lock(mu_);
-        outcomes_.push_back(std::move(o));
-      }
-      std::this_thread::sleep_for(pace);
-    }
-  }
-
-  std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::vector<Outcome> outcomes_;
-  std::vector<std::thread> threads_;
-};
-
 /// Counts of a batch of outcomes.
 struct Tally {
   std::size_t total = 0, blue = 0, green = 0, green_500 = 0, failed = 0, non_200 = 0;
@@ -320,7 +245,7 @@ const std::regex kErrorRateReason(R"(^watchdog: error_rate (\d\.\d{3}) > 0\.05 \
 
 TEST_F(WatchdogRollbackTest, ErrorRateRollsGreenBackWithinWindowPlus3s) {
   Proxy& p = start(Policy{});
-  TrafficLoop loop(p.port(), 6);
+  RequestLoop loop(p.port(), 6);
   ctl({"split", "--green", "50"});
   Snap healthy = wait_pass();
   EXPECT_EQ(healthy.phase, "canary") << healthy.text();
@@ -388,7 +313,7 @@ TEST_F(WatchdogRollbackTest, P95RollsGreenBackWithinWindowPlus3s) {
   Policy policy;
   policy.min_requests = 5;  // slow requests are few: 16 connections give green ~10/s
   Proxy& p = start(policy);
-  TrafficLoop loop(p.port(), 16, Ms(5));
+  RequestLoop loop(p.port(), 16, Ms(5));
   ctl({"split", "--green", "20"});
   wait_pass();
 
@@ -429,7 +354,7 @@ TEST_F(WatchdogRollbackTest, ErrorRateDeltaAgainstBlueRollsBack) {
   Proxy& p = start(policy);
   blue_->knobs("error_rate=0.03");
   green_->knobs("error_rate=0.08");
-  TrafficLoop loop(p.port(), 8, Ms(2));
+  RequestLoop loop(p.port(), 8, Ms(2));
   Snap last;
   ASSERT_TRUE(wait_for([](const Snap& s) { return window_requests(s, "blue") >= 650; },
                        Ms(8000), &last))
@@ -463,7 +388,7 @@ TEST_F(WatchdogRollbackTest, ErrorRateWithinDeltaOfBlueIsNotRolledBack) {
   Proxy& p = start(policy);
   blue_->knobs("error_rate=0.03");
   green_->knobs("error_rate=0.04");
-  TrafficLoop loop(p.port(), 8, Ms(2));
+  RequestLoop loop(p.port(), 8, Ms(2));
   ctl({"split", "--green", "50"});
   Snap first = wait_pass(Ms(10000));  // conclusive: both colors have min_requests
 
@@ -501,7 +426,7 @@ TEST_F(WatchdogRollbackTest, BelowMinRequestsNothingIsDecidedHoweverBad) {
   policy.min_requests = 100000;  // green gets a few hundred per window here
   Proxy& p = start(policy);
   green_->knobs("status=500");
-  TrafficLoop loop(p.port(), 6);
+  RequestLoop loop(p.port(), 6);
   const auto t0 = Clock::now();
   ctl({"split", "--green", "10"});
 
@@ -539,7 +464,7 @@ TEST_F(WatchdogRollbackTest, BelowMinRequestsNothingIsDecidedHoweverBad) {
 
 TEST_F(WatchdogCanaryTest, HealthyGreenWalksStepsBakesAndIsPromoted) {
   Proxy& p = start(Policy{});
-  TrafficLoop loop(p.port(), 6);
+  RequestLoop loop(p.port(), 6);
   const auto history_before = history().size();
   const auto t_start = Clock::now();
   auto started = ctl({"canary", "start", "--steps", "10,50,100", "--interval", "2s"});
@@ -623,7 +548,7 @@ TEST_F(WatchdogCanaryTest, HealthyGreenWalksStepsBakesAndIsPromoted) {
 
 TEST_F(WatchdogCanaryTest, PauseHoldsResumeRestartsIntervalAbortReturnsToZero) {
   Proxy& p = start(Policy{});
-  TrafficLoop loop(p.port(), 6);
+  RequestLoop loop(p.port(), 6);
   ctl({"canary", "start", "--steps", "10,50,100", "--interval", "2s"});
   auto paused = ctl({"canary", "pause"});
   EXPECT_EQ(paused.at("state").at("phase").as_string(), "paused") << json::serialize(paused);
@@ -691,7 +616,7 @@ TEST_F(WatchdogCanaryTest, PauseHoldsResumeRestartsIntervalAbortReturnsToZero) {
 TEST_F(WatchdogRestartTest, KillNineDuringCanaryStepResumesTheStep) {
   constexpr double interval = 6.0;
   Proxy& p = start(Policy{}, "6s");
-  std::optional<TrafficLoop> loop;
+  std::optional<RequestLoop> loop;
   loop.emplace(p.port(), 6);
   const auto t_start = Clock::now();
   ctl({"canary", "start", "--steps", "10,50,100", "--interval", "6s"});
@@ -734,7 +659,7 @@ TEST_F(WatchdogRestartTest, KillNineDuringCanaryStepResumesTheStep) {
 TEST_F(WatchdogRestartTest, KillNineAfterRollbackStaysRolledBack) {
   Proxy& p = start(Policy{});
   green_->knobs("error_rate=0.3");
-  std::optional<TrafficLoop> loop;
+  std::optional<RequestLoop> loop;
   loop.emplace(p.port(), 6);
   ctl({"canary", "start", "--steps", "10,50,100", "--interval", "2s"});
   Snap last;
@@ -778,7 +703,7 @@ TEST_F(WatchdogDryRunTest, FailingGreenIsNotRolledBackButTheDecisionIsLogged) {
   policy.dry_run = true;
   Proxy& p = start(policy);
   green_->knobs("error_rate=0.3");
-  TrafficLoop loop(p.port(), 6);
+  RequestLoop loop(p.port(), 6);
   const auto t0 = Clock::now();
   ctl({"split", "--green", "50"});
   const std::regex would(R"(watchdog \(dry run\): would roll back app green: error_rate \d\.\d{3} > 0\.05 \(n=\d+, window 3s\))");
