@@ -1,6 +1,5 @@
 // bgproxy — the daemon. See SPEC §2 for flags, signals and exit codes.
 #include <iostream>
-#include <optional>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -9,7 +8,6 @@
 #include "bgproxy/config/parse.hpp"
 #include "control/server/control_server.hpp"
 #include "proxy/app/server.hpp"
-#include "proxy/net/tls_context.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"bgproxy — blue/green HTTP reverse proxy"};
@@ -39,14 +37,7 @@ int main(int argc, char** argv) {
     std::cout << config_path << ": configuration ok\n";
     return 0;
   }
-  std::optional<bgproxy::proxy::Server> built;
-  try {
-    built.emplace(std::move(*cfg));
-  } catch (const bgproxy::proxy::TlsLoadError& e) {  // an upstream CA, client certificate or key
-    spdlog::error("{}", e.what());
-    return 1;
-  }
-  auto& server = *built;
+  bgproxy::proxy::Server server(std::move(*cfg));
   if (!server.prepare()) return 1;
   // proxy/ and control/ meet only here, through api::DataPlane.
   bgproxy::control::ControlServer control(server.control_context(), server);

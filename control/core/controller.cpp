@@ -36,7 +36,7 @@ std::string_view server_state_name(AdminState admin, bool healthy) noexcept {
   return healthy ? "up" : "down";
 }
 
-Controller::Controller(const config::Config& cfg, State state) : cfg_(cfg), state_(std::move(state)) {}
+Controller::Controller(const config::Config& cfg, State state) : cfg_(&cfg), state_(std::move(state)) {}
 
 State Controller::initial_state(const config::Config& cfg) {
   State s;
@@ -73,12 +73,12 @@ State Controller::reconcile(const config::Config& cfg, const State& loaded) {
 
 int Controller::resolve_service(std::string_view name, std::string& error) const {
   if (name.empty()) {
-    if (cfg_.services.size() == 1) return 0;
+    if (cfg_->services.size() == 1) return 0;
     error = "several services are configured: name one with -s SERVICE";
     return -1;
   }
-  for (std::size_t i = 0; i < cfg_.services.size(); ++i) {
-    if (cfg_.services[i].name == name) return static_cast<int>(i);
+  for (std::size_t i = 0; i < cfg_->services.size(); ++i) {
+    if (cfg_->services[i].name == name) return static_cast<int>(i);
   }
   error = "unknown service \"" + std::string(name) + "\"";
   return -1;
@@ -188,7 +188,7 @@ Controller::Decision Controller::set_server(const Command& c, int service, const
   Decision d;
   d.service = service;
   const auto idx = static_cast<std::size_t>(service);
-  const auto& svc = cfg_.services[idx];
+  const auto& svc = cfg_->services[idx];
   bool known = false;
   for (auto color : {routing::Color::blue, routing::Color::green}) {
     for (const auto& ep : pool_of(svc, color).servers) known = known || ep.text == c.address;
@@ -220,7 +220,7 @@ Controller::Decision Controller::canary(const Command& c, int service, const Pee
   Decision d;
   d.service = service;
   const auto idx = static_cast<std::size_t>(service);
-  const auto& svc = cfg_.services[idx];
+  const auto& svc = cfg_->services[idx];
   const auto& current = state_.services[idx];
   const bool running = !current.canary_steps_bp.empty() &&
                        (current.phase == Phase::canary || current.phase == Phase::paused);
@@ -335,11 +335,11 @@ Controller::Decision Controller::apply_rollout(int service, const RolloutStep& s
 routing::RoutingTable Controller::table(std::uint64_t version) const {
   std::vector<std::uint32_t> weights;
   for (const auto& ss : state_.services) weights.push_back(ss.weights.green_bp);
-  auto t = routing::build_table(cfg_, weights, version);
+  auto t = routing::build_table(*cfg_, weights, version);
   for (std::size_t si = 0; si < t.services.size(); ++si) {
     const auto& admin = state_.services[si].servers;
     for (auto color : {routing::Color::blue, routing::Color::green}) {
-      const auto& eps = pool_of(cfg_.services[si], color).servers;
+      const auto& eps = pool_of(cfg_->services[si], color).servers;
       auto& routes = t.services[si].servers[static_cast<std::size_t>(color)];
       for (std::size_t i = 0; i < routes.size(); ++i) {
         const auto it = admin.find(eps[i].text);

@@ -25,7 +25,7 @@ struct Peer {
 
 class Controller {
  public:
-  /// @param cfg must outlive the controller
+  /// @param cfg must outlive the controller (a reload replaces both together)
   /// @param state already reconciled with `cfg`
   Controller(const config::Config& cfg, State state);
 
@@ -63,7 +63,7 @@ class Controller {
   /// name is needed because there are several)
   int resolve_service(std::string_view name, std::string& error) const;
 
-  const config::Config& config() const noexcept { return cfg_; }
+  const config::Config& config() const noexcept { return *cfg_; }
 
  private:
   Decision set_weight(const Command& c, int service, std::uint32_t green_bp, const Peer& peer,
@@ -75,7 +75,7 @@ class Controller {
   Decision set_server(const Command& c, int service, const Peer& peer, std::string_view now) const;
   bool color_has_usable_server(int service, routing::Color color) const;
 
-  const config::Config& cfg_;
+  const config::Config* cfg_;  ///< a pointer so a reload can assign a whole new controller
   State state_;
   std::vector<bool> healthy_;
 };

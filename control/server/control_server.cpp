@@ -147,8 +147,9 @@ class ControlServer::Connection : public std::enable_shared_from_this<ControlSer
 ControlServer::ControlServer(net::io_context& ioc, api::DataPlane& data_plane)
     : ioc_(ioc),
       data_plane_(data_plane),
-      state_file_(data_plane.config().state_file),
-      controller_(data_plane.config(), Controller::initial_state(data_plane.config())),
+      cfg_(data_plane.config_snapshot()),
+      state_file_(cfg_->state_file),
+      controller_(*cfg_, Controller::initial_state(*cfg_)),
       acceptor_(ioc),
       tick_timer_(ioc),
       switches_(data_plane.config().services.size(), 0),
@@ -163,7 +164,7 @@ ControlServer::ControlServer(net::io_context& ioc, api::DataPlane& data_plane)
 ControlServer::~ControlServer() { *alive_ = false; }
 
 std::string ControlServer::start() {
-  const auto& cfg = data_plane_.config();
+  const auto& cfg = *cfg_;
   auto loaded = state_file_.load();
   if (!loaded.problem.empty()) spdlog::error("{}", loaded.problem);
   if (loaded.state) {
@@ -179,17 +180,20 @@ std::string ControlServer::start() {
   // routing falls back to panic mode and serves every enabled server.
   tracker_.emplace(cfg, data_plane_.servers(), std::chrono::steady_clock::now());
   health_changed();
-  checker_ = std::make_unique<HealthChecker>(
-      ioc_, cfg, data_plane_.servers(), [this, alive = alive_](std::uint32_t server, const health::CheckResult& r) {
-        if (!*alive) return;
-        if (auto t = tracker_->record_check(server, r, std::chrono::steady_clock::now())) on_transition(*t);
-      });
+  data_plane_.on_reload([this](std::shared_ptr<const config::Config> next,
+                               const std::vector<routing::ServerInfo>& servers) {
+    return prepare_reload(std::move(next), servers);
+  });
+  data_plane_.on_reload_signal([this, alive = alive_] {
+    if (*alive) queue_reload();
+  });
   data_plane_.on_passive_ejection([this, alive = alive_](std::uint32_t server) {
     if (!*alive) return;
     if (auto t = tracker_->record_passive_ejection(server, std::chrono::steady_clock::now())) on_transition(*t);
   });
 
-  const std::filesystem::path path(cfg.control.socket);
+  socket_path_ = cfg.control.socket;
+  const std::filesystem::path path(socket_path_);
   error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
   if (std::filesystem::is_socket(path, ec)) {
@@ -212,8 +216,82 @@ std::string ControlServer::start() {
   });
   do_accept();
   do_tick();
-  checker_->start();
+  start_health_checks();
   return {};
+}
+
+void ControlServer::start_health_checks() {
+  if (checker_) checker_->stop();
+  checker_ = std::make_unique<HealthChecker>(
+      ioc_, cfg_, data_plane_.servers(), [this, alive = alive_](std::uint32_t server, const health::CheckResult& r) {
+        if (!*alive) return;
+        if (auto t = tracker_->record_check(server, r, std::chrono::steady_clock::now())) on_transition(*t);
+      });
+  checker_->start();
+}
+
+void ControlServer::queue_reload() {
+  queue_.push_back(Pending{{}, self_, [](std::string) {}, [this](std::function<void(std::string)> done) {
+                             data_plane_.reload([done = std::move(done)](const std::string&) { done({}); });
+                           }});
+  if (!busy_) run_next();
+}
+
+api::DataPlane::ReloadPlan ControlServer::prepare_reload(std::shared_ptr<const config::Config> next,
+                                                         const std::vector<routing::ServerInfo>& servers) {
+  struct Next {
+    std::shared_ptr<const config::Config> cfg;
+    StateFile state_file;
+    Controller controller;
+    health::Tracker tracker;
+  };
+  auto state = Controller::reconcile(*next, controller_.state());
+  StateFile state_file(next->state_file);
+  // Durable first, as for every change: what runs is what a restart would restore.
+  if (auto saved = state_file.save(state); saved.has_error()) return {saved.error(), nullptr, {}};
+  auto n = std::make_shared<Next>(Next{next, std::move(state_file), Controller(*next, std::move(state)),
+                                       health::Tracker(*next, servers, std::chrono::steady_clock::now())});
+  n->tracker.carry_over(*tracker_);
+  n->controller.set_health(n->tracker.up_flags());
+  auto table = std::make_shared<const routing::RoutingTable>(n->controller.table(++table_version_));
+
+  auto commit = [this, n, table] {
+    const auto old_cfg = cfg_;
+    // Per-service figures follow their service by name; a new service starts from zero.
+    const auto remap = [&](auto& v, auto fresh) {
+      std::remove_reference_t<decltype(v)> out(n->cfg->services.size(), fresh);
+      for (std::size_t i = 0; i < n->cfg->services.size(); ++i) {
+        for (std::size_t o = 0; o < old_cfg->services.size() && o < v.size(); ++o) {
+          if (old_cfg->services[o].name == n->cfg->services[i].name) out[i] = v[o];
+        }
+      }
+      v = std::move(out);
+    };
+    remap(switches_, std::uint64_t{0});
+    remap(manual_rollbacks_, std::uint64_t{0});
+    remap(watchdog_rollbacks_, std::uint64_t{0});
+    remap(verdicts_, std::string());
+    remap(dry_run_logged_, std::string());
+    remap(rollout_queued_, false);
+    for (auto& [when, snapshot] : history_) {
+      std::vector<stats::ServiceStats> services(snapshot.services);
+      remap(services, stats::ServiceStats{});
+      snapshot.services = std::move(services);
+      snapshot.servers.clear();  // the window reads services only
+    }
+    panic_.assign(n->cfg->services.size(), false);
+    for (std::size_t si = 0; si < table->services.size(); ++si) {
+      const auto& route = table->services[si];
+      panic_[si] = !route.has_usable(routing::Color::blue) && !route.has_usable(routing::Color::green);
+    }
+    cfg_ = n->cfg;
+    state_file_ = std::move(n->state_file);
+    controller_ = std::move(n->controller);
+    tracker_.reset();
+    tracker_.emplace(std::move(n->tracker));
+    start_health_checks();
+  };
+  return {{}, table, std::move(commit)};
 }
 
 void ControlServer::on_transition(const health::Transition& t) {
@@ -254,7 +332,7 @@ void ControlServer::stop() {
     if (auto c = weak.lock()) c->close();
   }
   connections_.clear();
-  std::filesystem::remove(data_plane_.config().control.socket, ignored);
+  std::filesystem::remove(socket_path_, ignored);
 }
 
 void ControlServer::do_accept() {
@@ -307,10 +385,10 @@ void ControlServer::execute(const Pending& p, std::function<void(std::string)> d
       return done(health_reply(controller_, service, health(), std::chrono::steady_clock::now()));
     case CommandKind::history:
       return done(history_reply(controller_.state(), c.service, c.limit));
-    case CommandKind::reload: {
-      auto problem = data_plane_.reload();
-      return done(problem.empty() ? ok_reply("configuration reloaded") : error_reply(problem));
-    }
+    case CommandKind::reload:
+      return data_plane_.reload([done = std::move(done)](const std::string& problem) {
+        done(problem.empty() ? ok_reply("configuration reloaded") : error_reply(problem));
+      });
     default:
       break;
   }
@@ -357,7 +435,7 @@ void ControlServer::do_tick() {
       const auto now = std::chrono::steady_clock::now();
       history_.emplace_back(now, std::move(s));
       std::chrono::milliseconds longest{0};
-      for (const auto& svc : data_plane_.config().services) longest = std::max(longest, svc.watchdog.window);
+      for (const auto& svc : cfg_->services) longest = std::max(longest, svc.watchdog.window);
       while (history_.size() > 2 && now - history_[1].first >= longest) history_.pop_front();
       evaluate_rollouts();
     });
@@ -366,7 +444,7 @@ void ControlServer::do_tick() {
 }
 
 void ControlServer::evaluate_rollouts() {
-  const auto& cfg = data_plane_.config();
+  const auto& cfg = *cfg_;
   const auto figures = window_figures();
   const auto now_ms = unix_ms();
   for (std::size_t si = 0; si < cfg.services.size(); ++si) {
@@ -418,7 +496,7 @@ void ControlServer::evaluate_rollouts() {
 WindowFigures ControlServer::window_figures() const {
   WindowFigures out;
   if (history_.empty()) return out;
-  const auto& cfg = data_plane_.config();
+  const auto& cfg = *cfg_;
   const auto& [newest_time, newest] = history_.back();
   for (std::size_t si = 0; si < cfg.services.size(); ++si) {
     // The oldest snapshot still inside this service's window.
@@ -445,7 +523,7 @@ std::string ControlServer::render_metrics() const {
                                     prometheus::MetricType::Counter, {}};
   prometheus::MetricFamily rollbacks{"bgproxy_rollbacks_total", "Rollbacks, by reason.",
                                      prometheus::MetricType::Counter, {}};
-  const auto& cfg = data_plane_.config();
+  const auto& cfg = *cfg_;
   for (std::size_t si = 0; si < cfg.services.size(); ++si) {
     ClientMetric s;
     s.label = {{"service", cfg.services[si].name}};

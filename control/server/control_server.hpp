@@ -48,6 +48,13 @@ class ControlServer {
   };
 
   void do_accept();
+  /// The control plane's part of a reload: state reconciled with `next` and saved, health
+  /// carried over by (service, color, address), the first table; applied by the plan's commit.
+  api::DataPlane::ReloadPlan prepare_reload(std::shared_ptr<const config::Config> next,
+                                            const std::vector<routing::ServerInfo>& servers);
+  /// Queues a reload (SIGHUP) behind the commands already waiting.
+  void queue_reload();
+  void start_health_checks();
   void submit(std::string line, Peer peer, std::function<void(std::string)> reply);
   void run_next();
   void execute(const Pending& p, std::function<void(std::string)> done);
@@ -64,7 +71,9 @@ class ControlServer {
 
   boost::asio::io_context& ioc_;
   api::DataPlane& data_plane_;
+  std::shared_ptr<const config::Config> cfg_;  ///< what controller_ and tracker_ refer to
   StateFile state_file_;
+  std::string socket_path_;  ///< as bound at start (a reload does not move it)
   Controller controller_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
   boost::asio::steady_timer tick_timer_;

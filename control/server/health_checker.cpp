@@ -82,15 +82,17 @@ struct CheckTls {
 class HealthChecker::Probe : public std::enable_shared_from_this<HealthChecker::Probe> {
  public:
   Probe(net::io_context& ioc, std::uint32_t id, tcp::endpoint endpoint, std::string host,
-        const config::HealthCheck& hc, const OnResult& on_result, std::uint64_t seed, CheckTls tls)
-      : tls_settings_(std::move(tls)),
+        std::shared_ptr<const config::Config> cfg, const config::HealthCheck& hc, OnResult on_result,
+        std::uint64_t seed, CheckTls tls)
+      : cfg_(std::move(cfg)),
+        tls_settings_(std::move(tls)),
         socket_(ioc),
         interval_timer_(ioc),
         deadline_(ioc),
         id_(id),
         endpoint_(endpoint),
         hc_(hc),
-        on_result_(on_result),
+        on_result_(std::move(on_result)),
         rng_(seed) {
     request_.method(http::verb::get);
     request_.target(hc.path);
@@ -225,6 +227,7 @@ class HealthChecker::Probe : public std::enable_shared_from_this<HealthChecker::
     schedule();
   }
 
+  std::shared_ptr<const config::Config> cfg_;  ///< what hc_ and tls_settings_ point into
   CheckTls tls_settings_;  ///< no context: plain HTTP
   tcp::socket socket_;
   std::optional<ssl::stream<tcp::socket&>> tls_;  ///< over socket_, for a TLS pool
@@ -233,7 +236,7 @@ class HealthChecker::Probe : public std::enable_shared_from_this<HealthChecker::
   std::uint32_t id_;
   tcp::endpoint endpoint_;
   const config::HealthCheck& hc_;
-  const OnResult& on_result_;
+  OnResult on_result_;
   std::mt19937_64 rng_;
   http::request<http::empty_body> request_;
   boost::beast::flat_buffer buffer_;
@@ -246,9 +249,9 @@ class HealthChecker::Probe : public std::enable_shared_from_this<HealthChecker::
   bool stopped_ = false;
 };
 
-HealthChecker::HealthChecker(net::io_context& ioc, const config::Config& cfg,
-                             const std::vector<routing::ServerInfo>& servers, OnResult on_result)
-    : ioc_(ioc), cfg_(cfg), servers_(servers), on_result_(std::move(on_result)) {}
+HealthChecker::HealthChecker(net::io_context& ioc, std::shared_ptr<const config::Config> cfg,
+                             std::vector<routing::ServerInfo> servers, OnResult on_result)
+    : ioc_(ioc), cfg_(std::move(cfg)), servers_(std::move(servers)), on_result_(std::move(on_result)) {}
 
 HealthChecker::~HealthChecker() { stop(); }
 
@@ -257,7 +260,7 @@ void HealthChecker::start() {
   std::random_device seed;
   std::map<std::pair<std::uint32_t, routing::Color>, std::shared_ptr<ssl::context>> contexts;
   for (const auto& s : servers_) {
-    const auto& svc = cfg_.services[s.service];
+    const auto& svc = cfg_->services[s.service];
     if (!svc.health_check.enabled) continue;
     const auto& pool_tls = (s.color == routing::Color::blue ? svc.blue : svc.green).tls;
     CheckTls tls;
@@ -275,7 +278,7 @@ void HealthChecker::start() {
     }
     // Checks carry the service's host, as a client of the service would.
     const std::string host = svc.match.host != "*" ? svc.match.host : s.endpoint.text;
-    auto probe = std::make_shared<Probe>(ioc_, s.id, *results.begin(), host, svc.health_check, on_result_,
+    auto probe = std::make_shared<Probe>(ioc_, s.id, *results.begin(), host, cfg_, svc.health_check, on_result_,
                                          (static_cast<std::uint64_t>(seed()) << 32) ^ seed(), std::move(tls));
     probes_.push_back(probe);
     probe->start();

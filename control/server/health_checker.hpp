@@ -23,9 +23,9 @@ class HealthChecker {
  public:
   using OnResult = std::function<void(std::uint32_t server, const health::CheckResult& result)>;
 
-  /// @param cfg, servers must outlive the checker
-  HealthChecker(boost::asio::io_context& ioc, const config::Config& cfg,
-                const std::vector<routing::ServerInfo>& servers, OnResult on_result);
+  /// Probes keep `cfg` alive: a stopped checker's last handlers may still run after a reload.
+  HealthChecker(boost::asio::io_context& ioc, std::shared_ptr<const config::Config> cfg,
+                std::vector<routing::ServerInfo> servers, OnResult on_result);
   ~HealthChecker();
 
   /// Starts checking every server of every service with `health_check` enabled;
@@ -37,8 +37,8 @@ class HealthChecker {
   class Probe;
   std::vector<std::shared_ptr<Probe>> probes_;
   boost::asio::io_context& ioc_;
-  const config::Config& cfg_;
-  const std::vector<routing::ServerInfo>& servers_;
+  std::shared_ptr<const config::Config> cfg_;
+  std::vector<routing::ServerInfo> servers_;
   OnResult on_result_;
 };
 

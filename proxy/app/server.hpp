@@ -1,11 +1,12 @@
 #pragma once
 /// Wires a loaded configuration into a running proxy: binds listeners, starts
-/// one Worker per thread, serves the admin listener on the control thread, and
-/// handles signals (SIGTERM/SIGINT drain, SIGHUP reload).
+/// one Worker per thread, serves the admin listener on the control thread,
+/// handles signals (SIGTERM/SIGINT drain, SIGHUP reload) and applies reloads.
 /// Thread: control (the thread that calls run()).
 
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -16,8 +17,13 @@
 #include "bgproxy/config/config.hpp"
 #include "bgproxy/stats/request_stats.hpp"
 #include "proxy/admin/admin_server.hpp"
+#include "proxy/app/slot_registry.hpp"
 #include "proxy/net/runtime.hpp"
 #include "proxy/net/worker.hpp"
+
+namespace spdlog::details {
+class thread_pool;
+}
 
 namespace bgproxy::proxy {
 
@@ -26,7 +32,8 @@ class Server final : public api::DataPlane {
   explicit Server(config::Config cfg);
   ~Server() override;
 
-  /// Resolves backends, binds every listener and creates the workers (not yet running).
+  /// Resolves backends, loads certificates, binds every listener and creates the workers
+  /// (not yet running).
   /// @return false (after logging why) when the proxy cannot start
   bool prepare();
   /// Starts the workers and the admin listener; runs until a stop signal has drained them.
@@ -39,42 +46,69 @@ class Server final : public api::DataPlane {
   // bgproxy::api::DataPlane
   void publish(routing::RoutingTableConstSharedPtr t, std::function<void()> done) override;
   void collect(std::function<void(stats::RequestStats)> done) override;
-  std::string reload() override;
+  void on_reload(PrepareReload prepare) override { prepare_reload_ = std::move(prepare); }
+  void reload(std::function<void(std::string problem)> done) override;
+  void on_reload_signal(std::function<void()> request) override { reload_signal_ = std::move(request); }
   void add_metrics_source(std::function<std::string()> render) override;
   void on_stop(std::function<void()> stop) override;
   void on_passive_ejection(std::function<void(std::uint32_t server)> eject) override;
-  const config::Config& config() const override { return *runtime_.config; }
-  const std::vector<routing::ServerInfo>& servers() const override { return runtime_.servers; }
+  const config::Config& config() const override { return *runtime_->config; }
+  std::shared_ptr<const config::Config> config_snapshot() const override { return runtime_->config; }
+  const std::vector<routing::ServerInfo>& servers() const override { return runtime_->servers; }
 
  private:
+  /// A listener of the running config; every worker accepts on its own socket of it.
+  struct ListenerState {
+    std::string key;         ///< address as the config writes it
+    std::string bound_text;  ///< the address actually bound (port 0 resolved)
+    std::shared_ptr<TlsListener> tls;  ///< null when plain
+  };
+  /// A reload's changes, prepared without touching anything that runs.
+  struct Staged;
+
+  /// Builds a generation for `cfg`: resolves servers, loads upstream TLS, opens the access log.
+  /// @throws std::exception (message says what) when any of it fails
+  RuntimeConstSharedPtr make_runtime(std::shared_ptr<const config::Config> cfg, const Runtime* previous);
+  /// Binds one SO_REUSEPORT socket per worker for `l`.
+  /// @throws boost::system::system_error, TlsLoadError
+  std::vector<ListeningSocket> bind_listener_sockets(const config::Listener& l, ListenerState& state);
+  std::unique_ptr<AdminServer> make_admin(tcp::acceptor&& bound);
+  Staged stage_reload(std::shared_ptr<const config::Config> next);
+  void commit_reload(Staged staged, routing::RoutingTableConstSharedPtr table, std::function<void()> control_commit,
+                     std::function<void(std::string)> done);
+  void reload_now();
   void on_signal(int signo);
   /// systemd: RELOADING=1 with MONOTONIC_USEC before a reload, READY=1 after it.
   void notify_reloading();
-  std::string reload_config();
   /// systemd: WATCHDOG=1 every WatchdogSec/3, sent only once every worker answered a ping.
   void feed_systemd_watchdog();
   void shutdown();
-  /// Loads every TLS listener's certificates again (paths from `next`) and swaps them in.
-  /// @return empty, or "tls: cannot load FILE: REASON" with nothing replaced
-  std::string reload_certificates(const config::Config& next);
   std::string render_reload_metrics() const;
+  /// Merged worker shards are indexed by slot; the control plane reads them by id.
+  stats::RequestStats by_id(const stats::RequestStats& by_slot) const;
 
   net::io_context ioc_{1};
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;  ///< held until workers drained
-  Runtime runtime_;
+  std::shared_ptr<spdlog::details::thread_pool> log_pool_;  ///< the access log's writer; outlives every logger
+  std::shared_ptr<const config::Config> initial_config_;
+  RuntimeConstSharedPtr runtime_;
+  SlotRegistry slots_;
+  ConnectionLimit connection_limit_;
   routing::RoutingTableConstSharedPtr table_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<ListenerState> listeners_;
   std::unique_ptr<AdminServer> admin_;
+  std::vector<std::unique_ptr<AdminServer>> retired_admins_;  ///< stopped; their sessions may still answer
   net::signal_set signals_;
   net::steady_timer shutdown_timer_;
   net::steady_timer watchdog_timer_{ioc_};
   std::vector<std::function<std::string()>> metrics_sources_;
   std::vector<std::function<void()>> stop_hooks_;
   std::function<void(std::uint32_t)> on_ejection_;
-  std::vector<std::shared_ptr<TlsListener>> tls_listeners_;  ///< by listener index; null when plain
+  PrepareReload prepare_reload_;
+  std::function<void()> reload_signal_;
   std::uint64_t reloads_ok_ = 0;
   std::uint64_t reloads_failed_ = 0;
-  std::string listen_text_;
   std::string admin_text_;
   bool ready_ = false;
   bool stopping_ = false;

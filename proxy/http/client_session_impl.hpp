@@ -53,7 +53,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   ClientSession(Worker& worker, Stream stream, std::string client_ip, std::array<std::uint8_t, 16> client_addr,
                 bool tls, Contexts contexts = {})
       : worker_(worker),
-        settings_(worker.settings()),
+        rt_(worker.runtime()),
         contexts_(std::move(contexts)),
         stream_(std::move(stream)),
         client_ip_(std::move(client_ip)),
@@ -73,13 +73,13 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     lowest_layer().set_option(tcp::no_delay(true), ignored);
     if constexpr (tls_stream) {
       phase_ = Phase::handshake;
-      arm(settings_.client_header);
+      arm(settings().client_header);
       auto self = this->shared_from_this();
       stream_.async_handshake(Stream::server, [self](error_code ec) { self->on_handshake(ec); });
       return;
     }
     phase_ = Phase::idle;
-    arm(settings_.client_header);
+    arm(settings().client_header);
     do_read_head();
   }
 
@@ -114,6 +114,12 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   static constexpr auto tls_shutdown_time = std::chrono::seconds(1);
 
   auto& lowest_layer() { return beast::get_lowest_layer(stream_); }
+  const Settings& settings() const noexcept { return rt_->settings; }
+  /// Worker-local pools and stats are indexed by slot, stable across reloads (see Runtime).
+  std::uint32_t slot_of(std::uint32_t server) const noexcept { return rt_->server_slot[server]; }
+  stats::ServiceStats& service_stats() noexcept {
+    return worker_.stats().services[rt_->service_slot[static_cast<std::size_t>(service_)]];
+  }
 
   void arm(Clock::duration d) noexcept { deadline_ = worker_.coarse_now() + d; }
   void arm_client(Clock::duration d) noexcept {
@@ -137,7 +143,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     ++worker_.stats().tls_handshakes;
     phase_ = Phase::idle;
     if (worker_.draining()) return graceful_close();
-    arm(settings_.client_header);
+    arm(settings().client_header);
     do_read_head();
   }
 
@@ -171,7 +177,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   // ---------------------------------------------------------------- request head
   void do_read_head() {
     parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(settings_.max_header_bytes));
+    parser_->header_limit(static_cast<std::uint32_t>(settings().max_header_bytes));
     parser_->body_limit(boost::none);  // Beast's 1 MB default would refuse large uploads; max_body_bytes is ours
     parser_->eager(false);
     parse_head();
@@ -192,7 +198,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void begin_request() {
     phase_ = Phase::head;
     start_time_ = Clock::now();
-    arm_client(settings_.client_header);
+    arm_client(settings().client_header);
   }
 
   void read_head_more() {
@@ -226,7 +232,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     if (parser_->chunked()) {
       request_body_.reset(BodyKind::chunked);
     } else if (const auto len = parser_->content_length(); len && *len > 0) {
-      if (settings_.max_body_bytes != 0 && *len > settings_.max_body_bytes) return reject(413, false);
+      if (settings().max_body_bytes != 0 && *len > settings().max_body_bytes) return reject(413, false);
       request_body_.reset(BodyKind::length, *len);
     } else {
       request_body_.reset(BodyKind::none);
@@ -240,7 +246,9 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     target_ = split_target(req.target(), req[http::field::host]);
     if (!target_.valid) return reject(400, false);
 
+    // The table and the generation it was built for are pinned together.
     table_ = worker_.table();
+    if (rt_ != worker_.runtime()) rt_ = worker_.runtime();
     service_ = routing::match_service(*table_, target_.host_without_port, target_.path);
     if (service_ < 0) return reject(404, request_body_.done() && keep_alive_);
     const auto& svc = table_->services[static_cast<std::size_t>(service_)];
@@ -249,7 +257,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     color_ = decision.color;
     panic_ = decision.panic;
     if (decision.unavailable) return finish_with_error(503);
-    if (decision.failover) ++worker_.stats().services[static_cast<std::size_t>(service_)].failovers_from[static_cast<std::size_t>(routing::other(color_))];
+    if (decision.failover) ++service_stats().failovers_from[static_cast<std::size_t>(routing::other(color_))];
     retries_left_ = 1;
     excluded_server_ = no_server;
     choose_server_and_connect();
@@ -330,7 +338,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     for (std::size_t k = 0; k < n; ++k) {
       const auto& s = pool[(start + k) % n];
       if (!(panic_ ? s.enabled : s.usable()) || s.id == excluded_server_) continue;
-      const auto load = worker_.pool().outstanding(s.id);
+      const auto load = worker_.pool().outstanding(slot_of(s.id));
       if (load < best_load) {
         best = s.id;
         best_load = load;
@@ -347,20 +355,21 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     phase_ = Phase::upstream;
     server_ = pick_server();
     if (server_ == no_server) return finish_with_error(503);
-    ++worker_.pool().outstanding(server_);
+    const auto slot = slot_of(server_);
+    ++worker_.pool().outstanding(slot);
     counted_outstanding_ = true;
-    upstream_ = worker_.pool().take_idle(server_, worker_.coarse_now());
+    upstream_ = worker_.pool().take_idle(slot, worker_.coarse_now());
     upstream_reused_ = upstream_ != nullptr;
     if (upstream_reused_) return after_connect();
-    upstream_ = worker_.pool().create(server_);
-    if (const auto& tls = settings_.upstream_tls[server_]) {
+    upstream_ = worker_.pool().create(slot);
+    if (const auto& tls = settings().upstream_tls[server_]) {
       upstream_->tls.emplace(upstream_->socket, tls->context());
       if (!tls->prepare(upstream_->tls->native_handle()))
         return upstream_failed(stats::FailureReason::connect, 502, true);
     }
-    arm_upstream(settings_.upstream_connect);
+    arm_upstream(settings().upstream_connect);
     auto self = this->shared_from_this();
-    upstream_->socket.async_connect(worker_.runtime().endpoints[server_],
+    upstream_->socket.async_connect(rt_->endpoints[server_],
                                     [self](error_code ec) { self->on_connect(ec); });
   }
 
@@ -391,7 +400,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     if (expect_continue_) {
       expect_continue_ = false;
       static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
-      arm_client(settings_.client_idle);
+      arm_client(settings().client_idle);
       auto self = this->shared_from_this();
       net::async_write(stream_, net::buffer(continue_line), [self](error_code ec, std::size_t) {
         if (ec) return self->close();
@@ -427,8 +436,8 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
       const auto data = buf.data();
       step = framing.next(std::string_view(static_cast<const char*>(data.data()), data.size()));
       if (step.error) return relay_failed(dir, false, http::error::bad_chunk);
-      if (dir == Direction::request && settings_.max_body_bytes != 0 &&
-          framing.body_bytes() > settings_.max_body_bytes) {
+      if (dir == Direction::request && settings().max_body_bytes != 0 &&
+          framing.body_bytes() > settings().max_body_bytes) {
         return body_too_large();
       }
     }
@@ -479,13 +488,13 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   }
 
   void arm_for_read(Direction dir) noexcept {
-    if (dir == Direction::response) return arm_upstream(settings_.upstream_response);
-    arm_client(settings_.client_idle);
+    if (dir == Direction::response) return arm_upstream(settings().upstream_response);
+    arm_client(settings().client_idle);
   }
 
   void arm_for_write(Direction dir) noexcept {
-    if (dir == Direction::request) return arm_upstream(settings_.upstream_response);
-    arm_client(settings_.client_idle);
+    if (dir == Direction::request) return arm_upstream(settings().upstream_response);
+    arm_client(settings().client_idle);
   }
 
   void note_written(Direction dir) noexcept {
@@ -569,7 +578,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
         return upstream_failed(stats::FailureReason::protocol, 502, false);
       }
     }
-    arm_upstream(settings_.upstream_response);
+    arm_upstream(settings().upstream_response);
     auto self = this->shared_from_this();
     upstream_->async_read_some(buf.prepare(read_chunk), [self](error_code ec, std::size_t n) {
       self->on_response_read(ec, n);
@@ -600,8 +609,8 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
       return parse_response_head();
     }
     status_ = status;
-    if (status >= 500) worker_.server_failed(server_);
-    else worker_.server_succeeded(server_);
+    if (status >= 500) worker_.server_failed(slot_of(server_));
+    else worker_.server_succeeded(slot_of(server_));
     BodyKind kind;
     std::uint64_t length = 0;
     if (head_method_ || status == 204 || status == 304) {
@@ -658,15 +667,15 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     response_bytes_seen_ = false;
     if (!keep_alive_ || worker_.draining()) return graceful_close();
     phase_ = Phase::idle;
-    arm_client(settings_.client_idle);
+    arm_client(settings().client_idle);
     do_read_head();
   }
 
   // ---------------------------------------------------------------- failures
   void count_upstream_failure(stats::FailureReason reason) {
     if (server_ == no_server) return;
-    ++worker_.stats().servers[server_].failures[static_cast<std::size_t>(reason)];
-    worker_.server_failed(server_);
+    ++worker_.stats().servers[slot_of(server_)].failures[static_cast<std::size_t>(reason)];
+    worker_.server_failed(slot_of(server_));
   }
 
   /// An upstream attempt failed before any response byte reached the client.
@@ -688,7 +697,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
       excluded_server_ = server_;
       return choose_server_and_connect();
     }
-    ++worker_.stats().services[static_cast<std::size_t>(service_)].colors[static_cast<std::size_t>(color_)].upstream_failures;
+    ++service_stats().colors[static_cast<std::size_t>(color_)].upstream_failures;
     finish_with_error(status);
   }
 
@@ -711,7 +720,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
 
   void release_upstream(bool reusable) {
     if (counted_outstanding_) {
-      --worker_.pool().outstanding(server_);
+      --worker_.pool().outstanding(slot_of(server_));
       counted_outstanding_ = false;
     }
     if (!upstream_) return;
@@ -726,14 +735,13 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void record_exchange(unsigned status) {
     const auto seconds = std::chrono::duration<double>(Clock::now() - start_time_).count();
     if (service_ >= 0) {
-      worker_.stats().services[static_cast<std::size_t>(service_)].colors[static_cast<std::size_t>(color_)].record(
-          status, seconds);
+      service_stats().colors[static_cast<std::size_t>(color_)].record(status, seconds);
     }
     log_access(status, seconds);
   }
 
   void log_access(unsigned status, double seconds) {
-    const auto& log = worker_.runtime().access_log;
+    const auto& log = rt_->access_log;
     if (!log || !parser_) return;
     const auto& req = parser_->get();
     const bool routed = service_ >= 0 && table_;
@@ -741,7 +749,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
               req.version() / 10, req.version() % 10, status, seconds,
               routed ? std::string_view(table_->services[static_cast<std::size_t>(service_)].name) : "-",
               routed ? routing::color_name(color_) : "-",
-              server_ != no_server ? std::string_view(worker_.runtime().servers[server_].endpoint.text) : "-");
+              server_ != no_server ? std::string_view(rt_->servers[server_].endpoint.text) : "-");
   }
 
   /// Sends a proxy-generated response; closes afterwards unless `keep_alive`.
@@ -749,7 +757,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     keep_alive_ = keep_alive && !worker_.draining();
     head_.clear();
     write_local_response(head_, status, keep_alive_);
-    arm_client(settings_.client_idle);
+    arm_client(settings().client_idle);
     phase_ = Phase::response;
     auto self = this->shared_from_this();
     net::async_write(stream_, net::buffer(head_), [self](error_code ec, std::size_t) {
@@ -833,7 +841,8 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   }
 
   Worker& worker_;
-  const Settings& settings_;
+  /// The generation this connection's current request routes by; taken with the table.
+  RuntimeConstSharedPtr rt_;
   [[no_unique_address]] Contexts contexts_;  ///< declared before stream_: outlives the SSL object
   Stream stream_;
   beast::flat_buffer buffer_;  ///< client bytes; may hold the next pipelined request

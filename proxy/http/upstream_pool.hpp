@@ -24,7 +24,8 @@ namespace bgproxy::proxy {
 /// dispatches on one per-connection flag (no allocation, no virtual call).
 struct UpstreamConnection {
   using executor_type = Executor;
-  UpstreamConnection(const Executor& ex, std::uint32_t server) : socket(ex), server_id(server) {}
+  UpstreamConnection(const Executor& ex, std::uint32_t server, std::uint64_t pool_generation)
+      : socket(ex), server_id(server), generation(pool_generation) {}
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
@@ -45,7 +46,8 @@ struct UpstreamConnection {
   /// Engaged for a pool with `tls`: the TLS layer over `socket` (declared after it, destroyed first).
   std::optional<boost::asio::ssl::stream<Socket&>> tls;
   boost::beast::flat_buffer buffer;  ///< response bytes read but not yet relayed
-  std::uint32_t server_id;
+  std::uint32_t server_id;  ///< server slot (see Runtime)
+  std::uint64_t generation;  ///< the pool's generation when it was opened
   Clock::time_point idle_since{};
   std::uint64_t requests = 0;  ///< exchanges completed on this connection
 };
@@ -53,8 +55,14 @@ using UpstreamConnectionPtr = std::unique_ptr<UpstreamConnection>;
 
 class UpstreamPool {
  public:
-  /// @param server_count number of server ids (see routing::enumerate_servers)
+  /// @param server_count number of server slots (see Runtime)
   UpstreamPool(const Executor& ex, std::size_t server_count);
+
+  /// Makes room for `server_count` slots (never shrinks: older requests still use theirs).
+  void grow(std::size_t server_count);
+  /// A reload: closes the idle connections, and ones still in use are closed when handed
+  /// back, so no request travels on a connection opened under the previous settings.
+  void renew();
 
   /// @return the most recently idled live connection to `server`, or null.
   /// Connections idle longer than the pool's idle timeout are closed; ones idle
@@ -62,7 +70,7 @@ class UpstreamPool {
   /// by the peer first (one non-blocking peek).
   UpstreamConnectionPtr take_idle(std::uint32_t server, Clock::time_point now);
 
-  /// Returns a connection whose last exchange completed cleanly.
+  /// Returns a connection whose last exchange completed cleanly (or closes it, see renew()).
   void put_idle(UpstreamConnectionPtr c, Clock::time_point now);
 
   UpstreamConnectionPtr create(std::uint32_t server) const;
@@ -80,6 +88,7 @@ class UpstreamPool {
   Executor executor_;
   std::vector<std::vector<UpstreamConnectionPtr>> idle_;
   std::vector<unsigned> outstanding_;
+  std::uint64_t generation_ = 0;
 };
 
 }  // namespace bgproxy::proxy

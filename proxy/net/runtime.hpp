@@ -1,7 +1,9 @@
 #pragma once
-/// What every worker reads and nobody changes while they run: the settings
-/// derived from the config, the server list and the access logger.
-/// Thread: any (immutable after start, apart from the connection counter).
+/// One generation of what the workers read and nobody changes: the config, the
+/// settings derived from it, the server list and the access logger. A reload
+/// builds a new Runtime and publishes it with its first routing table; a request
+/// pins the generation it started with, like the table.
+/// Thread: any (immutable once published).
 
 #include <atomic>
 #include <cstdint>
@@ -36,30 +38,41 @@ struct Settings {
 };
 
 struct Runtime {
+  std::uint64_t generation = 0;
   std::shared_ptr<const config::Config> config;
   Settings settings;
   std::vector<routing::ServerInfo> servers;  ///< by server id
-  std::vector<tcp::endpoint> endpoints;      ///< by server id, resolved at start
+  std::vector<tcp::endpoint> endpoints;      ///< by server id, resolved when the generation was built
   std::shared_ptr<spdlog::logger> access_log;  ///< null when `access_log: off`
-  /// By server id: consecutive failures (connect, reset, timeout, 5xx) that eject it; 0 = off.
-  std::vector<std::uint32_t> passive_threshold;
-  /// Called on a worker thread when a server reached its threshold there; must only post.
-  std::function<void(std::uint32_t server)> report_ejection;
 
-  /// Counts a new client connection across all workers.
-  /// @return false (and counts nothing) when max_connections are already open
-  bool open_connections_acquire() const noexcept {
-    if (open_connections_.fetch_add(1, std::memory_order_relaxed) >= settings.max_connections) {
-      open_connections_.fetch_sub(1, std::memory_order_relaxed);
+  /// Worker-local upstream pools and stats shards outlive a generation: they are indexed by
+  /// slots, which name the same (service, color, address) in every generation of a process.
+  std::vector<std::uint32_t> server_slot;   ///< by server id
+  std::vector<std::uint32_t> service_slot;  ///< by service index
+  std::size_t server_slots = 0;             ///< slots ever handed out (shards grow to this)
+  std::size_t service_slots = 0;
+  /// By server slot: consecutive failures (connect, reset, timeout, 5xx) that eject it; 0 = off.
+  std::vector<std::uint32_t> passive_threshold;
+};
+
+using RuntimeConstSharedPtr = std::shared_ptr<const Runtime>;
+
+/// Open client connections across all workers and generations.
+/// Thread: any; touched once per connection, never per request.
+class ConnectionLimit {
+ public:
+  /// @return false (and counts nothing) when `max` connections are already open
+  bool acquire(std::uint64_t max) noexcept {
+    if (open_.fetch_add(1, std::memory_order_relaxed) >= max) {
+      open_.fetch_sub(1, std::memory_order_relaxed);
       return false;
     }
     return true;
   }
-  void open_connections_release() const noexcept { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
+  void release() noexcept { open_.fetch_sub(1, std::memory_order_relaxed); }
 
  private:
-  // Touched once per connection, never per request.
-  mutable std::atomic<std::uint64_t> open_connections_{0};
+  std::atomic<std::uint64_t> open_{0};
 };
 
 }  // namespace bgproxy::proxy

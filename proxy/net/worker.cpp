@@ -12,17 +12,20 @@ namespace {
 constexpr auto sweep_period = std::chrono::milliseconds(100);
 }
 
-Worker::Worker(unsigned index, const Runtime& runtime, routing::RoutingTableConstSharedPtr table)
+Worker::Worker(unsigned index, RuntimeConstSharedPtr runtime, routing::RoutingTableConstSharedPtr table,
+               ConnectionLimit& connections, EjectionReport report_ejection)
     : index_(index),
-      runtime_(runtime),
+      runtime_(std::move(runtime)),
+      connection_limit_(connections),
+      report_ejection_(std::move(report_ejection)),
       executor_(ioc_->get_executor()),
       sweep_timer_(std::in_place, executor_),
       table_(std::move(table)),
-      pool_(executor_, runtime.servers.size()),
-      stats_(runtime.config->services.size(), runtime.servers.size()),
-      consecutive_failures_(runtime.servers.size(), 0),
+      pool_(executor_, 0),
       now_(Clock::now()),
-      rng_state_(std::random_device{}() | 1ULL) {}
+      rng_state_(std::random_device{}() | 1ULL) {
+  fit_to(*runtime_);
+}
 
 Worker::~Worker() {
   stop();
@@ -33,15 +36,24 @@ Worker::~Worker() {
   ioc_.reset();
 }
 
-void Worker::add_acceptor(tcp::acceptor&& bound, ListenerInfo info) {
-  const auto protocol = bound.local_endpoint().protocol();
-  auto fd = bound.release();
-  listeners_.push_back(std::make_unique<Listener>(Listener{Acceptor(executor_, protocol, fd), info}));
+Worker::ListenerPtr Worker::make_listener(ListeningSocket s) {
+  return std::make_shared<Listener>(
+      Listener{std::move(s.key), Acceptor(executor_, s.v6 ? tcp::v6() : tcp::v4(), s.fd), std::move(s.info)});
+}
+
+void Worker::add_listener(ListeningSocket socket) { listeners_.push_back(make_listener(std::move(socket))); }
+
+void Worker::fit_to(const Runtime& rt) {
+  // Slots only grow, so a request pinned to an older generation still indexes its own entries.
+  if (stats_.services.size() < rt.service_slots) stats_.services.resize(rt.service_slots);
+  if (stats_.servers.size() < rt.server_slots) stats_.servers.resize(rt.server_slots);
+  if (consecutive_failures_.size() < rt.server_slots) consecutive_failures_.resize(rt.server_slots, 0);
+  pool_.grow(rt.server_slots);
 }
 
 void Worker::start() {
   work_.emplace(executor_);
-  for (std::size_t i = 0; i < listeners_.size(); ++i) do_accept(i);
+  for (const auto& l : listeners_) do_accept(l);
   do_sweep();
   thread_ = std::thread([this] {
     ioc_->run();
@@ -59,6 +71,35 @@ void Worker::stop() {
 void Worker::publish(routing::RoutingTableConstSharedPtr t, std::function<void()> done) {
   net::post(executor_, [this, t = std::move(t), done = std::move(done)]() mutable {
     table_ = std::move(t);
+    done();
+  });
+}
+
+void Worker::update(WorkerUpdate u, std::function<void()> done) {
+  net::post(executor_, [this, u = std::move(u), done = std::move(done)]() mutable {
+    runtime_ = std::move(u.runtime);
+    table_ = std::move(u.table);
+    fit_to(*runtime_);
+    // A pool's TLS settings or address may have changed: new requests get fresh connections.
+    pool_.renew();
+    for (const auto& key : u.removed) {
+      std::erase_if(listeners_, [&key](const ListenerPtr& l) {
+        if (l->key != key) return false;
+        boost::system::error_code ignored;
+        l->acceptor.close(ignored);
+        return true;
+      });
+    }
+    for (auto& [key, info] : u.changed) {
+      for (auto& l : listeners_)
+        if (l->key == key) l->info = info;
+    }
+    for (auto& s : u.added) {
+      auto l = make_listener(std::move(s));
+      if (draining_) continue;  // closes it
+      listeners_.push_back(l);
+      do_accept(l);
+    }
     done();
   });
 }
@@ -81,6 +122,7 @@ void Worker::drain() {
       boost::system::error_code ignored;
       l->acceptor.close(ignored);
     }
+    listeners_.clear();
     pool_.close_idle();
     // on_drain() may close a session and so unlink it; iterate over a copy.
     std::vector<Timed*> all;
@@ -100,15 +142,16 @@ std::uint64_t Worker::random() noexcept {
 
 void Worker::connection_closed() noexcept {
   --connections_;
-  runtime_.open_connections_release();
+  connection_limit_.release();
   maybe_finish_drain();
 }
 
-void Worker::server_failed(std::uint32_t server) {
-  const auto threshold = runtime_.passive_threshold[server];
-  if (threshold == 0 || ++consecutive_failures_[server] < threshold) return;
-  consecutive_failures_[server] = 0;
-  if (runtime_.report_ejection) runtime_.report_ejection(server);
+void Worker::server_failed(std::uint32_t server_slot) {
+  const auto& thresholds = runtime_->passive_threshold;
+  const auto threshold = server_slot < thresholds.size() ? thresholds[server_slot] : 0;
+  if (threshold == 0 || ++consecutive_failures_[server_slot] < threshold) return;
+  consecutive_failures_[server_slot] = 0;
+  if (report_ejection_) report_ejection_(server_slot);
 }
 
 void Worker::maybe_finish_drain() {
@@ -118,31 +161,31 @@ void Worker::maybe_finish_drain() {
   work_.reset();
 }
 
-void Worker::do_accept(std::size_t i) {
-  listeners_[i]->acceptor.async_accept(
-      [this, i](boost::system::error_code ec, Socket socket) { on_accept(i, ec, std::move(socket)); });
+void Worker::do_accept(const ListenerPtr& l) {
+  l->acceptor.async_accept(
+      [this, l](boost::system::error_code ec, Socket socket) { on_accept(l, ec, std::move(socket)); });
 }
 
-void Worker::on_accept(std::size_t i, boost::system::error_code ec, Socket socket) {
-  if (ec == net::error::operation_aborted || draining_) return;
+void Worker::on_accept(const ListenerPtr& l, boost::system::error_code ec, Socket socket) {
+  if (ec == net::error::operation_aborted || draining_ || !l->acceptor.is_open()) return;
   if (ec) {
     // EMFILE and friends: log, back off by one sweep, keep listening.
     spdlog::warn("worker {}: accept failed: {}", index_, ec.message());
     auto timer = std::make_shared<Timer>(executor_);
     timer->expires_after(sweep_period);
-    timer->async_wait([this, i, timer](boost::system::error_code) {
-      if (!draining_) do_accept(i);
+    timer->async_wait([this, l, timer](boost::system::error_code) {
+      if (!draining_ && l->acceptor.is_open()) do_accept(l);
     });
     return;
   }
-  if (!runtime_.open_connections_acquire()) {
+  if (!connection_limit_.acquire(runtime_->settings.max_connections)) {
     boost::system::error_code ignored;
     socket.close(ignored);
   } else {
     ++connections_;
-    start_session(*this, std::move(socket), listeners_[i]->info);
+    start_session(*this, std::move(socket), l->info);
   }
-  do_accept(i);
+  do_accept(l);
 }
 
 void Worker::do_sweep() {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -32,21 +33,45 @@ struct ListenerInfo {
   std::shared_ptr<TlsListener> tls;
 };
 
+/// A listening socket handed to a worker: already bound and listening; the worker owns `fd`.
+struct ListeningSocket {
+  std::string key;  ///< the listener's address as the config writes it
+  int fd = -1;
+  bool v6 = false;
+  ListenerInfo info;
+};
+
+/// What a reload changes on one worker, applied in one step on its thread.
+struct WorkerUpdate {
+  RuntimeConstSharedPtr runtime;
+  routing::RoutingTableConstSharedPtr table;
+  std::vector<ListeningSocket> added;
+  std::vector<std::string> removed;  ///< listener keys that stop accepting (their sockets close)
+  std::vector<std::pair<std::string, ListenerInfo>> changed;  ///< a listener that turned TLS on or off
+};
+
 class Worker {
  public:
+  /// Called on a worker thread when a server slot reached its passive threshold there; must only post.
+  using EjectionReport = std::function<void(std::uint32_t server_slot)>;
+
   /// Thread: control. The worker does nothing until start().
-  Worker(unsigned index, const Runtime& runtime, routing::RoutingTableConstSharedPtr table);
+  Worker(unsigned index, RuntimeConstSharedPtr runtime, routing::RoutingTableConstSharedPtr table,
+         ConnectionLimit& connections, EjectionReport report_ejection);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   // --- control thread ---
-  /// Takes an acceptor that is already bound and listening. Before start() only.
-  void add_acceptor(tcp::acceptor&& bound, ListenerInfo info);
+  /// Takes a socket that is already bound and listening. Before start() only.
+  void add_listener(ListeningSocket socket);
   void start();
   void join();
   /// Hands `t` to the worker; `done` runs on the worker thread once it routes by it.
   void publish(routing::RoutingTableConstSharedPtr t, std::function<void()> done);
+  /// A reload: the new generation, its first table and listener changes, taken in one step;
+  /// `done` runs on the worker thread once new requests use them.
+  void update(WorkerUpdate u, std::function<void()> done);
   /// Runs `reply` on the worker thread: proof that its loop is turning.
   void ping(std::function<void()> reply);
   /// Runs `reply` on the worker thread with a copy of its stats shard.
@@ -59,8 +84,8 @@ class Worker {
 
   // --- worker thread ---
   unsigned index() const noexcept { return index_; }
-  const Runtime& runtime() const noexcept { return runtime_; }
-  const Settings& settings() const noexcept { return runtime_.settings; }
+  /// The current generation; a request pins it (with the table) when its head is read.
+  const RuntimeConstSharedPtr& runtime() const noexcept { return runtime_; }
   const routing::RoutingTableConstSharedPtr& table() const noexcept { return table_; }
   UpstreamPool& pool() noexcept { return pool_; }
   stats::RequestStats& stats() noexcept { return stats_; }
@@ -71,24 +96,31 @@ class Worker {
   std::uint64_t random() noexcept;
 
   void track(Timed& t) noexcept { timed_.push_back(t); }
-  /// Passive health (SPEC §5): a failed or 5xx exchange with `server`, or a good one.
-  void server_failed(std::uint32_t server);
-  void server_succeeded(std::uint32_t server) noexcept { consecutive_failures_[server] = 0; }
+  /// Passive health (SPEC §5): a failed or 5xx exchange with a server (by slot), or a good one.
+  void server_failed(std::uint32_t server_slot);
+  void server_succeeded(std::uint32_t server_slot) noexcept { consecutive_failures_[server_slot] = 0; }
   void connection_closed() noexcept;
 
  private:
   struct Listener {
+    std::string key;
     Acceptor acceptor;
     ListenerInfo info;
   };
+  using ListenerPtr = std::shared_ptr<Listener>;
 
-  void do_accept(std::size_t i);
-  void on_accept(std::size_t i, boost::system::error_code ec, Socket socket);
+  ListenerPtr make_listener(ListeningSocket s);
+  /// Grows the slot-indexed shards to the generation's slot counts.
+  void fit_to(const Runtime& rt);
+  void do_accept(const ListenerPtr& l);
+  void on_accept(const ListenerPtr& l, boost::system::error_code ec, Socket socket);
   void do_sweep();
   void maybe_finish_drain();
 
   unsigned index_;
-  const Runtime& runtime_;
+  RuntimeConstSharedPtr runtime_;
+  ConnectionLimit& connection_limit_;
+  EjectionReport report_ejection_;
   using Timer = net::basic_waitable_timer<Clock, net::wait_traits<Clock>, Executor>;
 
   // The loop dies first in ~Worker(): handlers it still holds own sessions,
@@ -98,14 +130,14 @@ class Worker {
   std::unique_ptr<net::io_context> ioc_ = std::make_unique<net::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
   Executor executor_;
   std::optional<net::executor_work_guard<Executor>> work_;
-  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<ListenerPtr> listeners_;
   std::optional<Timer> sweep_timer_;
   boost::intrusive::list<Timed, boost::intrusive::constant_time_size<false>> timed_;
   std::vector<Timed*> expired_;
   routing::RoutingTableConstSharedPtr table_;
   UpstreamPool pool_;
   stats::RequestStats stats_;
-  std::vector<std::uint32_t> consecutive_failures_;  ///< by server id
+  std::vector<std::uint32_t> consecutive_failures_;  ///< by server slot
   Clock::time_point now_;
   std::uint64_t rng_state_;
   std::uint64_t connections_ = 0;

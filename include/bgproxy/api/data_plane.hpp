@@ -5,6 +5,7 @@
 /// Thread: control thread only, for every member; callbacks run on it too.
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,9 +26,28 @@ class DataPlane {
   /// Merged copy of every worker's request stats.
   virtual void collect(std::function<void(stats::RequestStats)> done) = 0;
 
-  /// Validates and applies the config file again (SIGHUP's work).
-  /// @return empty when done, else why it was refused (the running config stays)
-  virtual std::string reload() = 0;
+  /// What the control plane makes of a config that a reload is about to apply.
+  struct ReloadPlan {
+    std::string error;  ///< non-empty: the reload is refused and nothing changes
+    routing::RoutingTableConstSharedPtr table;  ///< the new config's first table (carried-over state)
+    /// Runs once the data plane has switched to the new config (config() and servers() are the
+    /// new ones), before anything else can publish; must not publish itself.
+    std::function<void()> commit;
+  };
+  using PrepareReload = std::function<ReloadPlan(std::shared_ptr<const config::Config> next,
+                                                 const std::vector<routing::ServerInfo>& servers)>;
+
+  /// Registers the control plane's part of a reload.
+  virtual void on_reload(PrepareReload prepare) = 0;
+
+  /// Reads the config file again and applies it as one step (SIGHUP's work): parsed and
+  /// validated, servers resolved, certificates loaded and new listeners bound first; then the
+  /// control plane's plan; then every worker switches. `done` gets empty once every worker
+  /// routes by the new config, else why it was refused (nothing changed).
+  virtual void reload(std::function<void(std::string problem)> done) = 0;
+
+  /// Registers who queues a reload asked for by SIGHUP behind running control commands.
+  virtual void on_reload_signal(std::function<void()> request) = 0;
 
   /// Adds Prometheus text (whole metric families) to every /metrics answer.
   virtual void add_metrics_source(std::function<std::string()> render) = 0;
@@ -39,6 +59,8 @@ class DataPlane {
   virtual void on_stop(std::function<void()> stop) = 0;
 
   virtual const config::Config& config() const = 0;
+  /// The running config, shared: it stays valid across a reload for whoever holds it.
+  virtual std::shared_ptr<const config::Config> config_snapshot() const = 0;
   /// Every server of every service, by id (routing::enumerate_servers order).
   virtual const std::vector<routing::ServerInfo>& servers() const = 0;
 };

@@ -58,6 +58,11 @@ class Tracker {
   /// service has passive_failures 0 or no active checks.
   std::optional<Transition> record_passive_ejection(std::uint32_t server, Clock::time_point now);
 
+  /// A reload: takes over what `old` knows of every server still configured with the same
+  /// service name, color and address and whose service still runs checks; the others keep
+  /// their fresh state (down until `rise` successes, or up without checks).
+  void carry_over(const Tracker& old);
+
   /// Servers of services with `health_check: off` are always up.
   bool is_up(std::uint32_t server) const noexcept;
   const ServerHealth& at(std::uint32_t server) const { return health_.at(server); }

@@ -30,6 +30,22 @@ Tracker::Tracker(const config::Config& cfg, std::vector<routing::ServerInfo> ser
   }
 }
 
+void Tracker::carry_over(const Tracker& old) {
+  for (std::uint32_t id = 0; id < servers_.size(); ++id) {
+    if (!settings(id).enabled) continue;
+    const auto& s = servers_[id];
+    const auto& name = cfg_.services[s.service].name;
+    for (std::uint32_t o = 0; o < old.servers_.size(); ++o) {
+      const auto& os = old.servers_[o];
+      if (os.color == s.color && os.endpoint.text == s.endpoint.text &&
+          old.cfg_.services[os.service].name == name && old.settings(o).enabled) {
+        health_[id] = old.health_[o];
+        break;
+      }
+    }
+  }
+}
+
 const config::HealthCheck& Tracker::settings(std::uint32_t server) const {
   return cfg_.services.at(servers_.at(server).service).health_check;
 }
