@@ -1,5 +1,6 @@
 // bgproxy — the daemon. See SPEC §2 for flags, signals and exit codes.
 #include <iostream>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -7,6 +8,7 @@
 
 #include "bgproxy/config/parse.hpp"
 #include "control/server/control_server.hpp"
+#include "control/server/takeover.hpp"
 #include "proxy/app/server.hpp"
 
 int main(int argc, char** argv) {
@@ -37,13 +39,33 @@ int main(int argc, char** argv) {
     std::cout << config_path << ": configuration ok\n";
     return 0;
   }
-  bgproxy::proxy::Server server(std::move(*cfg));
-  if (!server.prepare()) return 1;
-  // proxy/ and control/ meet only here, through api::DataPlane.
-  bgproxy::control::ControlServer control(server.control_context(), server);
-  if (auto problem = control.start(); !problem.empty()) {
-    spdlog::error("{}", problem);
+  // A bgproxy already serving on our control socket hands its sockets over (binary upgrade).
+  std::optional<bgproxy::control::Inherited> inherited;
+  try {
+    inherited = bgproxy::control::request_takeover(cfg->control.socket);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
     return 1;
   }
+  if (inherited) {
+    std::size_t count = 0;
+    for (const auto& l : inherited->sockets.listeners) count += l.fds.size();
+    spdlog::info("upgrade: took over {} listening sockets from pid {}", count + 2, inherited->from_pid);
+  }
+  bgproxy::proxy::Server server(std::move(*cfg));
+  server.set_command_line({argv, argv + argc});
+  const bool prepared = server.prepare(inherited ? &inherited->sockets : nullptr);
+  // proxy/ and control/ meet only here, through api::DataPlane.
+  std::optional<bgproxy::control::ControlServer> control;
+  std::string problem;
+  if (prepared) {
+    control.emplace(server.control_context(), server);
+    problem = control->start(inherited ? &*inherited : nullptr);
+    if (!problem.empty()) spdlog::error("{}", problem);
+  }
+  if (inherited) bgproxy::control::close_unused(*inherited);
+  // Closing the channel without "done" tells the old process to carry on.
+  if (!prepared || !problem.empty()) return 1;
+  if (inherited) server.on_ready([&inherited] { bgproxy::control::finish_takeover(*inherited); });
   return server.run();
 }

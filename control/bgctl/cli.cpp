@@ -141,7 +141,7 @@ std::variant<Invocation, Finished> parse_command_line(const std::vector<std::str
   for (const auto& c : control::command_table()) {
     CLI::App* sub = app.add_subcommand(std::string(c.name), std::string(c.summary));
     const std::string name(c.name);
-    if (name != "reload") sub->add_option("-s,--service", o.service);
+    if (name != "reload" && name != "upgrade") sub->add_option("-s,--service", o.service);
     if (name == "split") {
       green = sub->add_option("--green", green_text);
       blue = sub->add_option("--blue", blue_text);

@@ -199,7 +199,7 @@ Result build_plain(const Options& o, bool with_service) {
 boost::system::result<std::string, UsageError> build_request(const Options& o) {
   const auto& c = o.command;
   if (c == "status" || c == "rollback" || c == "health") return build_plain(o, true);
-  if (c == "reload") return build_plain(o, false);
+  if (c == "reload" || c == "upgrade") return build_plain(o, false);
   if (c == "split") return build_split(o);
   if (c == "switch") return build_switch(o);
   if (c == "canary") return build_canary(o);

@@ -11,6 +11,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <system_error>
 
@@ -148,7 +149,7 @@ std::string_view json_string(const json::value& v) noexcept {
 using Error = std::optional<CommandError>;
 using ParseFn = Error (*)(const json::object&, Command&);
 
-constexpr std::array<CommandInfo, 9> infos{{
+constexpr std::array<CommandInfo, 10> infos{{
     {"status", "status [-s SERVICE]",
      "weights, target, rollout phase, per-server health, per-color rps, error rate and p95"},
     {"split", "split --green N | --blue N [-s SERVICE] [--force]",
@@ -162,6 +163,8 @@ constexpr std::array<CommandInfo, 9> infos{{
     {"server", "server enable|disable|drain ADDRESS [-s SERVICE]",
      "take a server in or out of rotation; drain lets its in-flight requests finish"},
     {"reload", "reload", "re-read the configuration file, keeping the current split"},
+    {"upgrade", "upgrade",
+     "start the bgproxy binary again; the new process takes over the sockets, the old one drains"},
 }};
 
 struct Row {
@@ -323,7 +326,7 @@ constexpr std::array<std::string_view, 5> canary_fields{"service", "action", "st
 constexpr std::array<std::string_view, 2> history_fields{"service", "limit"};
 constexpr std::array<std::string_view, 3> server_fields{"service", "action", "address"};
 
-constexpr std::array<Row, 9> rows{{
+constexpr std::array<Row, 10> rows{{
     {"status", CommandKind::status, service_fields, parse_service_only},
     {"split", CommandKind::split, split_fields, parse_split},
     {"switch", CommandKind::switch_color, switch_fields, parse_switch},
@@ -333,6 +336,7 @@ constexpr std::array<Row, 9> rows{{
     {"history", CommandKind::history, history_fields, parse_history},
     {"server", CommandKind::server, server_fields, parse_server},
     {"reload", CommandKind::reload, no_fields, parse_nothing},
+    {"upgrade", CommandKind::upgrade, no_fields, parse_nothing},
 }};
 
 // The help table and the dispatch table are one list in two shapes: same names, same order.
@@ -390,6 +394,18 @@ boost::system::result<Command, CommandError> parse_command(std::string_view line
   c.kind = row->kind;
   if (Error e = row->parse(*o, c)) return std::move(*e);
   return c;
+}
+
+std::optional<std::int32_t> parse_takeover(std::string_view line) {
+  boost::system::error_code ec;
+  const json::value doc = json::parse(line, ec);
+  const json::object* o = ec ? nullptr : doc.if_object();
+  if (o == nullptr || o->size() != 2) return std::nullopt;
+  const json::value* name = o->if_contains("command");
+  const json::value* pid = o->if_contains("pid");
+  if (name == nullptr || !name->is_string() || json_string(*name) != "takeover") return std::nullopt;
+  if (pid == nullptr || !pid->is_int64() || pid->as_int64() <= 0 || pid->as_int64() > std::numeric_limits<std::int32_t>::max()) return std::nullopt;
+  return static_cast<std::int32_t>(pid->as_int64());
 }
 
 std::optional<std::uint32_t> parse_weight(std::string_view text) {

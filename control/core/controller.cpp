@@ -91,7 +91,7 @@ bool Controller::color_has_usable_server(int service, routing::Color color) cons
 Controller::Decision Controller::decide(const Command& c, const Peer& peer, std::string_view now,
                                         std::int64_t now_ms) const {
   Decision d;
-  if (c.kind == CommandKind::reload || c.kind == CommandKind::history ||
+  if (c.kind == CommandKind::reload || c.kind == CommandKind::upgrade || c.kind == CommandKind::history ||
       (c.service.empty() && (c.kind == CommandKind::status || c.kind == CommandKind::health))) {
     return d;  // read-only or not about one service
   }
@@ -113,6 +113,7 @@ Controller::Decision Controller::decide(const Command& c, const Peer& peer, std:
     case CommandKind::health:
     case CommandKind::history:
     case CommandKind::reload:
+    case CommandKind::upgrade:
       break;
   }
   return d;

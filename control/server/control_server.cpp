@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include <boost/asio/read_until.hpp>
+#include <boost/json.hpp>
 #include <boost/asio/write.hpp>
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
@@ -74,6 +75,33 @@ class ControlServer::Connection : public std::enable_shared_from_this<ControlSer
     socket_.close(ignored);
   }
 
+  const Peer& peer() const noexcept { return peer_; }
+  int native_handle() { return socket_.native_handle(); }
+
+  /// Waits up to `limit` for one more line: `done(true, line)`, or `done(false, "")` on EOF,
+  /// error or time-out; the connection is closed after it either way.
+  void await_line(std::chrono::steady_clock::duration limit, std::function<void(bool, std::string)> done) {
+    arm(limit);
+    net::async_read_until(socket_, net::dynamic_buffer(buffer_, max_line_bytes + 1), '\n',
+                          [self = shared_from_this(), done = std::move(done)](error_code ec, std::size_t n) {
+                            self->timer_.cancel();
+                            std::string line = ec ? std::string() : self->buffer_.substr(0, n - 1);
+                            self->close();
+                            done(!ec, std::move(line));
+                          });
+  }
+
+  void write(std::string reply, bool then_close) {
+    out_ = std::move(reply);
+    out_.push_back('\n');
+    arm(idle_timeout);
+    net::async_write(socket_, net::buffer(out_), [self = shared_from_this(), then_close](error_code ec, std::size_t) {
+      if (ec) return self->close();
+      if (then_close) return self->linger();
+      self->do_read();
+    });
+  }
+
  private:
   void arm(std::chrono::steady_clock::duration d) {
     timer_.expires_after(d);
@@ -100,19 +128,9 @@ class ControlServer::Connection : public std::enable_shared_from_this<ControlSer
     buffer_.erase(0, n);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     timer_.cancel();
+    if (const auto pid = parse_takeover(line)) return server_.take_over(shared_from_this(), *pid);
     server_.submit(std::move(line), peer_, [self = shared_from_this()](std::string reply) {
       self->write(std::move(reply), false);
-    });
-  }
-
-  void write(std::string reply, bool then_close) {
-    out_ = std::move(reply);
-    out_.push_back('\n');
-    arm(idle_timeout);
-    net::async_write(socket_, net::buffer(out_), [self = shared_from_this(), then_close](error_code ec, std::size_t) {
-      if (ec) return self->close();
-      if (then_close) return self->linger();
-      self->do_read();
     });
   }
 
@@ -152,6 +170,7 @@ ControlServer::ControlServer(net::io_context& ioc, api::DataPlane& data_plane)
       controller_(*cfg_, Controller::initial_state(*cfg_)),
       acceptor_(ioc),
       tick_timer_(ioc),
+      upgrade_timer_(ioc),
       switches_(data_plane.config().services.size(), 0),
       manual_rollbacks_(data_plane.config().services.size(), 0),
       watchdog_rollbacks_(data_plane.config().services.size(), 0),
@@ -163,7 +182,7 @@ ControlServer::ControlServer(net::io_context& ioc, api::DataPlane& data_plane)
 
 ControlServer::~ControlServer() { *alive_ = false; }
 
-std::string ControlServer::start() {
+std::string ControlServer::start(Inherited* inherited) {
   const auto& cfg = *cfg_;
   auto loaded = state_file_.load();
   if (!loaded.problem.empty()) spdlog::error("{}", loaded.problem);
@@ -179,6 +198,15 @@ std::string ControlServer::start() {
   // Servers start down until their checks pass (SPEC §5); until some do, the
   // routing falls back to panic mode and serves every enabled server.
   tracker_.emplace(cfg, data_plane_.servers(), std::chrono::steady_clock::now());
+  if (inherited) {
+    for (const auto& h : inherited->health) {
+      for (const auto& s : data_plane_.servers()) {
+        if (s.color == h.color && s.endpoint.text == h.address && cfg.services[s.service].name == h.service) {
+          tracker_->assume(s.id, h.up, std::chrono::steady_clock::now());
+        }
+      }
+    }
+  }
   health_changed();
   data_plane_.on_reload([this](std::shared_ptr<const config::Config> next,
                                const std::vector<routing::ServerInfo>& servers) {
@@ -195,6 +223,12 @@ std::string ControlServer::start() {
   socket_path_ = cfg.control.socket;
   const std::filesystem::path path(socket_path_);
   error_code ec;
+  if (inherited && inherited->control_fd >= 0) {
+    acceptor_.assign(local(), inherited->control_fd, ec);
+    if (ec) return "cannot serve on the inherited control socket: " + ec.message();
+    inherited->control_fd = -1;
+    return finish_start();
+  }
   std::filesystem::create_directories(path.parent_path(), ec);
   if (std::filesystem::is_socket(path, ec)) {
     // A socket file left by a previous run is stale unless something answers on it.
@@ -210,6 +244,10 @@ std::string ControlServer::start() {
   if (::chmod(path.c_str(), cfg.control.mode) != 0) {
     return "cannot chmod control socket " + path.string() + ": " + std::strerror(errno);
   }
+  return finish_start();
+}
+
+std::string ControlServer::finish_start() {
   data_plane_.add_metrics_source([this, alive = alive_] { return *alive ? render_metrics() : std::string(); });
   data_plane_.on_stop([this, alive = alive_] {
     if (*alive) stop();
@@ -218,6 +256,73 @@ std::string ControlServer::start() {
   do_tick();
   start_health_checks();
   return {};
+}
+
+void ControlServer::take_over(std::shared_ptr<Connection> c, std::int32_t pid) {
+  if (handing_over_ || handed_over_ || stopped_) {
+    return c->write(error_reply("another process is already taking over"), true);
+  }
+  if (c->peer().uid != 0 && c->peer().uid != self_.uid) {
+    return c->write(error_reply("takeover refused: uid " + std::to_string(c->peer().uid) + " is neither root nor " +
+                                std::to_string(self_.uid)),
+                    true);
+  }
+  // From here no change may start: the new process reads the state file we leave behind.
+  handing_over_ = true;
+  auto sockets = data_plane_.listening_sockets();
+  std::vector<int> fds;
+  for (const auto& l : sockets.listeners) fds.insert(fds.end(), l.fds.begin(), l.fds.end());
+  fds.push_back(sockets.admin_fd);
+  fds.push_back(acceptor_.native_handle());
+  if (!send_with_fds(c->native_handle(), handover_answer(sockets), fds)) {
+    spdlog::error("upgrade: cannot pass the sockets to pid {}: {}", pid, std::strerror(errno));
+    c->close();
+    return handover_finished(pid, false);
+  }
+  spdlog::info("upgrade: pid {} is taking over {} listening sockets", pid, fds.size());
+  c->await_line(std::chrono::seconds(60), [this, pid, alive = alive_](bool ok, const std::string& line) {
+    if (*alive) handover_finished(pid, ok && line.find("\"takeover_done\"") != std::string::npos);
+  });
+}
+
+std::string ControlServer::handover_answer(const api::ListeningSockets& sockets) const {
+  boost::json::object o;
+  o["ok"] = true;
+  o["pid"] = ::getpid();
+  boost::json::array listeners;
+  for (const auto& l : sockets.listeners) {
+    listeners.push_back(boost::json::object{{"address", l.address}, {"count", l.fds.size()}});
+  }
+  o["listeners"] = std::move(listeners);
+  o["admin"] = sockets.admin_address;
+  boost::json::array health;
+  for (const auto& s : data_plane_.servers()) {
+    health.push_back(boost::json::object{{"service", cfg_->services[s.service].name},
+                                         {"color", routing::color_name(s.color)},
+                                         {"address", s.endpoint.text},
+                                         {"up", tracker_ && tracker_->is_up(s.id)}});
+  }
+  o["health"] = std::move(health);
+  return boost::json::serialize(o);
+}
+
+void ControlServer::handover_finished(std::int32_t pid, bool served) {
+  handing_over_ = false;
+  upgrade_timer_.cancel();
+  auto reply = std::move(upgrade_reply_);
+  upgrade_reply_ = nullptr;
+  if (!served) {
+    spdlog::warn("upgrade: pid {} went away before it served; this process carries on", pid);
+    if (reply) reply(error_reply("upgrade failed: the new process (pid " + std::to_string(pid) +
+                                 ") did not take over; see its log. The running one carries on."));
+    return;
+  }
+  handed_over_ = true;
+  spdlog::info("upgrade: handed over to pid {}; draining", pid);
+  if (reply) reply(ok_reply("upgraded to pid " + std::to_string(pid)));
+  error_code ignored;
+  acceptor_.close(ignored);
+  data_plane_.hand_over(pid);
 }
 
 void ControlServer::start_health_checks() {
@@ -328,11 +433,13 @@ void ControlServer::stop() {
   acceptor_.close(ignored);
   tick_timer_.cancel();
   if (checker_) checker_->stop();
+  // After a handover, answers still being written (the upgrade's own) finish as the process drains.
   for (auto& weak : connections_) {
-    if (auto c = weak.lock()) c->close();
+    if (auto c = weak.lock(); c && !handed_over_) c->close();
   }
   connections_.clear();
-  std::filesystem::remove(socket_path_, ignored);
+  // After a handover the path is the new process's socket.
+  if (!handed_over_) std::filesystem::remove(socket_path_, ignored);
 }
 
 void ControlServer::do_accept() {
@@ -368,6 +475,11 @@ void ControlServer::run_next() {
 }
 
 void ControlServer::execute(const Pending& p, std::function<void(std::string)> done) {
+  if (handing_over_ || handed_over_) {
+    // A change now would be lost: the new process has read the state file already.
+    if (p.task) return done({});
+    return done(error_reply("this process is handing over to a new one (binary upgrade); retry in a moment"));
+  }
   if (p.task) return p.task(std::move(done));
   auto parsed = parse_command(p.line);
   if (!parsed) return done(error_reply(parsed.error().message));
@@ -385,6 +497,19 @@ void ControlServer::execute(const Pending& p, std::function<void(std::string)> d
       return done(health_reply(controller_, service, health(), std::chrono::steady_clock::now()));
     case CommandKind::history:
       return done(history_reply(controller_.state(), c.service, c.limit));
+    case CommandKind::upgrade: {
+      if (auto problem = data_plane_.start_successor(); !problem.empty()) return done(error_reply(problem));
+      // Answered when the new process serves, or gives up (handover_finished).
+      upgrade_reply_ = std::move(done);
+      upgrade_timer_.expires_after(std::chrono::seconds(60));
+      upgrade_timer_.async_wait([this, alive = alive_](error_code ec) {
+        if (ec || !*alive || !upgrade_reply_ || handing_over_) return;
+        auto reply = std::move(upgrade_reply_);
+        upgrade_reply_ = nullptr;
+        reply(error_reply("upgrade failed: the new process did not ask for the sockets within 60 s; see its log"));
+      });
+      return;
+    }
     case CommandKind::reload:
       return data_plane_.reload([done = std::move(done)](const std::string& problem) {
         done(problem.empty() ? ok_reply("configuration reloaded") : error_reply(problem));
@@ -451,7 +576,7 @@ void ControlServer::evaluate_rollouts() {
     const auto& svc = cfg.services[si];
     const auto& ss = controller_.state().services[si];
     verdicts_[si].clear();
-    if (!under_watch(ss) || rollout_queued_[si]) continue;
+    if (!under_watch(ss) || rollout_queued_[si] || handing_over_ || handed_over_) continue;
     std::optional<watchdog::Verdict> verdict;
     if (svc.watchdog.enabled && si < figures.size()) {
       const auto target = *ss.target;

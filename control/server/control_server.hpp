@@ -23,6 +23,7 @@
 #include "control/core/replies.hpp"
 #include "control/core/rollout.hpp"
 #include "control/server/health_checker.hpp"
+#include "control/server/takeover.hpp"
 
 namespace bgproxy::control {
 
@@ -33,8 +34,10 @@ class ControlServer {
 
   /// Loads the state file (a corrupt one is reported and moved aside), publishes
   /// the routing table it implies, and listens on control.socket.
+  /// @param inherited a binary upgrade: serve on the old process's control socket and start
+  /// from the health it knew (its control_fd is taken)
   /// @return empty on success, else why the control plane cannot start
-  std::string start();
+  std::string start(Inherited* inherited = nullptr);
   void stop();
 
  private:
@@ -47,7 +50,13 @@ class ControlServer {
     std::function<void(std::function<void(std::string)>)> task;
   };
 
+  std::string finish_start();
   void do_accept();
+  /// A new bgproxy asks for our sockets (binary upgrade): freeze changes, pass the sockets,
+  /// and hand over once it says it serves; carry on as before if it goes away first.
+  void take_over(std::shared_ptr<Connection> c, std::int32_t pid);
+  void handover_finished(std::int32_t pid, bool served);
+  std::string handover_answer(const api::ListeningSockets& sockets) const;
   /// The control plane's part of a reload: state reconciled with `next` and saved, health
   /// carried over by (service, color, address), the first table; applied by the plan's commit.
   api::DataPlane::ReloadPlan prepare_reload(std::shared_ptr<const config::Config> next,
@@ -83,6 +92,10 @@ class ControlServer {
   std::deque<Pending> queue_;
   bool busy_ = false;
   bool stopped_ = false;
+  bool handing_over_ = false;  ///< a new process has our sockets; no change may start
+  bool handed_over_ = false;   ///< it serves; this process drains and exits
+  std::function<void(std::string)> upgrade_reply_;  ///< the `bgctl upgrade` waiting for the outcome
+  boost::asio::steady_timer upgrade_timer_;
   std::uint64_t table_version_ = 1;
   /// One merged stats snapshot per second, covering the watchdog window.
   std::deque<std::pair<std::chrono::steady_clock::time_point, stats::RequestStats>> history_;

@@ -1,9 +1,12 @@
 #include "proxy/app/server.hpp"
 
+#include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 
 #include <algorithm>
 #include <csignal>
+#include <cstring>
+#include <utility>
 #include <thread>
 
 #include <boost/asio/post.hpp>
@@ -27,7 +30,7 @@ Server::~Server() {
   workers_.clear();
 }
 
-bool Server::prepare() {
+bool Server::prepare(api::ListeningSockets* inherited) {
   try {
     runtime_ = make_runtime(initial_config_, nullptr);
   } catch (const std::exception& e) {
@@ -56,12 +59,28 @@ bool Server::prepare() {
 
   try {
     for (const auto& l : cfg.listen) {
-      ListenerState state{l.address.text, {}, nullptr};
-      auto sockets = bind_listener_sockets(l, state);
-      for (std::size_t i = 0; i < workers_.size(); ++i) workers_[i]->add_listener(std::move(sockets[i]));
+      ListenerState state{l.address.text, {}, nullptr, {}};
+      std::vector<int> taken;
+      if (inherited) {
+        for (auto& il : inherited->listeners) {
+          if (il.address == l.address.text) taken = std::exchange(il.fds, {});
+        }
+      }
+      auto sockets = bind_listener_sockets(l, state, std::move(taken));
+      for (std::size_t i = 0; i < sockets.size(); ++i) workers_[i % workers_.size()]->add_listener(std::move(sockets[i]));
       listeners_.push_back(std::move(state));
     }
-    admin_ = make_admin(bind_listener(ioc_, resolve(ioc_, cfg.admin.address), false));
+    if (inherited && inherited->admin_fd >= 0 && inherited->admin_address == cfg.admin.address.text) {
+      tcp::acceptor admin(ioc_);
+      tcp::endpoint local;
+      socklen_t len = static_cast<socklen_t>(local.capacity());
+      ::getsockname(inherited->admin_fd, local.data(), &len);
+      local.resize(len);
+      admin.assign(local.protocol(), std::exchange(inherited->admin_fd, -1));
+      admin_ = make_admin(std::move(admin));
+    } else {
+      admin_ = make_admin(bind_listener(ioc_, resolve(ioc_, cfg.admin.address), false));
+    }
   } catch (const TlsLoadError& e) {
     spdlog::error("{}", e.what());
     return false;
@@ -74,6 +93,7 @@ bool Server::prepare() {
 
 std::unique_ptr<AdminServer> Server::make_admin(tcp::acceptor&& bound) {
   admin_text_ = endpoint_text(bound.local_endpoint());
+  admin_fd_ = bound.native_handle();
   return std::make_unique<AdminServer>(
       ioc_, std::move(bound),
       AdminServer::Handlers{
@@ -103,6 +123,7 @@ int Server::run() {
                workers_.size(), runtime_->config->services.size());
   sd_notify(0, "READY=1");
   feed_systemd_watchdog();
+  if (on_ready_) on_ready_();
   ioc_.run();
   spdlog::info("bgproxy stopped");
   return exit_code_;
@@ -216,7 +237,7 @@ void Server::feed_systemd_watchdog() {
 void Server::shutdown() {
   if (stopping_) return;
   stopping_ = true;
-  sd_notify(0, "STOPPING=1");
+  if (!handed_over_) sd_notify(0, "STOPPING=1");
   const auto grace = runtime_->config->timeouts.shutdown;
   spdlog::info("shutting down: draining in-flight requests (up to {} ms)", grace.count());
   admin_->stop();

@@ -34,8 +34,15 @@ class Server final : public api::DataPlane {
 
   /// Resolves backends, loads certificates, binds every listener and creates the workers
   /// (not yet running).
+  /// @param inherited a binary upgrade: listening sockets from the old process, used for the
+  /// listeners (and admin address) this config still has; the fds taken are set to -1
   /// @return false (after logging why) when the proxy cannot start
-  bool prepare();
+  bool prepare(api::ListeningSockets* inherited = nullptr);
+  /// What start_successor() runs: this binary's path (resolved now, so a package upgrade
+  /// that replaces the file starts the new one) and the arguments it was started with.
+  void set_command_line(std::vector<std::string> argv);
+  /// Runs once the workers serve, before the loop turns (a takeover says it is done).
+  void on_ready(std::function<void()> ready) { on_ready_ = std::move(ready); }
   /// Starts the workers and the admin listener; runs until a stop signal has drained them.
   /// @return the process exit code: 0 after a clean drain
   int run();
@@ -52,6 +59,9 @@ class Server final : public api::DataPlane {
   void add_metrics_source(std::function<std::string()> render) override;
   void on_stop(std::function<void()> stop) override;
   void on_passive_ejection(std::function<void(std::uint32_t server)> eject) override;
+  api::ListeningSockets listening_sockets() const override;
+  std::string start_successor() override;
+  void hand_over(std::int32_t new_pid) override;
   const config::Config& config() const override { return *runtime_->config; }
   std::shared_ptr<const config::Config> config_snapshot() const override { return runtime_->config; }
   const std::vector<routing::ServerInfo>& servers() const override { return runtime_->servers; }
@@ -62,6 +72,7 @@ class Server final : public api::DataPlane {
     std::string key;         ///< address as the config writes it
     std::string bound_text;  ///< the address actually bound (port 0 resolved)
     std::shared_ptr<TlsListener> tls;  ///< null when plain
+    std::vector<int> fds;    ///< the workers' sockets (they own them), for a binary upgrade
   };
   /// A reload's changes, prepared without touching anything that runs.
   struct Staged;
@@ -69,9 +80,10 @@ class Server final : public api::DataPlane {
   /// Builds a generation for `cfg`: resolves servers, loads upstream TLS, opens the access log.
   /// @throws std::exception (message says what) when any of it fails
   RuntimeConstSharedPtr make_runtime(std::shared_ptr<const config::Config> cfg, const Runtime* previous);
-  /// Binds one SO_REUSEPORT socket per worker for `l`.
+  /// Binds one SO_REUSEPORT socket per worker for `l`, after taking the `inherited` ones.
   /// @throws boost::system::system_error, TlsLoadError
-  std::vector<ListeningSocket> bind_listener_sockets(const config::Listener& l, ListenerState& state);
+  std::vector<ListeningSocket> bind_listener_sockets(const config::Listener& l, ListenerState& state,
+                                                     std::vector<int> inherited = {});
   std::unique_ptr<AdminServer> make_admin(tcp::acceptor&& bound);
   Staged stage_reload(std::shared_ptr<const config::Config> next);
   void commit_reload(Staged staged, routing::RoutingTableConstSharedPtr table, std::function<void()> control_commit,
@@ -107,11 +119,16 @@ class Server final : public api::DataPlane {
   std::function<void(std::uint32_t)> on_ejection_;
   PrepareReload prepare_reload_;
   std::function<void()> reload_signal_;
+  std::function<void()> on_ready_;
+  std::string exe_path_;
+  std::vector<std::string> argv_;
+  int admin_fd_ = -1;
   std::uint64_t reloads_ok_ = 0;
   std::uint64_t reloads_failed_ = 0;
   std::string admin_text_;
   bool ready_ = false;
   bool stopping_ = false;
+  bool handed_over_ = false;  ///< a new process serves; systemd must not hear that we stop
   int exit_code_ = 0;
 };
 

@@ -1,5 +1,10 @@
 // Server: building config generations and applying a reload as one step.
+#include <sys/socket.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <optional>
 
 #include <boost/asio/post.hpp>
 #include <spdlog/async.h>
@@ -95,24 +100,40 @@ RuntimeConstSharedPtr Server::make_runtime(std::shared_ptr<const config::Config>
   return rt;
 }
 
-std::vector<ListeningSocket> Server::bind_listener_sockets(const config::Listener& l, ListenerState& state) {
+std::vector<ListeningSocket> Server::bind_listener_sockets(const config::Listener& l, ListenerState& state,
+                                                           std::vector<int> inherited) {
   if (!l.tls.empty() && !state.tls) {
     auto contexts = TlsContexts::load(l.tls);
     spdlog::info("tls: {}: serving {}", l.address.text, contexts->describe());
     state.tls = std::make_shared<TlsListener>(std::move(contexts));
   }
-  auto ep = resolve(ioc_, l.address);
+  std::vector<ListeningSocket> sockets;
+  std::optional<tcp::endpoint> ep;
+  // Inherited sockets keep their accept queues; more workers than sockets join with new ones.
+  for (int fd : inherited) {
+    tcp::endpoint local;
+    socklen_t len = static_cast<socklen_t>(local.capacity());
+    if (::getsockname(fd, local.data(), &len) != 0) {
+      ::close(fd);
+      continue;
+    }
+    local.resize(len);
+    ep = local;
+    sockets.push_back(ListeningSocket{l.address.text, fd, local.protocol() == tcp::v6(), ListenerInfo{state.tls}});
+  }
+  if (!ep) ep = resolve(ioc_, l.address);
   std::vector<tcp::acceptor> bound;
-  for (std::size_t i = 0; i < workers_.size(); ++i) {
-    bound.push_back(bind_listener(ioc_, ep, true));
+  for (std::size_t i = sockets.size(); i < workers_.size(); ++i) {
+    bound.push_back(bind_listener(ioc_, *ep, true));
     ep = bound.back().local_endpoint();  // port 0: every worker joins the port the first one got
   }
-  state.bound_text = endpoint_text(ep);
-  std::vector<ListeningSocket> sockets;
   for (auto& a : bound) {
     const bool v6 = a.local_endpoint().protocol() == tcp::v6();
     sockets.push_back(ListeningSocket{l.address.text, a.release(), v6, ListenerInfo{state.tls}});
   }
+  state.bound_text = endpoint_text(*ep);
+  state.fds.clear();
+  for (const auto& s : sockets) state.fds.push_back(s.fd);
   return sockets;
 }
 
@@ -131,9 +152,9 @@ Server::Staged Server::stage_reload(std::shared_ptr<const config::Config> next) 
     const auto kept = std::find_if(listeners_.begin(), listeners_.end(),
                                    [&l](const ListenerState& s) { return s.key == l.address.text; });
     if (kept == listeners_.end()) {
-      ListenerState state{l.address.text, {}, nullptr};
+      ListenerState state{l.address.text, {}, nullptr, {}};
       auto sockets = bind_listener_sockets(l, state);
-      for (std::size_t i = 0; i < sockets.size(); ++i) st.added[i].push_back(std::move(sockets[i]));
+      for (std::size_t i = 0; i < sockets.size(); ++i) st.added[i % workers_.size()].push_back(std::move(sockets[i]));
       st.added_text.push_back(l.address.text + " on " + state.bound_text);
       st.listeners.push_back(std::move(state));
       continue;

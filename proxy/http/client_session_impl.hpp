@@ -101,7 +101,12 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   }
 
   void on_drain() override {
-    if ((phase_ == Phase::idle || phase_ == Phase::handshake) && buffer_.size() == 0) close();
+    // An idle keep-alive client may be sending its next request right now; closing at once
+    // would lose it. It gets a short grace instead: a request that comes is answered with
+    // Connection: close, silence closes the connection at the deadline.
+    if ((phase_ == Phase::idle || phase_ == Phase::handshake) && buffer_.size() == 0) {
+      deadline_ = std::min(deadline_, worker_.coarse_now() + drain_idle_grace);
+    }
   }
 
  private:
@@ -111,6 +116,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   static constexpr std::size_t read_chunk = 16 * 1024;
   static constexpr std::uint64_t upstream_header_limit = 64 * 1024;
   static constexpr auto linger_time = std::chrono::seconds(1);
+  static constexpr auto drain_idle_grace = std::chrono::milliseconds(500);
   static constexpr auto tls_shutdown_time = std::chrono::seconds(1);
 
   auto& lowest_layer() { return beast::get_lowest_layer(stream_); }

@@ -4,6 +4,7 @@
 /// proxy/main.cpp (Envoy's envoy/ ↔ source/ rule).
 /// Thread: control thread only, for every member; callbacks run on it too.
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,6 +15,17 @@
 #include "bgproxy/stats/request_stats.hpp"
 
 namespace bgproxy::api {
+
+/// The listening sockets a new bgproxy process takes over in a binary upgrade (fd passing).
+struct ListeningSockets {
+  struct Listener {
+    std::string address;  ///< as the config writes it ("0.0.0.0:8080")
+    std::vector<int> fds;  ///< one SO_REUSEPORT socket per worker
+  };
+  std::vector<Listener> listeners;
+  std::string admin_address;  ///< as the config writes it
+  int admin_fd = -1;
+};
 
 class DataPlane {
  public:
@@ -54,6 +66,17 @@ class DataPlane {
 
   /// Registers who hears that a worker saw a server fail `passive_failures` times in a row.
   virtual void on_passive_ejection(std::function<void(std::uint32_t server)> eject) = 0;
+
+  /// The sockets to pass to a new process; they stay owned (and open) here.
+  virtual ListeningSockets listening_sockets() const = 0;
+
+  /// Starts this binary again (same path and arguments) to take over from this process.
+  /// @return empty once it was started, else why not
+  virtual std::string start_successor() = 0;
+
+  /// A new process serves on our sockets: tell systemd it is the main process now, stop
+  /// accepting, let in-flight requests finish, then exit 0 (the stop hooks run as for SIGTERM).
+  virtual void hand_over(std::int32_t new_pid) = 0;
 
   /// Registers what to stop when the proxy shuts down (the control socket, timers).
   virtual void on_stop(std::function<void()> stop) = 0;

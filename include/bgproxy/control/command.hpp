@@ -17,7 +17,9 @@
 
 namespace bgproxy::control {
 
-enum class CommandKind : std::uint8_t { status, split, switch_color, rollback, canary, health, history, server, reload };
+enum class CommandKind : std::uint8_t {
+  status, split, switch_color, rollback, canary, health, history, server, reload, upgrade
+};
 
 enum class CanaryAction : std::uint8_t { start, pause, resume, abort };
 enum class ServerAction : std::uint8_t { enable, disable, drain };
@@ -56,6 +58,11 @@ inline constexpr std::size_t max_line_bytes = 64 * 1024;
 /// Weights are numbers (or numeric strings) in [0, 100] with at most two decimals.
 /// Unknown commands, unknown fields, wrong types are errors with a one-line message.
 boost::system::result<Command, CommandError> parse_command(std::string_view line);
+
+/// The line a starting bgproxy sends to the running one to take over its sockets
+/// (not a bgctl command): {"command":"takeover","pid":4242}.
+/// @return the new process's pid, or nullopt when `line` is not that request
+std::optional<std::int32_t> parse_takeover(std::string_view line);
 
 /// Parses a percentage with at most two decimals from bgctl's command line ("50", "12.5").
 /// @return basis points, or nullopt when not a number in [0, 100] with ≤ 2 decimals.

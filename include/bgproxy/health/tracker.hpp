@@ -63,6 +63,10 @@ class Tracker {
   /// their fresh state (down until `rise` successes, or up without checks).
   void carry_over(const Tracker& old);
 
+  /// A binary upgrade: starts from what the previous process knew (`up` or not), as if
+  /// the server had just crossed its threshold. Ignored for a service without checks.
+  void assume(std::uint32_t server, bool up, Clock::time_point now);
+
   /// Servers of services with `health_check: off` are always up.
   bool is_up(std::uint32_t server) const noexcept;
   const ServerHealth& at(std::uint32_t server) const { return health_.at(server); }

@@ -46,6 +46,15 @@ void Tracker::carry_over(const Tracker& old) {
   }
 }
 
+void Tracker::assume(std::uint32_t server, bool up, Clock::time_point now) {
+  if (!settings(server).enabled) return;
+  auto& h = health_.at(server);
+  h.up = up;
+  h.consecutive_successes = 0;
+  h.consecutive_failures = 0;
+  h.since = now;
+}
+
 const config::HealthCheck& Tracker::settings(std::uint32_t server) const {
   return cfg_.services.at(servers_.at(server).service).health_check;
 }
