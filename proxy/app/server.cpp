@@ -58,12 +58,14 @@ bool Server::prepare(api::ListeningSockets* inherited) {
   }
 
   try {
-    for (const auto& l : cfg.listen) {
-      ListenerState state{l.address.text, {}, nullptr, {}};
+    const auto keys = listener_keys(cfg);
+    for (std::size_t li = 0; li < cfg.listen.size(); ++li) {
+      const auto& l = cfg.listen[li];
+      ListenerState state{keys[li], l.address.text, {}, nullptr, {}};
       std::vector<int> taken;
       if (inherited) {
         for (auto& il : inherited->listeners) {
-          if (il.address == l.address.text) taken = std::exchange(il.fds, {});
+          if (il.address == state.key) taken = std::exchange(il.fds, {});
         }
       }
       auto sockets = bind_listener_sockets(l, state, std::move(taken));

@@ -69,7 +69,8 @@ class Server final : public api::DataPlane {
  private:
   /// A listener of the running config; every worker accepts on its own socket of it.
   struct ListenerState {
-    std::string key;         ///< address as the config writes it
+    std::string key;         ///< see listener_keys()
+    std::string address;     ///< as the config writes it
     std::string bound_text;  ///< the address actually bound (port 0 resolved)
     std::shared_ptr<TlsListener> tls;  ///< null when plain
     std::vector<int> fds;    ///< the workers' sockets (they own them), for a binary upgrade

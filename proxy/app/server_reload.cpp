@@ -37,6 +37,7 @@ struct Server::Staged {
   std::vector<std::pair<std::shared_ptr<TlsListener>, TlsContextsPtr>> certificates;
   std::optional<tcp::acceptor> admin;  ///< bound when the admin address changed
   std::vector<std::string> added_text;  ///< "ADDRESS on BOUND", for the log
+  std::vector<std::string> removed_text;  ///< their addresses, for the log
 
   Staged() = default;
   Staged(Staged&&) = default;
@@ -119,7 +120,7 @@ std::vector<ListeningSocket> Server::bind_listener_sockets(const config::Listene
     }
     local.resize(len);
     ep = local;
-    sockets.push_back(ListeningSocket{l.address.text, fd, local.protocol() == tcp::v6(), ListenerInfo{state.tls}});
+    sockets.push_back(ListeningSocket{state.key, fd, local.protocol() == tcp::v6(), ListenerInfo{state.tls}});
   }
   if (!ep) ep = resolve(ioc_, l.address);
   std::vector<tcp::acceptor> bound;
@@ -129,7 +130,7 @@ std::vector<ListeningSocket> Server::bind_listener_sockets(const config::Listene
   }
   for (auto& a : bound) {
     const bool v6 = a.local_endpoint().protocol() == tcp::v6();
-    sockets.push_back(ListeningSocket{l.address.text, a.release(), v6, ListenerInfo{state.tls}});
+    sockets.push_back(ListeningSocket{state.key, a.release(), v6, ListenerInfo{state.tls}});
   }
   state.bound_text = endpoint_text(*ep);
   state.fds.clear();
@@ -148,11 +149,13 @@ Server::Staged Server::stage_reload(std::shared_ptr<const config::Config> next) 
   Staged st;
   st.runtime = make_runtime(next, runtime_.get());
   st.added.resize(workers_.size());
-  for (const auto& l : next->listen) {
+  const auto keys = listener_keys(*next);
+  for (std::size_t li = 0; li < next->listen.size(); ++li) {
+    const auto& l = next->listen[li];
     const auto kept = std::find_if(listeners_.begin(), listeners_.end(),
-                                   [&l](const ListenerState& s) { return s.key == l.address.text; });
+                                   [&key = keys[li]](const ListenerState& s) { return s.key == key; });
     if (kept == listeners_.end()) {
-      ListenerState state{l.address.text, {}, nullptr, {}};
+      ListenerState state{keys[li], l.address.text, {}, nullptr, {}};
       auto sockets = bind_listener_sockets(l, state);
       for (std::size_t i = 0; i < sockets.size(); ++i) st.added[i % workers_.size()].push_back(std::move(sockets[i]));
       st.added_text.push_back(l.address.text + " on " + state.bound_text);
@@ -173,9 +176,10 @@ Server::Staged Server::stage_reload(std::shared_ptr<const config::Config> next) 
     st.listeners.push_back(std::move(state));
   }
   for (const auto& s : listeners_) {
-    const bool gone = std::none_of(next->listen.begin(), next->listen.end(),
-                                   [&s](const config::Listener& l) { return l.address.text == s.key; });
-    if (gone) st.removed.push_back(s.key);
+    if (std::find(keys.begin(), keys.end(), s.key) == keys.end()) {
+      st.removed.push_back(s.key);
+      st.removed_text.push_back(s.address);
+    }
   }
   if (next->admin.address.text != running.admin.address.text) {
     st.admin.emplace(bind_listener(ioc_, resolve(ioc_, next->admin.address), false));
@@ -234,7 +238,7 @@ void Server::commit_reload(Staged staged, routing::RoutingTableConstSharedPtr ta
     spdlog::info("reload: admin listener moved to {}", admin_text_);
   }
   for (const auto& text : staged.added_text) spdlog::info("listener added: {}", text);
-  for (const auto& key : staged.removed) spdlog::info("listener removed: {}", key);
+  for (const auto& address : staged.removed_text) spdlog::info("listener removed: {}", address);
 
   auto pending = std::make_shared<std::size_t>(workers_.size());
   const auto generation = runtime_->generation;
