@@ -76,6 +76,7 @@ TEST(BgctlRequest, RollbackHealthReload) {
   EXPECT_EQ(request({"health"}), R"({"command":"health"})");
   EXPECT_EQ(request({"health", "-s", "app"}), R"({"command":"health","service":"app"})");
   EXPECT_EQ(request({"reload"}), R"({"command":"reload"})");
+  EXPECT_EQ(request({"upgrade"}), R"({"command":"upgrade"})");
 }
 
 TEST(BgctlRequest, Canary) {
@@ -134,7 +135,8 @@ TEST(BgctlRequest, ProxyParsesWhatBgctlSends) {
            {"health"},
            {"history", "--limit", "5"},
            {"server", "drain", "127.0.0.1:5006"},
-           {"reload"}}) {
+           {"reload"},
+           {"upgrade"}}) {
     const std::string line = request(args);
     const auto parsed = control::parse_command(line);
     EXPECT_TRUE(parsed.has_value()) << line << ": " << (parsed ? "" : parsed.error().message);
@@ -269,6 +271,7 @@ TEST(BgctlUsage, Cli11ErrorsAreUsageErrors) {
   EXPECT_EQ(first_line(usage_error({"split", "--green"})).rfind("bgctl: ", 0), 0u);
   EXPECT_EQ(first_line(usage_error({"switch", "green", "blue"})).rfind("bgctl: ", 0), 0u);
   EXPECT_EQ(first_line(usage_error({"reload", "-s", "app"})).rfind("bgctl: ", 0), 0u);
+  EXPECT_EQ(first_line(usage_error({"upgrade", "-s", "app"})).rfind("bgctl: ", 0), 0u);
   EXPECT_EQ(first_line(usage_error({"--bogus", "status"})).rfind("bgctl: ", 0), 0u);
   EXPECT_EQ(first_line(usage_error({"-S"})).rfind("bgctl: ", 0), 0u);
   EXPECT_EQ(first_line(usage_error({"split", "--green", "10", "--green", "20"})).rfind("bgctl: ", 0), 0u);

@@ -29,7 +29,7 @@ std::string error_of(std::string_view line) {
   return r.has_value() ? std::string("<accepted>") : r.error().message;
 }
 
-const std::string all_names = "status, split, switch, rollback, canary, health, history, server, reload";
+const std::string all_names = "status, split, switch, rollback, canary, health, history, server, reload, upgrade";
 
 // ----------------------------------------------------------------------- valid shapes
 
@@ -174,6 +174,26 @@ TEST(ParseCommand, Server) {
 }
 
 TEST(ParseCommand, Reload) { EXPECT_EQ(ok(R"({"command":"reload"})").kind, CommandKind::reload); }
+
+TEST(ParseCommand, Upgrade) {
+  EXPECT_EQ(ok(R"({"command":"upgrade"})").kind, CommandKind::upgrade);
+  EXPECT_EQ(error_of(R"({"command":"upgrade","service":"app"})"), "unknown field \"service\" for upgrade");
+}
+
+TEST(ParseTakeover, GivesThePidOfTheNewProcess) {
+  EXPECT_EQ(parse_takeover(R"({"command":"takeover","pid":4242})"), 4242);
+  EXPECT_EQ(parse_takeover(R"({"pid":7,"command":"takeover"})"), 7);
+}
+
+TEST(ParseTakeover, AnythingElseIsNotATakeover) {
+  for (const char* line : {R"({"command":"takeover"})", R"({"command":"takeover","pid":0})",
+                           R"({"command":"takeover","pid":-3})", R"({"command":"takeover","pid":"42"})",
+                           R"({"command":"takeover","pid":4294967296})", R"({"command":"takeover","pid":1,"x":1})",
+                           R"({"command":"status","pid":1})", R"({"command":"takeover","pid":1.5})", "takeover", "",
+                           "[1]"}) {
+    EXPECT_FALSE(parse_takeover(line).has_value()) << line;
+  }
+}
 
 TEST(ParseCommand, WhitespaceKeyOrderAndCarriageReturnAreFine) {
   Command c = ok(" \t{ \"green\" : 25 , \"command\" : \"split\" }\r");
@@ -400,7 +420,7 @@ TEST(CommandTable, ListsEverySpecCommandInOrder) {
   std::vector<std::string_view> names;
   for (const CommandInfo& info : table) names.push_back(info.name);
   EXPECT_EQ(names, (std::vector<std::string_view>{"status", "split", "switch", "rollback", "canary", "health",
-                                                  "history", "server", "reload"}));
+                                                  "history", "server", "reload", "upgrade"}));
 }
 
 TEST(CommandTable, EveryRowHasUsageStartingWithItsNameAndASummary) {
@@ -413,11 +433,12 @@ TEST(CommandTable, EveryRowHasUsageStartingWithItsNameAndASummary) {
 
 TEST(CommandTable, UsageMatchesSpec) {
   const auto table = command_table();
-  ASSERT_EQ(table.size(), 9u);
+  ASSERT_EQ(table.size(), 10u);
   EXPECT_EQ(table[1].usage, "split --green N | --blue N [-s SERVICE] [--force]");
   EXPECT_EQ(table[2].usage, "switch blue|green [-s SERVICE] [--force]");
   EXPECT_EQ(table[7].usage, "server enable|disable|drain ADDRESS [-s SERVICE]");
   EXPECT_EQ(table[8].usage, "reload");
+  EXPECT_EQ(table[9].usage, "upgrade");
 }
 
 TEST(CommandTable, EveryRowIsDispatchedByParseCommand) {
@@ -436,7 +457,7 @@ TEST(CommandTable, EveryRowIsDispatchedByParseCommand) {
   }
   EXPECT_EQ(names.size(), command_table().size());
   EXPECT_EQ(kinds, (std::set<CommandKind>{CommandKind::status, CommandKind::rollback, CommandKind::health,
-                                          CommandKind::history, CommandKind::reload}));
+                                          CommandKind::history, CommandKind::reload, CommandKind::upgrade}));
 }
 
 TEST(CommandTable, UnknownCommandMessageListsTheTable) {

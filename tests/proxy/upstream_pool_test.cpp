@@ -151,6 +151,35 @@ TEST_F(UpstreamPoolTest, CloseIdleEmptiesEveryStack) {
   EXPECT_NE(pool.take_idle(1, t0), nullptr);
 }
 
+TEST_F(UpstreamPoolTest, RenewClosesIdleAndRefusesConnectionsOpenedBefore) {
+  auto idle = pool.create(1);
+  auto busy = pool.create(1);  // in use by a request across the reload
+  pool.put_idle(std::move(idle), t0);
+  pool.renew();
+  EXPECT_EQ(pool.take_idle(1, t0), nullptr) << "an idle connection survived renew()";
+  pool.put_idle(std::move(busy), t0);
+  EXPECT_EQ(pool.take_idle(1, t0), nullptr) << "a connection of the previous generation was pooled again";
+  auto fresh = pool.create(1);
+  const auto* pf = fresh.get();
+  pool.put_idle(std::move(fresh), t0);
+  EXPECT_EQ(pool.take_idle(1, t0).get(), pf);
+}
+
+TEST_F(UpstreamPoolTest, GrowAddsSlotsAndKeepsTheOldOnes) {
+  ++pool.outstanding(2);
+  auto c = pool.create(2);
+  const auto* pc = c.get();
+  pool.put_idle(std::move(c), t0);
+  pool.grow(5);
+  pool.grow(4);  // never shrinks
+  EXPECT_EQ(pool.outstanding(2), 1u);
+  EXPECT_EQ(pool.outstanding(4), 0u);
+  EXPECT_EQ(pool.take_idle(2, t0).get(), pc);
+  auto d = pool.create(4);
+  pool.put_idle(std::move(d), t0);
+  EXPECT_NE(pool.take_idle(4, t0), nullptr);
+}
+
 TEST_F(UpstreamPoolTest, OutstandingCountersArePerServer) {
   EXPECT_EQ(pool.outstanding(0), 0u);
   EXPECT_EQ(pool.outstanding(1), 0u);

@@ -364,5 +364,58 @@ TEST(HealthTracker, SinceChangesOnlyOnStateChange) {
   EXPECT_EQ(f.tracker.at(0).since, T0 + 5s);
 }
 
+TEST(HealthTracker, ReloadCarriesHealthOverByServiceColorAndAddress) {
+  Fixture old(one_service());
+  bring_up(old.tracker, 0, 2);  // blue 5001 up
+  bring_up(old.tracker, 2, 2);  // green 5003 up
+  (void)old.tracker.record_check(1, fail(), T0 + 5s);
+
+  // The new config reorders: blue 5002, 5001 and a new 5009; green 5003 moved to blue.
+  config::Config next;
+  auto s = service("app", 5001, 2, 3);
+  s.blue.servers = {ep(5002), ep(5001), ep(5009)};
+  s.green.servers = {ep(5004)};
+  next.services.push_back(s);
+  next.services[0].blue.servers.push_back(ep(5003));
+  Tracker t(next, routing::enumerate_servers(next), T0 + 10s);
+  t.carry_over(old.tracker);
+  EXPECT_FALSE(t.is_up(0));                        // 5002: was down, one failure carried
+  EXPECT_EQ(t.at(0).consecutive_failures, 1u);
+  EXPECT_TRUE(t.is_up(1));                         // 5001 stays up
+  EXPECT_EQ(t.at(1).since, old.tracker.at(0).since);
+  EXPECT_FALSE(t.is_up(2));                        // 5009: new, starts down
+  EXPECT_EQ(t.at(2).since, T0 + 10s);
+  EXPECT_FALSE(t.is_up(3));                        // 5003 was green; as blue it is another server
+  EXPECT_FALSE(t.is_up(4));                        // green 5004: new
+}
+
+TEST(HealthTracker, ReloadDoesNotCarryAcrossServicesOrIntoUncheckedOnes) {
+  Fixture old(one_service());
+  bring_up(old.tracker, 0, 2);
+  config::Config renamed;
+  renamed.services.push_back(service("api", 5001, 2, 3));
+  Tracker t(renamed, routing::enumerate_servers(renamed), T0 + 10s);
+  t.carry_over(old.tracker);
+  EXPECT_FALSE(t.is_up(0)) << "another service's server with the same address";
+
+  config::Config unchecked;
+  unchecked.services.push_back(service("app", 5001, 2, 3, 5, false));
+  Tracker u(unchecked, routing::enumerate_servers(unchecked), T0 + 10s);
+  u.carry_over(old.tracker);
+  for (std::uint32_t id = 0; id < 3; ++id) EXPECT_TRUE(u.is_up(id)) << "health_check off: always up";
+}
+
+TEST(HealthTracker, AssumeStartsFromWhatTheOldProcessKnew) {
+  Fixture f(one_service(2, 3));
+  f.tracker.assume(1, true, T0 + 1s);
+  EXPECT_TRUE(f.tracker.is_up(1));
+  EXPECT_EQ(f.tracker.at(1).since, T0 + 1s);
+  // Still falls after `fall` failures like any up server.
+  EXPECT_FALSE(f.tracker.record_check(1, fail(), T0 + 2s));
+  EXPECT_FALSE(f.tracker.record_check(1, fail(), T0 + 3s));
+  EXPECT_TRUE(f.tracker.record_check(1, fail(), T0 + 4s));
+  EXPECT_FALSE(f.tracker.is_up(1));
+}
+
 }  // namespace
 }  // namespace bgproxy::health
