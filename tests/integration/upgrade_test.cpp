@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -198,7 +199,7 @@ protected:
 };
 
 // ---------------------------------------------------------------------------------------------
-// 1. `bgproxy -c SAME_FILE` started by hand takes over under load.
+// 1. `bgproxy -c SAME_FILE` started by hand takes over under load (five times in a row).
 
 TEST_F(UpgradeTest, SecondProcessTakesOverUnderLoadWithZeroFailures) {
   Proxy& p = start_pair();
@@ -208,33 +209,51 @@ TEST_F(UpgradeTest, SecondProcessTakesOverUnderLoadWithZeroFailures) {
   RequestLoop loop(p.port(), 4);
   wait_requests_since(loop, Clock::time_point{}, 100, Ms(5000));
 
-  auto t0 = Clock::now();
-  Process next({proxy_bin(), "-c", p.config_path().string()}, dir_.path(), "bgproxy-next");
-  PrintOnFailure print_next{next};
-  auto took = next.wait_for_line(kTookOver, Ms(10000));
-  ASSERT_TRUE(took) << "the new process did not take over (running=" << next.running() << ")";
-  EXPECT_GE(std::stoi((*took)[1]), 1);
-  EXPECT_EQ(std::stoi((*took)[2]), p.pid());
-  auto ready = next.wait_for_line(kReady, Ms(10000));
-  ASSERT_TRUE(ready) << "the new process never logged its ready line";
-  EXPECT_EQ(listen_ports((*ready)[1]), p.ports()) << (*ready)[0];
-  EXPECT_EQ(std::stoi((*ready)[2]), p.admin_port()) << (*ready)[0];
-  const auto t_ready = Clock::now();
+  // Five takeovers in a row (old -> next-1 -> ... -> next-5), each under the same load: every
+  // one must hand over the same ports and exit 0 without failing a request.
+  constexpr int kRounds = 5;
+  std::vector<std::unique_ptr<Process>> nexts;
+  struct PrintAll {
+    std::vector<std::unique_ptr<Process>>& v;
+    ~PrintAll() {
+      for (auto& n : v) PrintOnFailure{*n};
+    }
+  } print_all{nexts};
+  Process* current = &p.process();
+  Clock::time_point old_gone;
+  for (int round = 1; round <= kRounds; ++round) {
+    SCOPED_TRACE("takeover " + std::to_string(round));
+    wait_requests_since(loop, Clock::now(), 50, Ms(3000));
+    auto t0 = Clock::now();
+    nexts.push_back(std::make_unique<Process>(std::vector<std::string>{proxy_bin(), "-c", p.config_path().string()},
+                                              dir_.path(), "bgproxy-next-" + std::to_string(round)));
+    Process& next = *nexts.back();
+    auto took = next.wait_for_line(kTookOver, Ms(10000));
+    ASSERT_TRUE(took) << "the new process did not take over (running=" << next.running() << ")";
+    EXPECT_GE(std::stoi((*took)[1]), 1);
+    EXPECT_EQ(std::stoi((*took)[2]), current->pid());
+    auto ready = next.wait_for_line(kReady, Ms(10000));
+    ASSERT_TRUE(ready) << "the new process never logged its ready line";
+    EXPECT_EQ(listen_ports((*ready)[1]), p.ports()) << (*ready)[0];
+    EXPECT_EQ(std::stoi((*ready)[2]), p.admin_port()) << (*ready)[0];
+    const auto t_ready = Clock::now();
 
-  auto handed = p.process().wait_for_line(kHandedOver, Ms(5000));
-  ASSERT_TRUE(handed) << "the old process did not log the handover";
-  EXPECT_EQ(std::stoi((*handed)[1]), next.pid());
-  auto code = p.process().wait_exit(Ms(10000));
-  ASSERT_TRUE(code) << "the old process still runs 10 s after the handover";
-  EXPECT_EQ(*code, 0);
-  const auto old_gone = Clock::now();
-  std::cout << "takeover: ready after " << std::chrono::duration_cast<Ms>(t_ready - t0).count()
-            << " ms, old process gone after " << std::chrono::duration_cast<Ms>(old_gone - t0).count() << " ms\n";
+    auto handed = current->wait_for_line(kHandedOver, Ms(5000));
+    ASSERT_TRUE(handed) << "the old process did not log the handover";
+    EXPECT_EQ(std::stoi((*handed)[1]), next.pid());
+    auto code = current->wait_exit(Ms(10000));
+    ASSERT_TRUE(code) << "the old process still runs 10 s after the handover";
+    EXPECT_EQ(*code, 0);
+    old_gone = Clock::now();
+    std::cout << "takeover " << round << ": ready after " << std::chrono::duration_cast<Ms>(t_ready - t0).count()
+              << " ms, old process gone after " << std::chrono::duration_cast<Ms>(old_gone - t0).count() << " ms\n";
+    current = &next;
+  }
 
   check_after_handover(p, loop, old_gone);
-  EXPECT_TRUE(next.running());
-  next.stop(Ms(5000));
-  EXPECT_EQ(next.wait_exit(Ms(1)), 0) << "the new process did not exit 0 on SIGTERM";
+  EXPECT_TRUE(current->running());
+  current->stop(Ms(5000));
+  EXPECT_EQ(current->wait_exit(Ms(1)), 0) << "the new process did not exit 0 on SIGTERM";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -323,6 +342,11 @@ TEST_F(UpgradeTest, InFlightRequestFinishesOnOldProcess) {
   // before any byte of an answer; never an error or a connection kept open.
   if (idle.try_send(get_request("/idle/2"), Ms(1000))) {
     auto again = idle.read_response(Ms(3000));
+    std::cout << "idle keep-alive connection during the drain: "
+              << (again ? "answered " + std::to_string(again->status) + " Connection: " +
+                              again->header("Connection").value_or("(none)")
+                        : "closed: " + idle.last_error())
+              << "\n";
     if (again) {
       EXPECT_EQ(again->status, 200);
       EXPECT_EQ(again->header("Connection").value_or(""), "close")
@@ -349,6 +373,8 @@ TEST_F(UpgradeTest, InFlightRequestFinishesOnOldProcess) {
   auto code = p.process().wait_exit(Ms(8000));
   ASSERT_TRUE(code) << "the old process still runs 8 s after its last request (shutdown grace is 20 s)";
   EXPECT_EQ(*code, 0);
+  std::cout << "old process exited " << std::chrono::duration_cast<Ms>(Clock::now() - answered).count()
+            << " ms after the in-flight answer\n";
   EXPECT_LT(std::chrono::duration_cast<Ms>(Clock::now() - answered).count(), 4000)
       << "an idle keep-alive connection held the draining process";
   EXPECT_TRUE(next.running());
