@@ -73,13 +73,13 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     lowest_layer().set_option(tcp::no_delay(true), ignored);
     if constexpr (tls_stream) {
       phase_ = Phase::handshake;
-      arm(settings().client_header);
+      arm_waiting(settings().client_header);
       auto self = this->shared_from_this();
       stream_.async_handshake(Stream::server, [self](error_code ec) { self->on_handshake(ec); });
       return;
     }
     phase_ = Phase::idle;
-    arm(settings().client_header);
+    arm_waiting(settings().client_header);
     do_read_head();
   }
 
@@ -132,6 +132,10 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     waiting_on_upstream_ = false;
     arm(d);
   }
+  /// Waiting for a client's next request: while the worker drains, only for the drain grace.
+  void arm_waiting(Clock::duration d) noexcept {
+    arm_client(worker_.draining() ? std::min<Clock::duration>(d, drain_idle_grace) : d);
+  }
   void arm_upstream(Clock::duration d) noexcept {
     waiting_on_upstream_ = true;
     arm(d);
@@ -148,8 +152,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     }
     ++worker_.stats().tls_handshakes;
     phase_ = Phase::idle;
-    if (worker_.draining()) return graceful_close();
-    arm(settings().client_header);
+    arm_waiting(settings().client_header);
     do_read_head();
   }
 
@@ -671,9 +674,11 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     upstream_bytes_sent_ = false;
     response_started_ = false;
     response_bytes_seen_ = false;
-    if (!keep_alive_ || worker_.draining()) return graceful_close();
+    if (!keep_alive_) return graceful_close();
+    // Draining after this response promised keep-alive: the client may be sending its next
+    // request already, so it gets the drain grace and that request a Connection: close.
     phase_ = Phase::idle;
-    arm_client(settings().client_idle);
+    arm_waiting(settings().client_idle);
     do_read_head();
   }
 

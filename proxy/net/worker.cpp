@@ -156,6 +156,7 @@ void Worker::server_failed(std::uint32_t server_slot) {
 
 void Worker::maybe_finish_drain() {
   if (!draining_ || connections_ != 0) return;
+  sweeping_ = false;
   if (sweep_timer_) sweep_timer_->cancel();
   pool_.close_idle();
   work_.reset();
@@ -167,8 +168,10 @@ void Worker::do_accept(const ListenerPtr& l) {
 }
 
 void Worker::on_accept(const ListenerPtr& l, boost::system::error_code ec, Socket socket) {
-  if (ec == net::error::operation_aborted || draining_ || !l->acceptor.is_open()) return;
+  if (ec == net::error::operation_aborted) return;
+  const bool accepting = !draining_ && l->acceptor.is_open();
   if (ec) {
+    if (!accepting) return;
     // EMFILE and friends: log, back off by one sweep, keep listening.
     spdlog::warn("worker {}: accept failed: {}", index_, ec.message());
     auto timer = std::make_shared<Timer>(executor_);
@@ -182,13 +185,17 @@ void Worker::on_accept(const ListenerPtr& l, boost::system::error_code ec, Socke
     boost::system::error_code ignored;
     socket.close(ignored);
   } else {
+    // Accepted before the drain closed the acceptor: still served (with Connection: close),
+    // under deadlines, so the sweep runs again if the drain had already finished.
     ++connections_;
+    if (!sweeping_) do_sweep();
     start_session(*this, std::move(socket), l->info);
   }
-  do_accept(l);
+  if (accepting) do_accept(l);
 }
 
 void Worker::do_sweep() {
+  sweeping_ = true;
   sweep_timer_->expires_after(sweep_period);
   sweep_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;

@@ -142,6 +142,7 @@ class Worker {
   std::uint64_t rng_state_;
   std::uint64_t connections_ = 0;
   bool draining_ = false;
+  bool sweeping_ = false;  ///< the sweep timer is armed (it stops once a drain has finished)
   std::thread thread_;
 };
 
