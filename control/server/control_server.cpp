@@ -475,15 +475,17 @@ void ControlServer::run_next() {
 }
 
 void ControlServer::execute(const Pending& p, std::function<void(std::string)> done) {
-  if (handing_over_ || handed_over_) {
-    // A change now would be lost: the new process has read the state file already.
-    if (p.task) return done({});
-    return done(error_reply("this process is handing over to a new one (binary upgrade); retry in a moment"));
-  }
-  if (p.task) return p.task(std::move(done));
+  // A change now would be lost: the new process has read the state file already.
+  const bool frozen = handing_over_ || handed_over_;
+  if (p.task) return frozen ? done({}) : p.task(std::move(done));
   auto parsed = parse_command(p.line);
   if (!parsed) return done(error_reply(parsed.error().message));
   const Command& c = *parsed;
+  const bool read_only = c.kind == CommandKind::status || c.kind == CommandKind::health ||
+                         c.kind == CommandKind::history;
+  if (frozen && !read_only) {
+    return done(error_reply("this process is handing over to a new one (binary upgrade); retry in a moment"));
+  }
   std::string error;
   int service = -1;
   if (!c.service.empty()) {
@@ -605,10 +607,13 @@ void ControlServer::evaluate_rollouts() {
       spdlog::warn("watchdog: rollback {} {}: {}", svc.name, target_name, verdict->reason);
     }
     rollout_queued_[si] = true;
-    const int service = static_cast<int>(si);
     const bool by_watchdog = step.kind == RolloutStep::Kind::rollback;
+    // By name: a reload queued ahead of this step may renumber or remove services.
     queue_.push_back(Pending{{}, self_, [](std::string) {},
-                             [this, service, step, by_watchdog](std::function<void(std::string)> done) {
+                             [this, name = svc.name, step, by_watchdog](std::function<void(std::string)> done) {
+                               std::string unknown;
+                               const int service = controller_.resolve_service(name, unknown);
+                               if (service < 0) return done({});
                                rollout_queued_[static_cast<std::size_t>(service)] = false;
                                auto d = controller_.apply_rollout(service, step, self_, now_rfc3339(), unix_ms());
                                if (!d.next) return done({});

@@ -7,7 +7,9 @@
 // Every wait is bounded and synchronised on an event (a log line, an exit, a bgctl answer);
 // sleeps only pace polling loops.
 
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -378,6 +380,57 @@ TEST_F(UpgradeTest, InFlightRequestFinishesOnOldProcess) {
   EXPECT_LT(std::chrono::duration_cast<Ms>(Clock::now() - answered).count(), 4000)
       << "an idle keep-alive connection held the draining process";
   EXPECT_TRUE(next.running());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. A new process that takes the sockets but cannot start leaves the old one serving and
+//    changeable, as if nothing had happened.
+
+TEST_F(UpgradeTest, FailedNewProcessLeavesTheOldOneServing) {
+  Proxy& p = start_pair();
+  ASSERT_EQ(bgctl({"split", "--green", "40"}).exit_code, 0);
+
+  // A port the new process cannot bind (a plain listener of ours, without SO_REUSEPORT).
+  const int blocker = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(blocker, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(blocker, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(blocker, 1), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(blocker, reinterpret_cast<sockaddr*>(&addr), &len);
+  reserved_fds_.push_back(blocker);
+  const auto next_config = dir_ / "next.yaml";
+  std::string yaml = read_file(p.config_path());
+  const std::string listen = "listen:\n";
+  ASSERT_EQ(yaml.rfind(listen, 0), 0u) << yaml;
+  yaml.insert(listen.size(), "  - address: 127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "\n");
+  write_file(next_config, yaml);
+
+  RequestLoop loop(p.port(), 4);
+  wait_requests_since(loop, Clock::time_point{}, 100, Ms(5000));
+  Process next({proxy_bin(), "-c", next_config.string()}, dir_.path(), "bgproxy-next");
+  PrintOnFailure print{next};
+  ASSERT_TRUE(next.wait_for_line(kTookOver, Ms(10000))) << "the new process never asked for the sockets";
+  auto code = next.wait_exit(Ms(10000));
+  ASSERT_TRUE(code) << "the new process runs although it cannot listen";
+  EXPECT_EQ(*code, 1);
+  ASSERT_TRUE(p.process().wait_for_line(std::regex("went away before it served; this process carries on"), Ms(5000)))
+      << "the old process did not notice the failed takeover";
+
+  // Still serving, on the same sockets, with nothing lost; and changes are accepted again.
+  const auto after = Clock::now();
+  wait_requests_since(loop, after, 200, Ms(5000));
+  loop.stop();
+  std::string first;
+  EXPECT_EQ(count_failures(loop.outcomes(), &first), 0u) << first;
+  EXPECT_GE(loop.since(after).size(), 200u);
+  EXPECT_TRUE(p.process().running());
+  auto r = bgctl({"split", "--green", "60"});
+  EXPECT_EQ(r.exit_code, 0) << "the old process still refuses changes: " << r.err;
+  EXPECT_EQ(green_weight(), 60.0);
+  EXPECT_EQ(metric_value(p.metrics(), "bgproxy_weight", {{"service", "app"}, {"color", "green"}}), 60.0);
 }
 
 }  // namespace
