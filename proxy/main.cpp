@@ -10,6 +10,8 @@
 #include "control/server/control_server.hpp"
 #include "control/server/takeover.hpp"
 #include "proxy/app/server.hpp"
+#include "proxy/net/runtime.hpp"
+#include "proxy/net/tls_context.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"bgproxy — blue/green HTTP reverse proxy"};
@@ -36,6 +38,17 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (check) {
+    // What start and reload would load too: a certificate that cannot be read fails here,
+    // before it can fail a start (ExecStartPre) or a reload.
+    try {
+      for (const auto& l : cfg->listen) {
+        if (!l.tls.empty()) (void)bgproxy::proxy::TlsContexts::load(l.tls);
+      }
+      (void)bgproxy::proxy::Settings::from(*cfg);  // upstream CA, client certificates and keys
+    } catch (const bgproxy::proxy::TlsLoadError& e) {
+      std::cerr << config_path << ": " << e.what() << "\n";
+      return 1;
+    }
     std::cout << config_path << ": configuration ok\n";
     return 0;
   }

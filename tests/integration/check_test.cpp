@@ -49,6 +49,37 @@ TEST_F(Check, ValidConfigExitsZero) {
   EXPECT_EQ(r.exit_code, 0) << "stderr: " << r.err;
 }
 
+TEST_F(Check, UnreadableCertificateRefused) {
+  const auto missing = (dir_ / "missing.pem").string();
+  auto r = check("tls.yaml", "listen:\n"
+                             "  - address: 127.0.0.1:0\n"
+                             "    tls: [{ certificate: " + missing + ", private_key: " + missing + " }]\n"
+                             "admin:\n"
+                             "  address: 127.0.0.1:0\n"
+                             "services:\n"
+                             "  - name: app\n"
+                             "    blue: { servers: [\"127.0.0.1:5005\"] }\n"
+                             "    green: { servers: [\"127.0.0.1:5006\"] }\n");
+  EXPECT_EQ(r.exit_code, 1) << "stdout: " << r.out;
+  EXPECT_NE(r.err.find((dir_ / "tls.yaml").string()), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(missing), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("configuration ok"), std::string::npos) << r.out;
+}
+
+TEST_F(Check, UnreadableUpstreamCaRefused) {
+  const auto missing = (dir_ / "no-ca.pem").string();
+  auto r = check("upstream.yaml", "listen:\n"
+                                  "  - address: 127.0.0.1:0\n"
+                                  "admin:\n"
+                                  "  address: 127.0.0.1:0\n"
+                                  "services:\n"
+                                  "  - name: app\n"
+                                  "    blue: { servers: [\"127.0.0.1:5005\"], tls: { enabled: true, ca: " + missing + " } }\n"
+                                  "    green: { servers: [\"127.0.0.1:5006\"] }\n");
+  EXPECT_EQ(r.exit_code, 1) << "stdout: " << r.out;
+  EXPECT_NE(r.err.find(missing), std::string::npos) << r.err;
+}
+
 TEST_F(Check, HarnessConfigIsValid) {
   ProxyConfig cfg;
   cfg.blue = {"127.0.0.1:5005"};
