@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,54 @@ TEST_F(SystemdNotify, ReadyWatchdogReloadingAndStopping) {
   proxy.signal(SIGTERM);
   EXPECT_FALSE(notify.wait_for("STOPPING=1", Ms(3000)).empty());
   EXPECT_EQ(proxy.wait_exit(Ms(10000)), 0);
+}
+
+// The documented systemd upgrade (`bgctl upgrade` with NotifyAccess=all): the old process
+// hands MAINPID to the new one and never says STOPPING=1; the new one says READY=1 and keeps
+// the watchdog fed (WATCHDOG_PID names it) after the old one has gone.
+TEST_F(SystemdNotify, UpgradeHandsMainPidOverWithoutStopping) {
+  Backend& blue = start_backend("blue");
+  ProxyConfig cfg;
+  cfg.blue = {"127.0.0.1:" + std::to_string(blue.port())};
+  const auto config_path = dir_.path() / "notify.yaml";
+  write_file(config_path, render_config(cfg, dir_.path(), 8));
+  NotifySocket notify(dir_.path() / "notify.sock");
+  Process old({"/usr/bin/env", "NOTIFY_SOCKET=" + (dir_.path() / "notify.sock").string(), "WATCHDOG_USEC=300000",
+               proxy_bin(), "-c", config_path.string()},
+              dir_.path(), "bgproxy-old");
+  ASSERT_FALSE(notify.wait_for("READY=1", Ms(10000)).empty()) << old.stderr_text();
+
+  auto r = run_command({BGCTL_BIN, "-S", (dir_.path() / "control-8.sock").string(), "upgrade"}, dir_.path(),
+                       Ms(15000));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(upgraded to pid (\d+))"))) << r.out;
+  const pid_t next = std::stoi(m[1].str());
+  struct Stop {
+    pid_t pid;
+    ~Stop() { ::kill(pid, SIGTERM); }
+  } stop_next{next};
+
+  std::vector<std::string> seen;
+  const auto mainpid = notify.wait_for("MAINPID=" + std::to_string(next), Ms(5000), &seen);
+  EXPECT_FALSE(mainpid.empty()) << "the old process did not hand MAINPID to the new one";
+  EXPECT_EQ(old.wait_exit(Ms(10000)), 0);
+  // Everything up to the old process's exit; then only the new one speaks.
+  for (auto msg = notify.next(Ms(50)); !msg.empty(); msg = notify.next(Ms(50))) seen.push_back(msg);
+  bool ready = false;
+  for (const auto& msg : seen) {
+    EXPECT_EQ(msg.find("STOPPING=1"), std::string::npos) << "the old process told systemd the service stops";
+    if (msg.find("READY=1") != std::string::npos) ready = true;
+  }
+  EXPECT_TRUE(ready) << "the new process never said READY=1";
+  int heartbeats = 0;
+  const auto until = Clock::now() + Ms(1000);
+  while (Clock::now() < until) {
+    if (notify.next(Ms(300)).find("WATCHDOG=1") != std::string::npos) ++heartbeats;
+  }
+  EXPECT_GE(heartbeats, 5) << "the new process does not feed the watchdog";
+  ::kill(next, SIGTERM);
+  EXPECT_FALSE(notify.wait_for("STOPPING=1", Ms(5000)).empty()) << "the new process did not say STOPPING=1";
 }
 
 }  // namespace
