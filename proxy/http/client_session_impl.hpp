@@ -432,6 +432,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
                        svc.override_color.enabled ? std::string_view(svc.override_color.header) : std::string_view{});
     head_pending_ = true;
     upstream_bytes_sent_ = false;
+    request_cut_ = false;
     relay_step(stream_, buffer_, *upstream_, request_body_, Direction::request);
   }
 
@@ -527,6 +528,12 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void relay_failed(Direction dir, bool writing, error_code ec) {
     switch (dir) {
       case Direction::request:
+        if (writing && !upstream_timed_out_ && !request_cut_) {
+          // The backend may have answered before it stopped reading (a 413 or 401 to a large
+          // upload, then close): that answer is still readable, and is the one to relay.
+          request_cut_ = true;
+          return do_read_response_head();
+        }
         if (writing || upstream_timed_out_) {
           const bool timed_out = upstream_timed_out_;
           upstream_timed_out_ = false;
@@ -632,9 +639,11 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     } else {
       kind = BodyKind::until_eof;
     }
-    upstream_keep_alive_ = res.keep_alive() && kind != BodyKind::until_eof;
+    upstream_keep_alive_ = res.keep_alive() && kind != BodyKind::until_eof && !request_cut_;
     const bool dechunk = kind == BodyKind::chunked && client_http10_;
-    if (kind == BodyKind::until_eof || dechunk || worker_.draining()) keep_alive_ = false;
+    // A request body not read to its end (the backend answered early) leaves the client
+    // connection unusable for another request.
+    if (kind == BodyKind::until_eof || dechunk || worker_.draining() || !request_body_.done()) keep_alive_ = false;
     response_body_.reset(kind, length, dechunk);
 
     ResponseFraming framing;
@@ -895,6 +904,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   bool upstream_keep_alive_ = false;
   bool upstream_bytes_sent_ = false;
   bool upstream_timed_out_ = false;
+  bool request_cut_ = false;  ///< the backend stopped taking the request body; reading its answer
   bool response_started_ = false;
   bool response_bytes_seen_ = false;
   bool waiting_on_upstream_ = false;

@@ -1,6 +1,12 @@
 // SPEC §4 "Bodies of any size stream through in both directions": large uploads and downloads
 // arrive intact while the proxy's peak RSS stays bounded (it streams, it does not buffer).
 
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstring>
 #include <thread>
 
@@ -68,6 +74,84 @@ TEST_F(ProxyStream, Upload100MiBStreamedIntactWithBoundedProxyMemory) {
   auto hwm = proc_status_kb(p.pid(), "VmHWM");
   ASSERT_TRUE(hwm);
   EXPECT_LT(*hwm, kMaxHwmKb) << "proxy peak RSS " << *hwm / 1024 << " MiB: the upload was buffered";
+}
+
+/// A backend that answers 413 as soon as it has a request head, then closes without reading
+/// the body (as many application servers do to an upload they refuse).
+class EarlyAnswerBackend {
+public:
+  EarlyAnswerBackend() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 16) != 0)
+      throw std::runtime_error("early-answer backend: cannot listen");
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~EarlyAnswerBackend() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int answered() const { return answered_; }
+
+private:
+  void run() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      const int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) continue;
+      std::string head;
+      char buf[4096];
+      const auto deadline = Clock::now() + Ms(5000);
+      while (head.find("\r\n\r\n") == std::string::npos && Clock::now() < deadline) {
+        pollfd q{c, POLLIN, 0};
+        if (::poll(&q, 1, 50) <= 0) continue;
+        const auto n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        head.append(buf, static_cast<std::size_t>(n));
+      }
+      static constexpr std::string_view answer =
+          "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large";
+      if (::send(c, answer.data(), answer.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(answer.size())) ++answered_;
+      ::close(c);  // with the body unread: the proxy's next writes meet a reset
+    }
+  }
+
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> answered_{0};
+  std::thread thread_;
+};
+
+TEST_F(ProxyStream, EarlyAnswerToAnUploadIsRelayedNotA502) {
+  EarlyAnswerBackend backend;
+  ProxyConfig cfg;
+  cfg.blue = {backend.address()};
+  Proxy& p = start_proxy(cfg);
+  Client c(p.port());
+  const std::uint64_t total = 64ull << 20;
+  c.send("POST /upload HTTP/1.1\r\nHost: app.test\r\nContent-Length: " + std::to_string(total) + "\r\n\r\n");
+  const std::string piece(256 * 1024, 'x');
+  // The proxy stops taking the body once the backend has answered; sending may fail then.
+  for (std::uint64_t sent = 0; sent < total && c.try_send(piece, Ms(3000)); sent += piece.size()) {
+  }
+  auto r = c.read_response(Ms(5000));
+  ASSERT_TRUE(r) << "no answer: " << c.last_error();
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(r->body, "too large");
+  EXPECT_EQ(r->header("Connection").value_or(""), "close") << "the unread body makes the connection unusable";
+  EXPECT_EQ(backend.answered(), 1);
+  auto m = p.metrics();
+  EXPECT_EQ(metric_value(m, "bgproxy_requests_total", {{"code", "4xx"}}), 1);
+  EXPECT_EQ(metric_value(m, "bgproxy_requests_total", {{"code", "5xx"}}), 0);
 }
 
 TEST_F(ProxyStream, ChunkedUpload32MiBStreamedIntact) {
