@@ -100,7 +100,8 @@ std::vector<std::string> certificate_names(X509* x) {
 
 /// Session-ticket keys shared by every context of the process, so a certificate reload does
 /// not invalidate tickets, rotated lazily: a new key seals tickets every `rotation`, and
-/// tickets sealed by the `kept - 1` previous keys are still accepted (then renewed).
+/// tickets sealed by the `kept - 1` previous keys are still accepted; every ticket opened is
+/// replaced by a new one.
 class TicketKeyRing {
  public:
   static TicketKeyRing& instance() {
@@ -108,7 +109,7 @@ class TicketKeyRing {
     return ring;
   }
 
-  /// SSL_CTX_set_tlsext_ticket_key_evp_cb: 1 = ok, 2 = ok but renew the ticket, 0 = unknown key
+  /// SSL_CTX_set_tlsext_ticket_key_evp_cb: 1 = ok, 2 = ok and issue a new ticket, 0 = unknown key
   /// (full handshake), -1 = error.
   static int callback(SSL*, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
                       int encrypt) {
@@ -128,7 +129,6 @@ class TicketKeyRing {
 
   int seal_or_open(unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, bool encrypt) {
     Key key;
-    bool current = true;
     {
       std::lock_guard lock(mutex_);  // once per ticket issued or presented, never per request
       const auto now = std::chrono::steady_clock::now();
@@ -150,7 +150,6 @@ class TicketKeyRing {
         while (i < kept && !(keys_[i].valid && std::memcmp(keys_[i].name.data(), name, 16) == 0)) ++i;
         if (i == kept) return 0;
         key = keys_[i];
-        current = i == 0;
       }
     }
     if (encrypt) {
@@ -165,7 +164,10 @@ class TicketKeyRing {
                            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                            OSSL_PARAM_construct_end()};
     if (EVP_MAC_CTX_set_params(mac, params) != 1) return -1;
-    return current ? 1 : 2;
+    // Opening: always ask for a renewal. A TLS 1.3 client uses a ticket once (RFC 8446 C.4,
+    // as OpenSSL clients do), and OpenSSL sends a new one after a resumed handshake only when
+    // renewal is asked for: without it every other connection of a client is a full handshake.
+    return encrypt ? 1 : 2;
   }
 
   std::mutex mutex_;

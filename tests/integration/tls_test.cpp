@@ -453,6 +453,46 @@ TEST_F(TlsTest, SessionResumption) {
   }
 }
 
+TEST_F(TlsTest, Tls13ClientReusingItsSslObjectResumesEveryConnection) {
+  // wrk's way (and a browser's: each TLS 1.3 ticket used once): one SSL object, SSL_shutdown and
+  // SSL_clear between connections, the session it holds offered on the next. Each resumed
+  // connection must bring a new ticket, or every other connection is a full handshake.
+  Proxy& p = start_tls_proxy(pair("a"));
+  // With OpenSSL's client session cache on (as wrk has it), a TLS 1.3 session that was resumed
+  // is removed from the cache and marked not resumable: the next connection needs a new ticket.
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_min_proto_version(ssl, TLS1_3_VERSION);
+  int resumed = 0;
+  for (int i = 0; i < 6; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(p.port());
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    SSL_set_fd(ssl, fd);
+    SSL_set_tlsext_host_name(ssl, "a.test");
+    ASSERT_EQ(SSL_connect(ssl), 1) << "connection " << i;
+    const std::string request = "GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n";
+    ASSERT_EQ(SSL_write(ssl, request.data(), static_cast<int>(request.size())), static_cast<int>(request.size()));
+    std::string response;
+    char buf[4096];
+    for (int n; (n = SSL_read(ssl, buf, sizeof buf)) > 0;) response.append(buf, static_cast<std::size_t>(n));
+    EXPECT_EQ(response.rfind("HTTP/1.1 200", 0), 0u) << response;
+    if (i > 0 && SSL_session_reused(ssl) == 1) ++resumed;
+    SSL_shutdown(ssl);
+    SSL_clear(ssl);
+    ::close(fd);
+  }
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  EXPECT_EQ(resumed, 5) << "of the 5 connections after the first, this many resumed";
+}
+
 TEST_F(TlsTest, TicketsSurviveACertificateReload) {
   Proxy& p = start_tls_proxy(pair("a"));
   std::vector<std::pair<int, SSL_SESSION*>> sessions;
