@@ -1,15 +1,9 @@
 #include "control/server/health_checker.hpp"
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
-#include <map>
 #include <optional>
 #include <random>
 
 #include <boost/asio/connect.hpp>
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -17,6 +11,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
+
+#include "bgproxy/tls/upstream_tls.hpp"
 
 namespace bgproxy::control {
 
@@ -29,61 +25,14 @@ namespace ssl = net::ssl;
 
 namespace {
 constexpr std::uint64_t max_health_body = 64 * 1024;
-
-/// A pool's upstream TLS for its checks: the same settings as the data plane's
-/// (TLS 1.2+, the pool's CA or the system paths, an optional client certificate).
-/// @return null (and logs why) when a file cannot be loaded
-std::shared_ptr<ssl::context> make_check_context(const config::UpstreamTls& t) {
-  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
-  SSL_CTX* h = ctx->native_handle();
-  SSL_CTX_set_min_proto_version(h, TLS1_2_VERSION);
-  bool ok = true;
-  if (t.verify) {
-    ok = t.ca.empty() ? SSL_CTX_set_default_verify_paths(h) == 1
-                      : SSL_CTX_load_verify_locations(h, t.ca.c_str(), nullptr) == 1;
-    SSL_CTX_set_verify(h, SSL_VERIFY_PEER, nullptr);
-  }
-  if (ok && !t.client_certificate.empty()) {
-    ok = SSL_CTX_use_certificate_chain_file(h, t.client_certificate.c_str()) == 1 &&
-         SSL_CTX_use_PrivateKey_file(h, t.client_key.c_str(), SSL_FILETYPE_PEM) == 1 &&
-         SSL_CTX_check_private_key(h) == 1;
-  }
-  if (!ok) {
-    const unsigned long e = ERR_peek_last_error();
-    const char* r = e != 0 ? ERR_reason_error_string(e) : nullptr;
-    ERR_clear_error();
-    spdlog::error("health check: upstream tls: {}", r != nullptr ? r : "cannot load the CA or client certificate");
-    return nullptr;
-  }
-  return ctx;
-}
-
-/// SNI and the verified name of one server: `sni`, else its host when a name; an IP is checked as an IP.
-bool prepare_check_ssl(SSL* ssl, const config::UpstreamTls& t, const config::Endpoint& server) {
-  error_code ec;
-  (void)net::ip::make_address(server.host, ec);
-  const bool ip = t.sni.empty() && !ec;
-  const std::string& name = t.sni.empty() ? server.host : t.sni;
-  if (!ip && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1) return false;
-  if (!t.verify) return true;
-  if (ip) return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str()) == 1;
-  return SSL_set1_host(ssl, name.c_str()) == 1;
-}
 }  // namespace
-
-/// TLS of one probed server: its pool's context and settings.
-struct CheckTls {
-  std::shared_ptr<ssl::context> context;
-  const config::UpstreamTls* settings = nullptr;
-  const config::Endpoint* server = nullptr;
-};
 
 /// Checks one server, forever, until stopped.
 class HealthChecker::Probe : public std::enable_shared_from_this<HealthChecker::Probe> {
  public:
   Probe(net::io_context& ioc, std::uint32_t id, tcp::endpoint endpoint, std::string host,
         std::shared_ptr<const config::Config> cfg, const config::HealthCheck& hc, OnResult on_result,
-        std::uint64_t seed, CheckTls tls)
+        std::uint64_t seed, std::shared_ptr<const tls::UpstreamTlsServer> tls)
       : cfg_(std::move(cfg)),
         tls_settings_(std::move(tls)),
         socket_(ioc),
@@ -149,11 +98,10 @@ class HealthChecker::Probe : public std::enable_shared_from_this<HealthChecker::
       return send();
     }
     reused_ = false;
-    if (tls_settings_.context) {
+    if (tls_settings_) {
       // A fresh TLS session per connection (nothing is pending on the old one here).
-      tls_.emplace(socket_, *tls_settings_.context);
-      if (!prepare_check_ssl(tls_->native_handle(), *tls_settings_.settings, *tls_settings_.server))
-        return fail("tls: cannot set the server name");
+      tls_.emplace(socket_, tls_settings_->context());
+      if (!tls_settings_->prepare(tls_->native_handle())) return fail("tls: cannot set the server name");
     }
     socket_.async_connect(endpoint_, [self = shared_from_this()](error_code ec) {
       if (ec) return self->fail("connect: " + ec.message());
@@ -227,8 +175,8 @@ class HealthChecker::Probe : public std::enable_shared_from_this<HealthChecker::
     schedule();
   }
 
-  std::shared_ptr<const config::Config> cfg_;  ///< what hc_ and tls_settings_ point into
-  CheckTls tls_settings_;  ///< no context: plain HTTP
+  std::shared_ptr<const config::Config> cfg_;  ///< what hc_ points into
+  std::shared_ptr<const tls::UpstreamTlsServer> tls_settings_;  ///< the pool's TLS, the data plane's; null: plain
   tcp::socket socket_;
   std::optional<ssl::stream<tcp::socket&>> tls_;  ///< over socket_, for a TLS pool
   net::steady_timer interval_timer_;
@@ -256,20 +204,20 @@ HealthChecker::HealthChecker(net::io_context& ioc, std::shared_ptr<const config:
 HealthChecker::~HealthChecker() { stop(); }
 
 void HealthChecker::start() {
+  tls::UpstreamTlsServers tls;
+  try {
+    tls = tls::load_upstream_tls(*cfg_, servers_);
+  } catch (const tls::TlsLoadError& e) {
+    // Start and reload load the same files first and refuse on error; this is a file changed since.
+    spdlog::error("health checks of TLS pools: {}", e.what());
+    tls.assign(servers_.size(), nullptr);
+  }
   tcp::resolver resolver(ioc_);
   std::random_device seed;
-  std::map<std::pair<std::uint32_t, routing::Color>, std::shared_ptr<ssl::context>> contexts;
   for (const auto& s : servers_) {
     const auto& svc = cfg_->services[s.service];
     if (!svc.health_check.enabled) continue;
-    const auto& pool_tls = (s.color == routing::Color::blue ? svc.blue : svc.green).tls;
-    CheckTls tls;
-    if (pool_tls.enabled) {
-      auto& ctx = contexts[{s.service, s.color}];
-      if (!ctx) ctx = make_check_context(pool_tls);
-      if (!ctx) continue;
-      tls = CheckTls{ctx, &pool_tls, &s.endpoint};
-    }
+    if ((s.color == routing::Color::blue ? svc.blue : svc.green).tls.enabled && !tls[s.id]) continue;
     error_code ec;
     const auto results = resolver.resolve(s.endpoint.host, std::to_string(s.endpoint.port), ec);
     if (ec || results.empty()) {
@@ -279,7 +227,7 @@ void HealthChecker::start() {
     // Checks carry the service's host, as a client of the service would.
     const std::string host = svc.match.host != "*" ? svc.match.host : s.endpoint.text;
     auto probe = std::make_shared<Probe>(ioc_, s.id, *results.begin(), host, cfg_, svc.health_check, on_result_,
-                                         (static_cast<std::uint64_t>(seed()) << 32) ^ seed(), std::move(tls));
+                                         (static_cast<std::uint64_t>(seed()) << 32) ^ seed(), tls[s.id]);
     probes_.push_back(probe);
     probe->start();
   }

@@ -11,7 +11,7 @@ Settings Settings::from(const config::Config& cfg) {
   s.max_header_bytes = cfg.limits.max_header_bytes;
   s.max_body_bytes = cfg.limits.max_body_bytes;
   s.max_connections = cfg.limits.max_connections;
-  s.upstream_tls = load_upstream_tls(cfg, routing::enumerate_servers(cfg));
+  s.upstream_tls = tls::load_upstream_tls(cfg, routing::enumerate_servers(cfg));
   return s;
 }
 

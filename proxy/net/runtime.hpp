@@ -14,7 +14,7 @@
 #include "bgproxy/config/config.hpp"
 #include "bgproxy/routing/routing_table.hpp"
 #include "proxy/net/types.hpp"
-#include "proxy/net/upstream_tls.hpp"
+#include "bgproxy/tls/upstream_tls.hpp"
 
 namespace spdlog {
 class logger;
@@ -31,7 +31,7 @@ struct Settings {
   std::uint64_t max_body_bytes = 0;  ///< 0 = unlimited
   std::uint64_t max_connections = 0;
   /// By server id (routing::enumerate_servers): the pool's upstream TLS, null for a plain pool.
-  UpstreamTlsServers upstream_tls;
+  tls::UpstreamTlsServers upstream_tls;
 
   /// @throws TlsLoadError when an upstream CA, client certificate or key cannot be loaded
   static Settings from(const config::Config& cfg);

@@ -28,6 +28,7 @@
 
 #include "bgproxy/config/config.hpp"
 #include "bgproxy/stats/request_stats.hpp"
+#include "bgproxy/tls/upstream_tls.hpp"
 
 struct ssl_st;
 struct ssl_ctx_st;
@@ -39,10 +40,7 @@ class context;
 namespace bgproxy::proxy {
 
 /// A certificate or key that cannot be used; what() is "tls: cannot load PATH: REASON".
-class TlsLoadError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using tls::TlsLoadError;
 
 class TlsContexts {
  public:

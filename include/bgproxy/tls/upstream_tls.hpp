@@ -1,10 +1,13 @@
 #pragma once
 /// Upstream TLS of the color pools with `tls` enabled: one OpenSSL client context
-/// per pool, built at start (TLS 1.2+, the pool's CA or the system paths, an
-/// optional client certificate), and per server the SNI and the name verified.
-/// Thread: any (immutable after start).
+/// per pool, built at start or reload (TLS 1.2+, the pool's CA or the system paths,
+/// an optional client certificate), and per server the SNI and the name verified.
+/// Shared by the data plane's upstream connections and the control plane's health
+/// checks, so both speak to a backend the same way (library bg_tls).
+/// Thread: any (immutable once built).
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -17,7 +20,14 @@ namespace boost::asio::ssl {
 class context;
 }
 
-namespace bgproxy::proxy {
+namespace bgproxy::tls {
+
+/// A certificate, key or CA file that cannot be used; the message names the file and why
+/// ("tls: cannot load FILE: REASON").
+class TlsLoadError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 class UpstreamTlsServer {
  public:
@@ -43,4 +53,4 @@ using UpstreamTlsServers = std::vector<std::shared_ptr<const UpstreamTlsServer>>
 /// @throws TlsLoadError naming the file and the reason (unreadable CA, certificate or key)
 UpstreamTlsServers load_upstream_tls(const config::Config& cfg, const std::vector<routing::ServerInfo>& servers);
 
-}  // namespace bgproxy::proxy
+}  // namespace bgproxy::tls

@@ -1,4 +1,4 @@
-#include "proxy/net/upstream_tls.hpp"
+#include "bgproxy/tls/upstream_tls.hpp"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -10,9 +10,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/context.hpp>
 
-#include "proxy/net/tls_context.hpp"
-
-namespace bgproxy::proxy {
+namespace bgproxy::tls {
 namespace {
 
 namespace ssl = boost::asio::ssl;
@@ -93,4 +91,4 @@ UpstreamTlsServers load_upstream_tls(const config::Config& cfg, const std::vecto
   return out;
 }
 
-}  // namespace bgproxy::proxy
+}  // namespace bgproxy::tls
