@@ -337,7 +337,7 @@ void ControlServer::start_health_checks() {
 
 void ControlServer::queue_reload() {
   queue_.push_back(Pending{{}, self_, [](std::string) {}, [this](std::function<void(std::string)> done) {
-                             data_plane_.reload([done = std::move(done)](const std::string&) { done({}); });
+                             data_plane_.reload([done = std::move(done)](const auto&) { done({}); });
                            }});
   if (!busy_) run_next();
 }
@@ -513,8 +513,9 @@ void ControlServer::execute(const Pending& p, std::function<void(std::string)> d
       return;
     }
     case CommandKind::reload:
-      return data_plane_.reload([done = std::move(done)](const std::string& problem) {
-        done(problem.empty() ? ok_reply("configuration reloaded") : error_reply(problem));
+      return data_plane_.reload([done = std::move(done)](const api::DataPlane::ReloadResult& r) {
+        if (!r.applied) return done(error_reply(r.message));
+        done(ok_reply(r.message.empty() ? "configuration reloaded" : "configuration reloaded; " + r.message));
       });
     default:
       break;

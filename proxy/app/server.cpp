@@ -198,7 +198,7 @@ void Server::on_signal(int signo) {
 }
 
 void Server::reload_now() {
-  reload([](const std::string&) {});  // logged; a signal has nobody to answer
+  reload([](const ReloadResult&) {});  // logged; a signal has nobody to answer
 }
 
 void Server::notify_reloading() {

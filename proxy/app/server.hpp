@@ -54,7 +54,7 @@ class Server final : public api::DataPlane {
   void publish(routing::RoutingTableConstSharedPtr t, std::function<void()> done) override;
   void collect(std::function<void(stats::RequestStats)> done) override;
   void on_reload(PrepareReload prepare) override { prepare_reload_ = std::move(prepare); }
-  void reload(std::function<void(std::string problem)> done) override;
+  void reload(std::function<void(ReloadResult)> done) override;
   void on_reload_signal(std::function<void()> request) override { reload_signal_ = std::move(request); }
   void add_metrics_source(std::function<std::string()> render) override;
   void on_stop(std::function<void()> stop) override;
@@ -88,7 +88,7 @@ class Server final : public api::DataPlane {
   std::unique_ptr<AdminServer> make_admin(tcp::acceptor&& bound);
   Staged stage_reload(std::shared_ptr<const config::Config> next);
   void commit_reload(Staged staged, routing::RoutingTableConstSharedPtr table, std::function<void()> control_commit,
-                     std::function<void(std::string)> done);
+                     std::function<void(ReloadResult)> done);
   void reload_now();
   void on_signal(int signo);
   /// systemd: RELOADING=1 with MONOTONIC_USEC before a reload, READY=1 after it.

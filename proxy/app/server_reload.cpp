@@ -38,6 +38,7 @@ struct Server::Staged {
   std::optional<tcp::acceptor> admin;  ///< bound when the admin address changed
   std::vector<std::string> added_text;  ///< "ADDRESS on BOUND", for the log
   std::vector<std::string> removed_text;  ///< their addresses, for the log
+  std::vector<std::string> notes;  ///< what the reload leaves as it was, and why
 
   Staged() = default;
   Staged(Staged&&) = default;
@@ -140,13 +141,11 @@ std::vector<ListeningSocket> Server::bind_listener_sockets(const config::Listene
 
 Server::Staged Server::stage_reload(std::shared_ptr<const config::Config> next) {
   const auto& running = *runtime_->config;
-  if (next->threads != running.threads) {
-    spdlog::warn("reload: threads changed ({} -> {}); it applies at the next restart", running.threads, next->threads);
-  }
-  if (next->control.socket != running.control.socket || next->control.mode != running.control.mode) {
-    spdlog::warn("reload: control socket settings changed; they apply at the next restart");
-  }
   Staged st;
+  if (next->threads != running.threads) st.notes.push_back("threads: the change applies at the next restart");
+  if (next->control.socket != running.control.socket || next->control.mode != running.control.mode) {
+    st.notes.push_back("control: the socket change applies at the next restart");
+  }
   st.runtime = make_runtime(next, runtime_.get());
   st.added.resize(workers_.size());
   const auto keys = listener_keys(*next);
@@ -187,13 +186,13 @@ Server::Staged Server::stage_reload(std::shared_ptr<const config::Config> next) 
   return st;
 }
 
-void Server::reload(std::function<void(std::string)> done) {
+void Server::reload(std::function<void(ReloadResult)> done) {
   notify_reloading();
   const auto refuse = [this, &done](const std::string& why) {
     ++reloads_failed_;
     spdlog::error("reload refused, keeping the running config: {}", why);
     sd_notify(0, "READY=1");
-    done("reload refused, keeping the running config: " + why);
+    done({false, "reload refused, keeping the running config: " + why});
   };
   if (stopping_) return refuse("shutting down");
   auto parsed = config::load_file(runtime_->config->source_path);
@@ -221,7 +220,7 @@ void Server::reload(std::function<void(std::string)> done) {
 }
 
 void Server::commit_reload(Staged staged, routing::RoutingTableConstSharedPtr table,
-                           std::function<void()> control_commit, std::function<void(std::string)> done) {
+                           std::function<void()> control_commit, std::function<void(ReloadResult)> done) {
   // Nothing below can fail: the reload is decided.
   for (auto& [listener, contexts] : staged.certificates) {
     spdlog::info("tls: certificates reloaded, serving {}", contexts->describe());
@@ -239,14 +238,19 @@ void Server::commit_reload(Staged staged, routing::RoutingTableConstSharedPtr ta
   }
   for (const auto& text : staged.added_text) spdlog::info("listener added: {}", text);
   for (const auto& address : staged.removed_text) spdlog::info("listener removed: {}", address);
+  std::string notes;
+  for (const auto& note : staged.notes) {
+    spdlog::warn("reload: {}", note);
+    notes += (notes.empty() ? "" : "; ") + note;
+  }
 
   auto pending = std::make_shared<std::size_t>(workers_.size());
   const auto generation = runtime_->generation;
-  auto finish = [this, generation, done = std::move(done)] {
+  auto finish = [this, generation, notes, done = std::move(done)] {
     ++reloads_ok_;
     spdlog::info("reload: applied {} (generation {})", runtime_->config->source_path, generation);
     sd_notify(0, "READY=1");
-    done({});
+    done({true, notes});
   };
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     WorkerUpdate u{runtime_, table_, std::move(staged.added[i]), staged.removed, staged.changed};

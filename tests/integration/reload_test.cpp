@@ -495,6 +495,26 @@ TEST_F(ReloadTest, ListenerAddedAndRemovedKeepsExistingSocket) {
 // ---------------------------------------------------------------------------------------------
 // 5. timeouts.upstream_response follows a reload: 200 with 5 s, 504 with 200 ms, 200 again.
 
+TEST_F(ReloadTest, ThreadsChangeIsReportedAndLeftForTheNextRestart) {
+  Backend& b = start_backend("blue");
+  ProxyConfig cfg;
+  cfg.blue = {b.address()};
+  Proxy& p = start(cfg);
+  cfg.threads = 3;
+  write_config(p, cfg);
+  auto r = bgctl({"reload"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("configuration reloaded; threads: the change applies at the next restart"), std::string::npos)
+      << r.out;
+  EXPECT_TRUE(p.process().wait_for_line(std::regex("reload: threads: the change applies at the next restart"),
+                                        Ms(3000)));
+  std::string why;
+  auto resp = round_trip(p.port(), get_request("/"), Ms(3000), &why);
+  ASSERT_TRUE(resp) << why;
+  EXPECT_EQ(resp->status, 200);
+  EXPECT_EQ(metric_value(p.metrics(), "bgproxy_config_reloads_total", {{"result", "success"}}), 1);
+}
+
 TEST_F(ReloadTest, TimeoutChangeApplies) {
   Backend& b = start_backend("blue");
   ProxyConfig cfg;

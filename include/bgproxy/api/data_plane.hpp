@@ -52,11 +52,18 @@ class DataPlane {
   /// Registers the control plane's part of a reload.
   virtual void on_reload(PrepareReload prepare) = 0;
 
+  struct ReloadResult {
+    bool applied = false;
+    /// Refused: why (nothing changed). Applied: what the reload left as it was and why
+    /// ("threads: ... applies at the next restart"), or empty.
+    std::string message;
+  };
+
   /// Reads the config file again and applies it as one step (SIGHUP's work): parsed and
   /// validated, servers resolved, certificates loaded and new listeners bound first; then the
-  /// control plane's plan; then every worker switches. `done` gets empty once every worker
-  /// routes by the new config, else why it was refused (nothing changed).
-  virtual void reload(std::function<void(std::string problem)> done) = 0;
+  /// control plane's plan; then every worker switches. `done` runs once every worker routes by
+  /// the new config, or at once when it is refused.
+  virtual void reload(std::function<void(ReloadResult)> done) = 0;
 
   /// Registers who queues a reload asked for by SIGHUP behind running control commands.
   virtual void on_reload_signal(std::function<void()> request) = 0;
