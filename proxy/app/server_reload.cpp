@@ -71,6 +71,22 @@ RuntimeConstSharedPtr Server::make_runtime(std::shared_ptr<const config::Config>
   }
   rt->service_slots = slots_.services();
   rt->server_slots = slots_.servers();
+  if (previous) {
+    std::vector<std::int64_t> previous_id(rt->server_slots, -1);
+    for (std::size_t id = 0; id < previous->server_slot.size(); ++id) {
+      previous_id[previous->server_slot[id]] = static_cast<std::int64_t>(id);
+    }
+    for (std::size_t id = 0; id < rt->server_slot.size(); ++id) {
+      const auto slot = rt->server_slot[id];
+      const auto before = previous_id[slot];
+      if (before < 0) continue;  // a new server has no connections yet
+      const auto b = static_cast<std::size_t>(before);
+      if (rt->endpoints[id] != previous->endpoints[b] || rt->settings.upstream_tls[id] ||
+          previous->settings.upstream_tls[b]) {
+        rt->renewed_slots.push_back(slot);
+      }
+    }
+  }
   rt->passive_threshold.assign(rt->server_slots, 0);
   for (const auto& s : rt->servers) {
     const auto& hc = cfg->services[s.service].health_check;

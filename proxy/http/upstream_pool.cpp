@@ -21,16 +21,17 @@ bool still_open(Socket& s, bool tls) {
 }  // namespace
 
 UpstreamPool::UpstreamPool(const Executor& ex, std::size_t server_count)
-    : executor_(ex), idle_(server_count), outstanding_(server_count, 0) {}
+    : executor_(ex), idle_(server_count), outstanding_(server_count, 0), generation_(server_count, 0) {}
 
 void UpstreamPool::grow(std::size_t server_count) {
   if (idle_.size() < server_count) idle_.resize(server_count);
   if (outstanding_.size() < server_count) outstanding_.resize(server_count, 0);
+  if (generation_.size() < server_count) generation_.resize(server_count, 0);
 }
 
-void UpstreamPool::renew() {
-  close_idle();
-  ++generation_;
+void UpstreamPool::renew(std::uint32_t server) {
+  idle_[server].clear();
+  ++generation_[server];
 }
 
 UpstreamConnectionPtr UpstreamPool::take_idle(std::uint32_t server, Clock::time_point now) {
@@ -51,13 +52,13 @@ UpstreamConnectionPtr UpstreamPool::take_idle(std::uint32_t server, Clock::time_
 
 void UpstreamPool::put_idle(UpstreamConnectionPtr c, Clock::time_point now) {
   auto& stack = idle_[c->server_id];
-  if (stack.size() >= max_idle_per_server || c->generation != generation_) return;
+  if (stack.size() >= max_idle_per_server || c->generation != generation_[c->server_id]) return;
   c->idle_since = now;
   stack.push_back(std::move(c));
 }
 
 UpstreamConnectionPtr UpstreamPool::create(std::uint32_t server) const {
-  return std::make_unique<UpstreamConnection>(executor_, server, generation_);
+  return std::make_unique<UpstreamConnection>(executor_, server, generation_[server]);
 }
 
 void UpstreamPool::close_idle() {

@@ -47,7 +47,7 @@ struct UpstreamConnection {
   std::optional<boost::asio::ssl::stream<Socket&>> tls;
   boost::beast::flat_buffer buffer;  ///< response bytes read but not yet relayed
   std::uint32_t server_id;  ///< server slot (see Runtime)
-  std::uint64_t generation;  ///< the pool's generation when it was opened
+  std::uint64_t generation;  ///< its server's pool generation when it was opened
   Clock::time_point idle_since{};
   std::uint64_t requests = 0;  ///< exchanges completed on this connection
 };
@@ -60,9 +60,10 @@ class UpstreamPool {
 
   /// Makes room for `server_count` slots (never shrinks: older requests still use theirs).
   void grow(std::size_t server_count);
-  /// A reload: closes the idle connections, and ones still in use are closed when handed
-  /// back, so no request travels on a connection opened under the previous settings.
-  void renew();
+  /// A reload changed how `server` is reached (address, TLS): closes its idle connections, and
+  /// ones still in use are closed when handed back, so no request travels on a connection
+  /// opened under the previous settings.
+  void renew(std::uint32_t server);
 
   /// @return the most recently idled live connection to `server`, or null.
   /// Connections idle longer than the pool's idle timeout are closed; ones idle
@@ -88,7 +89,7 @@ class UpstreamPool {
   Executor executor_;
   std::vector<std::vector<UpstreamConnectionPtr>> idle_;
   std::vector<unsigned> outstanding_;
-  std::uint64_t generation_ = 0;
+  std::vector<std::uint64_t> generation_;  ///< by server slot, bumped by renew()
 };
 
 }  // namespace bgproxy::proxy

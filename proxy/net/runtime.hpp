@@ -51,6 +51,9 @@ struct Runtime {
   std::vector<std::uint32_t> service_slot;  ///< by service index
   std::size_t server_slots = 0;             ///< slots ever handed out (shards grow to this)
   std::size_t service_slots = 0;
+  /// Slots whose pooled upstream connections this generation must not reuse: the address
+  /// resolved differently, or the pool speaks TLS (its contexts were loaded again).
+  std::vector<std::uint32_t> renewed_slots;
   /// By server slot: consecutive failures (connect, reset, timeout, 5xx) that eject it; 0 = off.
   std::vector<std::uint32_t> passive_threshold;
 };

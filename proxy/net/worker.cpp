@@ -80,8 +80,7 @@ void Worker::update(WorkerUpdate u, std::function<void()> done) {
     runtime_ = std::move(u.runtime);
     table_ = std::move(u.table);
     fit_to(*runtime_);
-    // A pool's TLS settings or address may have changed: new requests get fresh connections.
-    pool_.renew();
+    for (const auto slot : runtime_->renewed_slots) pool_.renew(slot);
     for (const auto& key : u.removed) {
       std::erase_if(listeners_, [&key](const ListenerPtr& l) {
         if (l->key != key) return false;

@@ -515,6 +515,35 @@ TEST_F(ReloadTest, ThreadsChangeIsReportedAndLeftForTheNextRestart) {
   EXPECT_EQ(metric_value(p.metrics(), "bgproxy_config_reloads_total", {{"result", "success"}}), 1);
 }
 
+TEST_F(ReloadTest, PooledUpstreamConnectionsSurviveAReloadThatKeepsTheirServer) {
+  Backend& b = start_backend("blue");
+  ProxyConfig cfg;
+  cfg.blue = {b.address()};
+  cfg.threads = 1;  // one worker, one upstream pool
+  cfg.upstream_response = "5s";
+  Proxy& p = start(cfg);
+  Client c(p.port());
+  std::string why;
+  for (int i = 0; i < 3; ++i) {
+    c.send(get_request("/before"));
+    auto r = c.read_response(Ms(3000));
+    ASSERT_TRUE(r) << c.last_error();
+    ASSERT_EQ(r->status, 200);
+  }
+  const auto before = b.stats().connections;
+  cfg.upstream_response = "4s";
+  write_config(p, cfg);
+  ASSERT_TRUE(reload_ok());
+  for (int i = 0; i < 3; ++i) {
+    c.send(get_request("/after"));
+    auto r = c.read_response(Ms(3000));
+    ASSERT_TRUE(r) << c.last_error();
+    ASSERT_EQ(r->status, 200);
+  }
+  // + 1: the /_stats request's own connection.
+  EXPECT_EQ(b.stats().connections, before + 1) << "the reload closed the pooled connection to an unchanged server";
+}
+
 TEST_F(ReloadTest, TimeoutChangeApplies) {
   Backend& b = start_backend("blue");
   ProxyConfig cfg;

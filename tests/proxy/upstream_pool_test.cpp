@@ -154,8 +154,11 @@ TEST_F(UpstreamPoolTest, CloseIdleEmptiesEveryStack) {
 TEST_F(UpstreamPoolTest, RenewClosesIdleAndRefusesConnectionsOpenedBefore) {
   auto idle = pool.create(1);
   auto busy = pool.create(1);  // in use by a request across the reload
+  auto other = pool.create(2);
+  const auto* po = other.get();
   pool.put_idle(std::move(idle), t0);
-  pool.renew();
+  pool.put_idle(std::move(other), t0);
+  pool.renew(1);
   EXPECT_EQ(pool.take_idle(1, t0), nullptr) << "an idle connection survived renew()";
   pool.put_idle(std::move(busy), t0);
   EXPECT_EQ(pool.take_idle(1, t0), nullptr) << "a connection of the previous generation was pooled again";
@@ -163,6 +166,7 @@ TEST_F(UpstreamPoolTest, RenewClosesIdleAndRefusesConnectionsOpenedBefore) {
   const auto* pf = fresh.get();
   pool.put_idle(std::move(fresh), t0);
   EXPECT_EQ(pool.take_idle(1, t0).get(), pf);
+  EXPECT_EQ(pool.take_idle(2, t0).get(), po) << "renewing one server closed another's connections";
 }
 
 TEST_F(UpstreamPoolTest, GrowAddsSlotsAndKeepsTheOldOnes) {
