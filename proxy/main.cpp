@@ -21,6 +21,13 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
   app.add_flag("--check", check, "validate the configuration and exit (0 ok, 1 invalid)");
   app.add_flag("--version", version, "print the version and exit");
+  app.footer(
+      "Signals: SIGHUP reloads the configuration as one step (an invalid one is refused and the\n"
+      "running one kept); SIGTERM and SIGINT stop accepting, let in-flight requests finish\n"
+      "(timeouts.shutdown) and exit 0.\n"
+      "Binary upgrade: started while another bgproxy answers on control.socket, bgproxy takes\n"
+      "over its listening sockets (passed over that socket) and the old process drains and\n"
+      "exits; `bgctl upgrade` does this from the running proxy.");
   CLI11_PARSE(app, argc, argv);
 
   if (version) {
