@@ -1,4 +1,5 @@
 // bgproxy — the daemon. See SPEC §2 for flags, signals and exit codes.
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 
@@ -60,11 +61,21 @@ int main(int argc, char** argv) {
     return 0;
   }
   // A bgproxy already serving on our control socket hands its sockets over (binary upgrade).
+  // Started by `bgctl upgrade`, we are told where it listens (the config may name another
+  // socket by now) and must not start on our own.
+  const char* takeover_from = std::getenv("BGPROXY_TAKEOVER_FROM");
+  const bool started_by_upgrade = takeover_from != nullptr;
+  const std::string takeover_path = started_by_upgrade ? takeover_from : cfg->control.socket;
+  ::unsetenv("BGPROXY_TAKEOVER_FROM");
   std::optional<bgproxy::control::Inherited> inherited;
   try {
-    inherited = bgproxy::control::request_takeover(cfg->control.socket);
+    inherited = bgproxy::control::request_takeover(takeover_path);
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
+    return 1;
+  }
+  if (!inherited && started_by_upgrade) {
+    spdlog::error("upgrade: nothing answers on {}; not starting beside the old process", takeover_path);
     return 1;
   }
   if (inherited) {
@@ -86,6 +97,12 @@ int main(int argc, char** argv) {
   if (inherited) bgproxy::control::close_unused(*inherited);
   // Closing the channel without "done" tells the old process to carry on.
   if (!prepared || !problem.empty()) return 1;
-  if (inherited) server.on_ready([&inherited] { bgproxy::control::finish_takeover(*inherited); });
+  if (inherited) {
+    server.on_ready([&inherited] {
+      if (bgproxy::control::finish_takeover(*inherited)) return true;
+      spdlog::error("upgrade: pid {} did not acknowledge the takeover; stopping", inherited->from_pid);
+      return false;
+    });
+  }
   return server.run();
 }

@@ -79,15 +79,15 @@ class ControlServer::Connection : public std::enable_shared_from_this<ControlSer
   int native_handle() { return socket_.native_handle(); }
 
   /// Waits up to `limit` for one more line: `done(true, line)`, or `done(false, "")` on EOF,
-  /// error or time-out; the connection is closed after it either way.
+  /// error or time-out; the connection is closed once `done` returns.
   void await_line(std::chrono::steady_clock::duration limit, std::function<void(bool, std::string)> done) {
     arm(limit);
     net::async_read_until(socket_, net::dynamic_buffer(buffer_, max_line_bytes + 1), '\n',
                           [self = shared_from_this(), done = std::move(done)](error_code ec, std::size_t n) {
                             self->timer_.cancel();
                             std::string line = ec ? std::string() : self->buffer_.substr(0, n - 1);
+                            done(!ec, std::move(line));  // may still write on the socket
                             self->close();
-                            done(!ec, std::move(line));
                           });
   }
 
@@ -280,8 +280,15 @@ void ControlServer::take_over(std::shared_ptr<Connection> c, std::int32_t pid) {
     return handover_finished(pid, false);
   }
   spdlog::info("upgrade: pid {} is taking over {} listening sockets", pid, fds.size());
-  c->await_line(std::chrono::seconds(60), [this, pid, alive = alive_](bool ok, const std::string& line) {
-    if (*alive) handover_finished(pid, ok && line.find("\"takeover_done\"") != std::string::npos);
+  c->await_line(std::chrono::seconds(60), [this, c, pid, alive = alive_](bool ok, const std::string& line) {
+    if (!*alive) return;
+    // The new process serves only once we acknowledge; after a time-out it hears nothing and
+    // exits, so the two never serve side by side.
+    static constexpr std::string_view ack = "{\"ok\":true}\n";
+    const bool served = ok && line.find("\"takeover_done\"") != std::string::npos &&
+                        ::send(c->native_handle(), ack.data(), ack.size(), MSG_NOSIGNAL) ==
+                            static_cast<ssize_t>(ack.size());
+    handover_finished(pid, served);
   });
 }
 
@@ -336,9 +343,11 @@ void ControlServer::start_health_checks() {
 }
 
 void ControlServer::queue_reload() {
-  queue_.push_back(Pending{{}, self_, [](std::string) {}, [this](std::function<void(std::string)> done) {
+  queue_.push_back(Pending{{}, self_, [](std::string) {},
+                           [this](std::function<void(std::string)> done) {
                              data_plane_.reload([done = std::move(done)](const auto&) { done({}); });
-                           }});
+                           },
+                           [] { spdlog::warn("reload (SIGHUP) dropped: a new process is taking over"); }});
   if (!busy_) run_next();
 }
 
@@ -456,7 +465,7 @@ void ControlServer::do_accept() {
 }
 
 void ControlServer::submit(std::string line, Peer peer, std::function<void(std::string)> reply) {
-  queue_.push_back(Pending{std::move(line), peer, std::move(reply), {}});
+  queue_.push_back(Pending{std::move(line), peer, std::move(reply), {}, {}});
   if (!busy_) run_next();
 }
 
@@ -469,7 +478,8 @@ void ControlServer::run_next() {
   auto p = std::make_shared<Pending>(std::move(queue_.front()));
   queue_.pop_front();
   execute(*p, [this, p, alive = alive_](std::string answer) {
-    p->reply(std::move(answer));
+    // Empty: answered later by someone else (bgctl upgrade), or a task with nobody to answer.
+    if (!answer.empty()) p->reply(std::move(answer));
     if (*alive) run_next();
   });
 }
@@ -477,6 +487,7 @@ void ControlServer::run_next() {
 void ControlServer::execute(const Pending& p, std::function<void(std::string)> done) {
   // A change now would be lost: the new process has read the state file already.
   const bool frozen = handing_over_ || handed_over_;
+  if (p.task && frozen && p.cancel) p.cancel();
   if (p.task) return frozen ? done({}) : p.task(std::move(done));
   auto parsed = parse_command(p.line);
   if (!parsed) return done(error_reply(parsed.error().message));
@@ -500,9 +511,14 @@ void ControlServer::execute(const Pending& p, std::function<void(std::string)> d
     case CommandKind::history:
       return done(history_reply(controller_.state(), c.service, c.limit));
     case CommandKind::upgrade: {
-      if (auto problem = data_plane_.start_successor(); !problem.empty()) return done(error_reply(problem));
-      // Answered when the new process serves, or gives up (handover_finished).
-      upgrade_reply_ = std::move(done);
+      if (upgrade_reply_) return done(error_reply("an upgrade is already in progress"));
+      if (auto problem = data_plane_.start_successor(socket_path_); !problem.empty()) {
+        return done(error_reply(problem));
+      }
+      // Answered when the new process serves, or gives up (handover_finished); the queue goes
+      // on meanwhile, since the takeover itself freezes changes.
+      upgrade_reply_ = p.reply;
+      done({});
       upgrade_timer_.expires_after(std::chrono::seconds(60));
       upgrade_timer_.async_wait([this, alive = alive_](error_code ec) {
         if (ec || !*alive || !upgrade_reply_ || handing_over_) return;
@@ -610,16 +626,22 @@ void ControlServer::evaluate_rollouts() {
     rollout_queued_[si] = true;
     const bool by_watchdog = step.kind == RolloutStep::Kind::rollback;
     // By name: a reload queued ahead of this step may renumber or remove services.
+    const auto unqueue = [this, name = svc.name] {
+      std::string unknown;
+      const int service = controller_.resolve_service(name, unknown);
+      if (service >= 0) rollout_queued_[static_cast<std::size_t>(service)] = false;
+      return service;
+    };
     queue_.push_back(Pending{{}, self_, [](std::string) {},
-                             [this, name = svc.name, step, by_watchdog](std::function<void(std::string)> done) {
-                               std::string unknown;
-                               const int service = controller_.resolve_service(name, unknown);
+                             [this, unqueue, step, by_watchdog](std::function<void(std::string)> done) {
+                               const int service = unqueue();
                                if (service < 0) return done({});
-                               rollout_queued_[static_cast<std::size_t>(service)] = false;
                                auto d = controller_.apply_rollout(service, step, self_, now_rfc3339(), unix_ms());
                                if (!d.next) return done({});
                                apply_change(std::move(d), std::move(done), by_watchdog);
-                             }});
+                             },
+                             // Dropped: the next tick decides again (here, or in the new process).
+                             [unqueue] { (void)unqueue(); }});
     if (!busy_) run_next();
   }
 }

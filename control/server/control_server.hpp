@@ -48,6 +48,7 @@ class ControlServer {
     Peer peer;
     std::function<void(std::string)> reply;
     std::function<void(std::function<void(std::string)>)> task;
+    std::function<void()> cancel;  ///< a task dropped unrun (a handover froze changes)
   };
 
   std::string finish_start();

@@ -1,6 +1,7 @@
 #include "control/server/takeover.hpp"
 
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -142,11 +143,24 @@ std::optional<Inherited> request_takeover(const std::string& socket_path) {
   }
 }
 
-void finish_takeover(Inherited& in) {
-  if (in.channel < 0) return;
-  (void)write_all(in.channel, "{\"command\":\"takeover_done\"}\n");
+bool finish_takeover(Inherited& in) {
+  if (in.channel < 0) return false;
+  const timeval limit{10, 0};
+  ::setsockopt(in.channel, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  bool acknowledged = false;
+  if (write_all(in.channel, "{\"command\":\"takeover_done\"}\n")) {
+    std::vector<int> none;
+    try {
+      const auto line = read_answer(in.channel, none);
+      acknowledged = line.find("\"ok\":true") != std::string::npos;
+    } catch (const std::runtime_error&) {
+      acknowledged = false;  // no answer: the old process gave up on us
+    }
+    for (int fd : none) ::close(fd);
+  }
   ::close(in.channel);
   in.channel = -1;
+  return acknowledged;
 }
 
 void close_unused(Inherited& in) {

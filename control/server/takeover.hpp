@@ -4,7 +4,8 @@
 /// listeners, admin, the control socket itself) with {"command":"takeover"};
 /// the answer line carries them as SCM_RIGHTS. Once the new process serves it
 /// says {"command":"takeover_done"}; the old one then stops accepting, drains
-/// and exits. The sockets never close in between, so no connection is refused
+/// and exits (after it acknowledged, so the two never both carry on). The sockets never
+/// close in between, so no connection is refused
 /// and none queued in a backlog is lost (which re-binding SO_REUSEPORT would risk).
 /// Thread: control, or main before the loops start.
 
@@ -40,8 +41,11 @@ struct Inherited {
 /// @throws std::runtime_error when a process answers but the takeover fails (it keeps serving)
 std::optional<Inherited> request_takeover(const std::string& socket_path);
 
-/// Tells the old process that this one serves now; it then drains and exits.
-void finish_takeover(Inherited& inherited);
+/// Tells the old process that this one serves now and waits (a few seconds at most) for its
+/// acknowledgement; it then drains and exits.
+/// @return false when the old process did not acknowledge (it gave up waiting and carries on):
+/// this one must not serve
+bool finish_takeover(Inherited& inherited);
 
 /// Closes the inherited fds nobody used.
 void close_unused(Inherited& inherited);

@@ -123,9 +123,14 @@ int Server::run() {
   for (const auto& l : listeners_) listen_text += (listen_text.empty() ? "" : ",") + l.bound_text;
   spdlog::info("bgproxy ready: listen={} admin={} threads={} services={}", listen_text, admin_text_,
                workers_.size(), runtime_->config->services.size());
-  sd_notify(0, "READY=1");
-  feed_systemd_watchdog();
-  if (on_ready_) on_ready_();
+  if (on_ready_ && !on_ready_()) {
+    handed_over_ = true;
+    exit_code_ = 1;
+    shutdown();
+  } else {
+    sd_notify(0, "READY=1");
+    feed_systemd_watchdog();
+  }
   ioc_.run();
   spdlog::info("bgproxy stopped");
   return exit_code_;

@@ -41,8 +41,9 @@ class Server final : public api::DataPlane {
   /// What start_successor() runs: this binary's path (resolved now, so a package upgrade
   /// that replaces the file starts the new one) and the arguments it was started with.
   void set_command_line(std::vector<std::string> argv);
-  /// Runs once the workers serve, before the loop turns (a takeover says it is done).
-  void on_ready(std::function<void()> ready) { on_ready_ = std::move(ready); }
+  /// Runs once the workers serve, before READY=1 (a takeover confirms it is done): false
+  /// stops this process again, without a word to systemd (it was never the service's main).
+  void on_ready(std::function<bool()> ready) { on_ready_ = std::move(ready); }
   /// Starts the workers and the admin listener; runs until a stop signal has drained them.
   /// @return the process exit code: 0 after a clean drain
   int run();
@@ -60,7 +61,7 @@ class Server final : public api::DataPlane {
   void on_stop(std::function<void()> stop) override;
   void on_passive_ejection(std::function<void(std::uint32_t server)> eject) override;
   api::ListeningSockets listening_sockets() const override;
-  std::string start_successor() override;
+  std::string start_successor(const std::string& takeover_from) override;
   void hand_over(std::int32_t new_pid) override;
   const config::Config& config() const override { return *runtime_->config; }
   std::shared_ptr<const config::Config> config_snapshot() const override { return runtime_->config; }
@@ -120,7 +121,7 @@ class Server final : public api::DataPlane {
   std::function<void(std::uint32_t)> on_ejection_;
   PrepareReload prepare_reload_;
   std::function<void()> reload_signal_;
-  std::function<void()> on_ready_;
+  std::function<bool()> on_ready_;
   std::string exe_path_;
   std::vector<std::string> argv_;
   int admin_fd_ = -1;
@@ -129,7 +130,7 @@ class Server final : public api::DataPlane {
   std::string admin_text_;
   bool ready_ = false;
   bool stopping_ = false;
-  bool handed_over_ = false;  ///< a new process serves; systemd must not hear that we stop
+  bool handed_over_ = false;  ///< not systemd's main process (any more): it must not hear that we stop
   int exit_code_ = 0;
 };
 

@@ -1,9 +1,11 @@
 // Server: the old process's side of a zero-downtime binary upgrade (see control/server/takeover.hpp).
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -47,7 +49,7 @@ api::ListeningSockets Server::listening_sockets() const {
   return out;
 }
 
-std::string Server::start_successor() {
+std::string Server::start_successor(const std::string& takeover_from) {
   if (exe_path_.empty()) return "upgrade: this process does not know its command line";
   if (::access(exe_path_.c_str(), X_OK) != 0) {
     return "upgrade: cannot run " + exe_path_ + ": " + std::strerror(errno);
@@ -62,10 +64,18 @@ std::string Server::start_successor() {
   const bool watchdog = std::getenv("WATCHDOG_USEC") != nullptr;
   char watchdog_pid[32] = "WATCHDOG_PID=";
   for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "WATCHDOG_PID=", 13) != 0) env.push_back(*e);
+    if (std::strncmp(*e, "WATCHDOG_PID=", 13) != 0 && std::strncmp(*e, "BGPROXY_TAKEOVER_FROM=", 22) != 0) {
+      env.push_back(*e);
+    }
   }
   if (watchdog) env.push_back(watchdog_pid);
+  std::string takeover = "BGPROXY_TAKEOVER_FROM=" + takeover_from;
+  env.push_back(takeover.data());
   env.push_back(nullptr);
+  rlimit files{};
+  const int max_fd = ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY
+                         ? static_cast<int>(std::min<rlim_t>(files.rlim_cur, 1 << 20))
+                         : 65536;
   int status_pipe[2];
   if (::pipe2(status_pipe, O_CLOEXEC) != 0) return std::string("upgrade: pipe: ") + std::strerror(errno);
 
@@ -76,13 +86,17 @@ std::string Server::start_successor() {
     return std::string("upgrade: fork: ") + std::strerror(errno);
   }
   if (child == 0) {
-    // A grandchild, so the new process is nobody's zombie and outlives us.
-    if (::fork() != 0) ::_exit(0);
+    // A grandchild, so the new process is nobody's zombie and outlives us. _Fork: no atfork
+    // handlers in the child of a multithreaded process.
+    if (::_Fork() != 0) ::_exit(0);
     // Only the status pipe and stdio cross exec: no client or listening socket leaks into the
-    // new process (it receives the listening ones over the control socket).
+    // new process (it receives the listening ones over the control socket). Asio's sockets are
+    // not close-on-exec.
     ::dup2(status_pipe[1], 3);
     ::fcntl(3, F_SETFD, FD_CLOEXEC);
-    ::close_range(4, ~0U, 0);
+    if (::close_range(4, ~0U, 0) != 0) {
+      for (int fd = 4; fd < max_fd; ++fd) ::close(fd);
+    }
     write_decimal(watchdog_pid + 13, ::getpid());
     ::execve(exe_path_.c_str(), args.data(), env.data());
     const int err = errno;

@@ -744,7 +744,9 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
       counted_outstanding_ = false;
     }
     if (!upstream_) return;
-    if (reusable) {
+    // Opened under an older generation (maybe to an address or with TLS settings a reload has
+    // since renewed): not pooled for requests of the current one.
+    if (reusable && rt_ == worker_.runtime()) {
       ++upstream_->requests;
       worker_.pool().put_idle(std::move(upstream_), worker_.coarse_now());
     } else {

@@ -1,5 +1,7 @@
 #include "proxy/net/worker.hpp"
 
+#include <unistd.h>
+
 #include <random>
 
 #include <boost/asio/post.hpp>
@@ -10,7 +12,16 @@
 namespace bgproxy::proxy {
 namespace {
 constexpr auto sweep_period = std::chrono::milliseconds(100);
+
+/// Closes a listening socket that another process may hold too (binary upgrade). release()
+/// takes it out of this loop's epoll set first: a plain close leaves it there while any other
+/// descriptor of the socket lives, and every connection it gets would still wake this loop.
+void stop_listening(Acceptor& a) {
+  boost::system::error_code ec;
+  const auto fd = a.release(ec);
+  if (!ec) ::close(fd);
 }
+}  // namespace
 
 Worker::Worker(unsigned index, RuntimeConstSharedPtr runtime, routing::RoutingTableConstSharedPtr table,
                ConnectionLimit& connections, EjectionReport report_ejection)
@@ -84,8 +95,7 @@ void Worker::update(WorkerUpdate u, std::function<void()> done) {
     for (const auto& key : u.removed) {
       std::erase_if(listeners_, [&key](const ListenerPtr& l) {
         if (l->key != key) return false;
-        boost::system::error_code ignored;
-        l->acceptor.close(ignored);
+        stop_listening(l->acceptor);
         return true;
       });
     }
@@ -117,10 +127,7 @@ void Worker::drain() {
   net::post(executor_, [this] {
     if (draining_) return;
     draining_ = true;
-    for (auto& l : listeners_) {
-      boost::system::error_code ignored;
-      l->acceptor.close(ignored);
-    }
+    for (auto& l : listeners_) stop_listening(l->acceptor);
     listeners_.clear();
     pool_.close_idle();
     // on_drain() may close a session and so unlink it; iterate over a copy.
@@ -197,7 +204,8 @@ void Worker::do_sweep() {
   sweeping_ = true;
   sweep_timer_->expires_after(sweep_period);
   sweep_timer_->async_wait([this](boost::system::error_code ec) {
-    if (ec) return;
+    // A cancel that came after the timer fired does not stop it: check the drain here too.
+    if (ec || !sweeping_) return;
     now_ = Clock::now();
     expired_.clear();
     for (auto& t : timed_) {

@@ -77,9 +77,10 @@ class DataPlane {
   /// The sockets to pass to a new process; they stay owned (and open) here.
   virtual ListeningSockets listening_sockets() const = 0;
 
-  /// Starts this binary again (same path and arguments) to take over from this process.
+  /// Starts this binary again (same path and arguments) to take over from this process through
+  /// the control socket at `takeover_from` (the new process must not start on its own).
   /// @return empty once it was started, else why not
-  virtual std::string start_successor() = 0;
+  virtual std::string start_successor(const std::string& takeover_from) = 0;
 
   /// A new process serves on our sockets: tell systemd it is the main process now, stop
   /// accepting, let in-flight requests finish, then exit 0 (the stop hooks run as for SIGTERM).
