@@ -512,7 +512,15 @@ void ControlServer::execute(const Pending& p, std::function<void(std::string)> d
       return done(history_reply(controller_.state(), c.service, c.limit));
     case CommandKind::upgrade: {
       if (upgrade_reply_) return done(error_reply("an upgrade is already in progress"));
-      if (auto problem = data_plane_.start_successor(socket_path_); !problem.empty()) {
+      auto exited = [this, alive = alive_] {
+        if (!*alive || !upgrade_reply_ || handing_over_ || handed_over_) return;
+        upgrade_timer_.cancel();
+        auto reply = std::move(upgrade_reply_);
+        upgrade_reply_ = nullptr;
+        reply(error_reply("upgrade failed: the new process exited before taking over (see the log); "
+                          "this one carries on"));
+      };
+      if (auto problem = data_plane_.start_successor(socket_path_, exited); !problem.empty()) {
         return done(error_reply(problem));
       }
       // Answered when the new process serves, or gives up (handover_finished); the queue goes

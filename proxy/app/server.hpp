@@ -61,7 +61,7 @@ class Server final : public api::DataPlane {
   void on_stop(std::function<void()> stop) override;
   void on_passive_ejection(std::function<void(std::uint32_t server)> eject) override;
   api::ListeningSockets listening_sockets() const override;
-  std::string start_successor(const std::string& takeover_from) override;
+  std::string start_successor(const std::string& takeover_from, std::function<void()> exited) override;
   void hand_over(std::int32_t new_pid) override;
   const config::Config& config() const override { return *runtime_->config; }
   std::shared_ptr<const config::Config> config_snapshot() const override { return runtime_->config; }

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <spdlog/spdlog.h>
 
 #include "proxy/app/server.hpp"
@@ -49,7 +50,7 @@ api::ListeningSockets Server::listening_sockets() const {
   return out;
 }
 
-std::string Server::start_successor(const std::string& takeover_from) {
+std::string Server::start_successor(const std::string& takeover_from, std::function<void()> exited) {
   if (exe_path_.empty()) return "upgrade: this process does not know its command line";
   if (::access(exe_path_.c_str(), X_OK) != 0) {
     return "upgrade: cannot run " + exe_path_ + ": " + std::strerror(errno);
@@ -78,11 +79,18 @@ std::string Server::start_successor(const std::string& takeover_from) {
                          : 65536;
   int status_pipe[2];
   if (::pipe2(status_pipe, O_CLOEXEC) != 0) return std::string("upgrade: pipe: ") + std::strerror(errno);
+  // The life line: the new process holds its write end (fd 4) without knowing; we read EOF
+  // when it exits, so a new process that dies before taking over fails the upgrade at once.
+  int life_pipe[2];
+  if (::pipe2(life_pipe, O_CLOEXEC) != 0) {
+    ::close(status_pipe[0]);
+    ::close(status_pipe[1]);
+    return std::string("upgrade: pipe: ") + std::strerror(errno);
+  }
 
   const pid_t child = ::fork();
   if (child < 0) {
-    ::close(status_pipe[0]);
-    ::close(status_pipe[1]);
+    for (int fd : {status_pipe[0], status_pipe[1], life_pipe[0], life_pipe[1]}) ::close(fd);
     return std::string("upgrade: fork: ") + std::strerror(errno);
   }
   if (child == 0) {
@@ -94,8 +102,9 @@ std::string Server::start_successor(const std::string& takeover_from) {
     // not close-on-exec.
     ::dup2(status_pipe[1], 3);
     ::fcntl(3, F_SETFD, FD_CLOEXEC);
-    if (::close_range(4, ~0U, 0) != 0) {
-      for (int fd = 4; fd < max_fd; ++fd) ::close(fd);
+    ::dup2(life_pipe[1], 4);  // not close-on-exec
+    if (::close_range(5, ~0U, 0) != 0) {
+      for (int fd = 5; fd < max_fd; ++fd) ::close(fd);
     }
     write_decimal(watchdog_pid + 13, ::getpid());
     ::execve(exe_path_.c_str(), args.data(), env.data());
@@ -104,6 +113,7 @@ std::string Server::start_successor(const std::string& takeover_from) {
     ::_exit(127);
   }
   ::close(status_pipe[1]);
+  ::close(life_pipe[1]);
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
@@ -112,7 +122,16 @@ std::string Server::start_successor(const std::string& takeover_from) {
   while ((n = ::read(status_pipe[0], &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {
   }
   ::close(status_pipe[0]);
-  if (n > 0) return "upgrade: cannot start " + exe_path_ + ": " + std::strerror(exec_errno);
+  if (n > 0) {
+    ::close(life_pipe[0]);
+    return "upgrade: cannot start " + exe_path_ + ": " + std::strerror(exec_errno);
+  }
+  auto life = std::make_shared<net::posix::stream_descriptor>(ioc_, life_pipe[0]);
+  auto byte = std::make_shared<char>();
+  life->async_read_some(net::buffer(byte.get(), 1), [life, byte, exited = std::move(exited)](
+                                                         boost::system::error_code, std::size_t) {
+    if (exited) exited();
+  });
   spdlog::info("upgrade: started {}; waiting for it to take over", exe_path_);
   return {};
 }

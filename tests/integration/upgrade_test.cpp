@@ -433,5 +433,30 @@ TEST_F(UpgradeTest, FailedNewProcessLeavesTheOldOneServing) {
   EXPECT_EQ(metric_value(p.metrics(), "bgproxy_weight", {{"service", "app"}, {"color", "green"}}), 60.0);
 }
 
+// ---------------------------------------------------------------------------------------------
+// 5. `bgctl upgrade` whose new process cannot start (the config file is broken by now) fails at
+//    once, and the control socket stays responsive meanwhile.
+
+TEST_F(UpgradeTest, BgctlUpgradeWithABrokenConfigFailsAtOnceAndChangesNothing) {
+  Proxy& p = start_pair();
+  ASSERT_EQ(bgctl({"split", "--green", "30"}).exit_code, 0);
+  const std::string good = read_file(p.config_path());
+  write_file(p.config_path(), good + "bogus_key: 1\n");
+  const auto t0 = Clock::now();
+  auto r = bgctl({"upgrade"});
+  const auto took = std::chrono::duration_cast<Ms>(Clock::now() - t0).count();
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.err.find("exited before taking over"), std::string::npos) << r.err;
+  EXPECT_LT(took, 5000) << "bgctl upgrade waited for a process that had already exited";
+  EXPECT_TRUE(p.process().running());
+  EXPECT_EQ(green_weight(), 30.0);
+  write_file(p.config_path(), good);
+  EXPECT_EQ(bgctl({"split", "--green", "50"}).exit_code, 0) << "changes are refused after a failed upgrade";
+  std::string why;
+  auto resp = round_trip(p.port(), get_request("/"), Ms(3000), &why);
+  ASSERT_TRUE(resp) << why;
+  EXPECT_EQ(resp->status, 200);
+}
+
 }  // namespace
 }  // namespace bgtest

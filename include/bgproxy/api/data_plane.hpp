@@ -79,8 +79,10 @@ class DataPlane {
 
   /// Starts this binary again (same path and arguments) to take over from this process through
   /// the control socket at `takeover_from` (the new process must not start on its own).
+  /// @param exited runs (on the control thread) when the new process has exited, whenever
+  /// that is: before it took over, the upgrade failed
   /// @return empty once it was started, else why not
-  virtual std::string start_successor(const std::string& takeover_from) = 0;
+  virtual std::string start_successor(const std::string& takeover_from, std::function<void()> exited) = 0;
 
   /// A new process serves on our sockets: tell systemd it is the main process now, stop
   /// accepting, let in-flight requests finish, then exit 0 (the stop hooks run as for SIGTERM).
