@@ -8,7 +8,10 @@
 /// TLS differs only in `if constexpr (tls_stream)` branches: the handshake first,
 /// close_notify instead of a TCP half-close, and stream_truncated read as an end.
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <array>
 #include <memory>
 #include <optional>
@@ -433,7 +436,55 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     head_pending_ = true;
     upstream_bytes_sent_ = false;
     request_cut_ = false;
+    request_abandoned_ = false;
+    // First: relay_step may fail at once (bad chunked framing) and release the upstream.
+    watch_for_early_answer();
     relay_step(stream_, buffer_, *upstream_, request_body_, Direction::request);
+  }
+
+  // ---------------------------------------------------------------- early answers
+  /// Peeks at what the backend sent: a final status line ("HTTP/1.1 401") or its close. An
+  /// interim 1xx, or a status line still in pieces, is left to the usual response read.
+  static bool final_answer_or_close(Socket& s) {
+    char peek[12];
+    const auto n = ::recv(s.native_handle(), peek, sizeof peek, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) return true;
+    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+    const std::string_view line(peek, static_cast<std::size_t>(n));
+    return line.size() >= 10 && line.substr(0, 7) == "HTTP/1." && line[8] == ' ' && line[9] >= '2' && line[9] <= '5';
+  }
+
+  /// While a request body streams to a plain upstream, waits (without reading) for the backend
+  /// to speak first: a 401 or 413 to an upload it will not read is relayed at once, instead of
+  /// the body stalling until upstream_response.
+  void watch_for_early_answer() {
+    if (request_body_.done() || upgrade_ || upstream_->tls) return;
+    watching_early_ = true;
+    auto self = this->shared_from_this();
+    upstream_->socket.async_wait(tcp::socket::wait_read, [self](error_code ec) { self->on_early_answer(ec); });
+  }
+
+  /// The request body is through (or failed): the response is read the usual way.
+  void stop_watching_early() {
+    if (!watching_early_) return;
+    watching_early_ = false;
+    error_code ignored;
+    if (upstream_) upstream_->socket.cancel(ignored);  // only the readiness wait is pending on it here
+  }
+
+  void on_early_answer(error_code ec) {
+    if (ec == net::error::operation_aborted || !watching_early_ || !upstream_) return;
+    watching_early_ = false;
+    if (!ec && !final_answer_or_close(upstream_->socket)) return;  // an interim 1xx, or too little to tell
+    // The backend answered (or closed) before the body was complete: the relay of the request
+    // stops where it is (its pending operations are cancelled and their handlers do nothing),
+    // and the client connection closes after the answer, its body unread.
+    request_abandoned_ = true;
+    request_cut_ = true;
+    error_code ignored;
+    upstream_->socket.cancel(ignored);
+    lowest_layer().cancel(ignored);
+    do_read_response_head();
   }
 
   // ---------------------------------------------------------------- body relay
@@ -464,6 +515,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     arm_for_write(dir);
     auto self = this->shared_from_this();
     auto on_written = [self, &in, &buf, &out, &framing, dir, consumed](error_code ec, std::size_t) {
+      if (dir == Direction::request && self->request_abandoned_) return;
       if (ec) return self->relay_failed(dir, true, ec);
       self->note_written(dir);
       buf.consume(consumed);
@@ -487,6 +539,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     arm_for_read(dir);
     auto self = this->shared_from_this();
     in.async_read_some(buf.prepare(read_chunk), [self, &in, &buf, &out, &framing, dir](error_code ec, std::size_t n) {
+      if (dir == Direction::request && self->request_abandoned_) return;
       if (framing.kind() == BodyKind::until_eof && end_of_input(ec)) {
         framing.mark_done();
         return self->relay_done(dir);
@@ -515,6 +568,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void relay_done(Direction dir) {
     switch (dir) {
       case Direction::request:
+        stop_watching_early();
         return do_read_response_head();
       case Direction::response:
         return finish_exchange();
@@ -528,6 +582,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void relay_failed(Direction dir, bool writing, error_code ec) {
     switch (dir) {
       case Direction::request:
+        stop_watching_early();
         if (writing && !upstream_timed_out_ && !request_cut_) {
           // The backend may have answered before it stopped reading (a 413 or 401 to a large
           // upload, then close): that answer is still readable, and is the one to relay.
@@ -743,6 +798,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
       --worker_.pool().outstanding(slot_of(server_));
       counted_outstanding_ = false;
     }
+    stop_watching_early();
     if (!upstream_) return;
     // Opened under an older generation (maybe to an address or with TLS settings a reload has
     // since renewed): not pooled for requests of the current one.
@@ -907,6 +963,8 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   bool upstream_bytes_sent_ = false;
   bool upstream_timed_out_ = false;
   bool request_cut_ = false;  ///< the backend stopped taking the request body; reading its answer
+  bool watching_early_ = false;    ///< a readiness wait on the upstream runs beside the body relay
+  bool request_abandoned_ = false;  ///< the backend answered early: the body relay's handlers stop
   bool response_started_ = false;
   bool response_bytes_seen_ = false;
   bool waiting_on_upstream_ = false;

@@ -77,10 +77,11 @@ TEST_F(ProxyStream, Upload100MiBStreamedIntactWithBoundedProxyMemory) {
 }
 
 /// A backend that answers 413 as soon as it has a request head, then closes without reading
-/// the body (as many application servers do to an upload they refuse).
+/// the body (as many application servers do to an upload they refuse) — or, with `hold`, keeps
+/// the connection open that long without reading.
 class EarlyAnswerBackend {
 public:
-  EarlyAnswerBackend() {
+  explicit EarlyAnswerBackend(Ms hold = Ms(0)) : hold_(hold) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -120,12 +121,14 @@ private:
       static constexpr std::string_view answer =
           "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large";
       if (::send(c, answer.data(), answer.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(answer.size())) ++answered_;
+      for (auto until = Clock::now() + hold_; Clock::now() < until && !stop_;) std::this_thread::sleep_for(Ms(10));
       ::close(c);  // with the body unread: the proxy's next writes meet a reset
     }
   }
 
   int fd_ = -1;
   std::uint16_t port_ = 0;
+  Ms hold_;
   std::atomic<bool> stop_{false};
   std::atomic<int> answered_{0};
   std::thread thread_;
@@ -152,6 +155,30 @@ TEST_F(ProxyStream, EarlyAnswerToAnUploadIsRelayedNotA502) {
   auto m = p.metrics();
   EXPECT_EQ(metric_value(m, "bgproxy_requests_total", {{"code", "4xx"}}), 1);
   EXPECT_EQ(metric_value(m, "bgproxy_requests_total", {{"code", "5xx"}}), 0);
+}
+
+TEST_F(ProxyStream, EarlyAnswerFromABackendThatStopsReadingComesAtOnce) {
+  // The backend answers and then neither reads nor closes: the body stalls in the socket
+  // buffers. The answer must reach the client now, not a 504 after upstream_response.
+  EarlyAnswerBackend backend(Ms(8000));
+  ProxyConfig cfg;
+  cfg.blue = {backend.address()};
+  cfg.upstream_response = "5s";
+  Proxy& p = start_proxy(cfg);
+  Client c(p.port());
+  const std::uint64_t total = 64ull << 20;
+  const auto t0 = Clock::now();
+  c.send("POST /upload HTTP/1.1\r\nHost: app.test\r\nContent-Length: " + std::to_string(total) + "\r\n\r\n");
+  const std::string piece(256 * 1024, 'x');
+  for (std::uint64_t sent = 0; sent < total && c.try_send(piece, Ms(1000)); sent += piece.size()) {
+  }
+  auto r = c.read_response(Ms(5000));
+  const auto took = std::chrono::duration_cast<Ms>(Clock::now() - t0).count();
+  ASSERT_TRUE(r) << "no answer: " << c.last_error();
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(r->body, "too large");
+  EXPECT_EQ(r->header("Connection").value_or(""), "close");
+  EXPECT_LT(took, 4000) << "the answer waited for the stalled body";
 }
 
 TEST_F(ProxyStream, ChunkedUpload32MiBStreamedIntact) {
