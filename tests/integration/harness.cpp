@@ -1009,6 +1009,23 @@ void IntegrationTest::TearDown() {
 
 // ---------------------------------------------------------------------------------------------
 
+std::string describe(const Outcome& o) {
+  std::ostringstream s;
+  s << "status=" << o.status << " backend=" << o.backend << " color=" << o.color << " took="
+    << std::chrono::duration_cast<Ms>(o.finished - o.started).count() << "ms";
+  if (!o.error.empty()) s << " error=" << o.error;
+  return s.str();
+}
+
+std::size_t count_failures(const std::vector<Outcome>& v, std::string* first) {
+  std::size_t n = 0;
+  for (const auto& o : v) {
+    if (o.status == 200 && o.error.empty()) continue;
+    if (++n <= 10) *first += "  " + describe(o) + "\n";
+  }
+  return n;
+}
+
 RequestLoop::RequestLoop(std::uint16_t port, int threads, Ms pace) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this, port, pace, i] { run(port, pace, i); });
 }

@@ -385,6 +385,12 @@ struct Outcome {
   std::string error;
 };
 
+/// "status=200 backend=blue-1 color=blue took=3ms [error=...]", for failure messages.
+std::string describe(const Outcome& o);
+
+/// Number of outcomes that are not a clean 200; `*first` gets the first few of them described.
+std::size_t count_failures(const std::vector<Outcome>& v, std::string* first);
+
 /// `threads` clients each sending GET in a loop on a keep-alive connection (a fresh one after a
 /// failure), `pace` apart, recording every outcome until stop().
 class RequestLoop {

@@ -97,14 +97,6 @@ std::optional<double> cpu_seconds(const fs::path& stat_file, std::string* comm =
   return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
-std::string describe(const Outcome& o) {
-  std::ostringstream s;
-  s << "status=" << o.status << " backend=" << o.backend << " color=" << o.color
-    << " took=" << ms_since(o.started, o.finished) << "ms";
-  if (!o.error.empty()) s << " error=" << o.error;
-  return s.str();
-}
-
 class HealthTest : public IntegrationTest {
 protected:
   /// A fast active check: 200 ms interval, down after 3 failures, up after 2 successes.

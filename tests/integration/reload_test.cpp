@@ -71,24 +71,6 @@ bool wait_for_count(Process& p, const std::regex& re, std::size_t n, Ms timeout)
   }
 }
 
-std::string describe(const Outcome& o) {
-  std::ostringstream s;
-  s << "status=" << o.status << " backend=" << o.backend << " color=" << o.color << " took="
-    << std::chrono::duration_cast<Ms>(o.finished - o.started).count() << "ms";
-  if (!o.error.empty()) s << " error=" << o.error;
-  return s.str();
-}
-
-/// Number of outcomes that are not a clean 200; `*first` gets the first few of them described.
-std::size_t count_failures(const std::vector<Outcome>& v, std::string* first) {
-  std::size_t n = 0;
-  for (const auto& o : v) {
-    if (o.status == 200 && o.error.empty()) continue;
-    if (++n <= 10) *first += "  " + describe(o) + "\n";
-  }
-  return n;
-}
-
 class ReloadTest : public IntegrationTest {
 protected:
   /// Starts the proxy for `cfg` (index 0: control-0.sock, state-0.json, bgproxy-0.yaml).

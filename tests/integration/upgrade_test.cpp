@@ -40,24 +40,6 @@ const std::regex kReady(R"(bgproxy ready: listen=([0-9.:,]+) admin=[0-9.]+:(\d+)
 const std::regex kTookOver(R"(upgrade: took over (\d+) listening sockets from pid (\d+))");
 const std::regex kHandedOver(R"(upgrade: handed over to pid (\d+); draining)");
 
-std::string describe(const Outcome& o) {
-  std::ostringstream s;
-  s << "status=" << o.status << " backend=" << o.backend << " color=" << o.color << " took="
-    << std::chrono::duration_cast<Ms>(o.finished - o.started).count() << "ms";
-  if (!o.error.empty()) s << " error=" << o.error;
-  return s.str();
-}
-
-/// Number of outcomes that are not a clean 200; `*first` gets the first few of them described.
-std::size_t count_failures(const std::vector<Outcome>& v, std::string* first) {
-  std::size_t n = 0;
-  for (const auto& o : v) {
-    if (o.status == 200 && o.error.empty()) continue;
-    if (++n <= 10) *first += "  " + describe(o) + "\n";
-  }
-  return n;
-}
-
 /// The listen ports of a "bgproxy ready:" match.
 std::vector<std::uint16_t> listen_ports(const std::string& listen) {
   std::vector<std::uint16_t> r;
