@@ -385,7 +385,7 @@ api::DataPlane::ReloadPlan ControlServer::prepare_reload(std::shared_ptr<const c
     remap(manual_rollbacks_, std::uint64_t{0});
     remap(watchdog_rollbacks_, std::uint64_t{0});
     remap(verdicts_, std::string());
-    remap(dry_run_logged_, std::string());
+    remap(dry_run_logged_, watchdog::Rule::none);
     remap(rollout_queued_, false);
     for (auto& [when, snapshot] : history_) {
       std::vector<stats::ServiceStats> services(snapshot.services);
@@ -614,18 +614,16 @@ void ControlServer::evaluate_rollouts() {
       verdicts_[si] = verdict->reason;
     }
     const auto step = next_step(svc, ss, verdict, now_ms);
-    if (step.kind != RolloutStep::Kind::rollback) dry_run_logged_[si].clear();
+    if (step.kind != RolloutStep::Kind::rollback) dry_run_logged_[si] = watchdog::Rule::none;
     if (step.kind == RolloutStep::Kind::hold) continue;
     const auto target_name = routing::color_name(*ss.target);
     if (step.kind == RolloutStep::Kind::rollback) {
       if (svc.watchdog.dry_run) {
         // Dry run: say what would happen once per failing rule (the figures move every
         // second), again only after a pass, and leave the weights alone.
-        const auto& why = verdict->reason;
-        const auto rule = why.substr(0, why.find(' ')) + (why.find("'s ") != std::string::npos ? " relative" : "");
-        if (dry_run_logged_[si] != rule) {
+        if (dry_run_logged_[si] != verdict->rule) {
           spdlog::warn("watchdog (dry run): would roll back {} {}: {}", svc.name, target_name, verdict->reason);
-          dry_run_logged_[si] = rule;
+          dry_run_logged_[si] = verdict->rule;
         }
         continue;
       }

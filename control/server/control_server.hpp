@@ -19,6 +19,7 @@
 #include "bgproxy/api/data_plane.hpp"
 #include "bgproxy/control/state.hpp"
 #include "bgproxy/stats/request_stats.hpp"
+#include "bgproxy/watchdog/policy.hpp"
 #include "control/core/controller.hpp"
 #include "control/core/replies.hpp"
 #include "control/core/rollout.hpp"
@@ -105,7 +106,7 @@ class ControlServer {
   std::vector<std::uint64_t> watchdog_rollbacks_;  ///< by service
   std::vector<std::string> verdicts_;              ///< last verdict per service, for status (""=none)
   std::vector<bool> rollout_queued_;               ///< a rollout step waits in the queue
-  std::vector<std::string> dry_run_logged_;        ///< failing rule last logged in dry run, per service
+  std::vector<watchdog::Rule> dry_run_logged_;     ///< failing rule last logged in dry run, per service
   std::vector<bool> panic_;                        ///< no healthy server in either color, per service
   Peer self_;                                      ///< who the watchdog's changes are recorded as
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -22,8 +22,19 @@ struct Figures {
 
 enum class Outcome : std::uint8_t { inconclusive, pass, fail };
 
+/// The rule a failing verdict broke (SPEC §6), so that callers can tell failures apart without
+/// reading the reason text, which is for people and may change.
+enum class Rule : std::uint8_t {
+  none,              ///< the verdict did not fail (pass or inconclusive)
+  error_rate,        ///< error rate > max_error_rate
+  p95,               ///< p95 > max_p95
+  error_rate_delta,  ///< error rate exceeds the other color's by more than max_error_rate_delta
+  p95_ratio,         ///< p95 > the other color's p95 × max_p95_ratio and its p95 + 50 ms
+};
+
 struct Verdict {
   Outcome outcome = Outcome::inconclusive;
+  Rule rule = Rule::none;  ///< set exactly when outcome is fail
   /// One line with the figures, e.g. "error_rate 0.213 > 0.05 (n=412, window 30s)",
   /// "p95 1.512s > 1s (n=80, window 10s)",
   /// "error_rate 0.080 exceeds blue's 0.030 by more than 0.02 (n=200, window 30s)",

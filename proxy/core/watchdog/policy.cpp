@@ -51,39 +51,42 @@ Verdict evaluate(const Figures& target, const Figures& other, const config::Watc
   const std::string other_str(other_name);  // for %s
 
   if (target.requests < policy.min_requests) {
-    return {Outcome::inconclusive,
+    return {Outcome::inconclusive, Rule::none,
             format("inconclusive: %llu requests < min_requests %llu (window %s)",
                    static_cast<unsigned long long>(target.requests),
                    static_cast<unsigned long long>(policy.min_requests), window_text(policy.window).c_str())};
   }
 
   if (target.error_rate > policy.max_error_rate) {
-    return {Outcome::fail, format("error_rate %.3f > %g", target.error_rate, policy.max_error_rate) +
-                               context(target, policy)};
+    return {Outcome::fail, Rule::error_rate,
+            format("error_rate %.3f > %g", target.error_rate, policy.max_error_rate) + context(target, policy)};
   }
 
   const double max_p95 = seconds_of(policy.max_p95);
   if (target.p95_seconds > max_p95) {
-    return {Outcome::fail, format("p95 %.3fs > %gs", target.p95_seconds, max_p95) + context(target, policy)};
+    return {Outcome::fail, Rule::p95,
+            format("p95 %.3fs > %gs", target.p95_seconds, max_p95) + context(target, policy)};
   }
 
   if (other.requests >= policy.min_requests) {
     if (target.error_rate - other.error_rate > policy.max_error_rate_delta + tolerance) {
-      return {Outcome::fail, format("error_rate %.3f exceeds %s's %.3f by more than %g", target.error_rate,
-                                    other_str.c_str(), other.error_rate, policy.max_error_rate_delta) +
-                                 context(target, policy)};
+      return {Outcome::fail, Rule::error_rate_delta,
+              format("error_rate %.3f exceeds %s's %.3f by more than %g", target.error_rate, other_str.c_str(),
+                     other.error_rate, policy.max_error_rate_delta) +
+                  context(target, policy)};
     }
     if (target.p95_seconds > other.p95_seconds * policy.max_p95_ratio + tolerance &&
         target.p95_seconds > other.p95_seconds + p95_margin_seconds + tolerance) {
-      return {Outcome::fail,
+      return {Outcome::fail, Rule::p95_ratio,
               format("p95 %.3fs > %g x %s's %.3fs and %s's + %gms", target.p95_seconds, policy.max_p95_ratio,
                      other_str.c_str(), other.p95_seconds, other_str.c_str(), p95_margin_seconds * 1000) +
                   context(target, policy)};
     }
   }
 
-  return {Outcome::pass, format("pass: error_rate %.3f, p95 %.3fs", target.error_rate, target.p95_seconds) +
-                             context(target, policy)};
+  return {Outcome::pass, Rule::none,
+          format("pass: error_rate %.3f, p95 %.3fs", target.error_rate, target.p95_seconds) +
+              context(target, policy)};
 }
 
 }  // namespace bgproxy::watchdog

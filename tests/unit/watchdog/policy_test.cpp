@@ -252,5 +252,47 @@ TEST(WatchdogPolicy, ThresholdsPrintedAsGiven) {
             "p95 0.500s > 2 x blue's 0.200s and blue's + 50ms (n=100, window 30s)");
 }
 
+
+// -- rule: which rule failed, without reading the text (issue 11) ----------------------------
+
+TEST(WatchdogPolicy, EachFailureNamesItsRule) {
+  auto p = policy();
+  p.max_p95 = 1s;
+  const Verdict error_rate = eval(fig(412, 0.213, 0.004), no_other, p);
+  EXPECT_EQ(error_rate.outcome, Outcome::fail);
+  EXPECT_EQ(error_rate.rule, Rule::error_rate);
+  const Verdict p95 = eval(fig(80, 0.0, 1.512), no_other, p);
+  EXPECT_EQ(p95.outcome, Outcome::fail);
+  EXPECT_EQ(p95.rule, Rule::p95);
+  p.max_error_rate = 0.10;
+  const Verdict delta = eval(fig(200, 0.08, 0.010), fig(200, 0.03, 0.010), p);
+  EXPECT_EQ(delta.outcome, Outcome::fail);
+  EXPECT_EQ(delta.rule, Rule::error_rate_delta);
+  const Verdict ratio = eval(fig(200, 0.0, 0.900), fig(200, 0.0, 0.300), p);
+  EXPECT_EQ(ratio.outcome, Outcome::fail);
+  EXPECT_EQ(ratio.rule, Rule::p95_ratio);
+}
+
+// Both the absolute and the relative error-rate rules print "error_rate ..."; the rule field is
+// what tells them apart (the dry run logs each failing rule once).
+TEST(WatchdogPolicy, RuleFollowsTheRuleReportedWhenSeveralFail) {
+  auto p = policy();
+  p.max_p95 = 1s;
+  EXPECT_EQ(eval(fig(100, 0.2, 5.0), healthy_blue, p).rule, Rule::error_rate);  // every rule fails
+  EXPECT_EQ(eval(fig(200, 0.0, 1.2), fig(200, 0.0, 0.1), p).rule, Rule::p95);
+  p.max_error_rate = 0.5;
+  EXPECT_EQ(eval(fig(200, 0.2, 0.900), fig(200, 0.0, 0.300), p).rule, Rule::error_rate_delta);
+}
+
+TEST(WatchdogPolicy, PassAndInconclusiveHaveNoRule) {
+  const Verdict pass = eval(fig(120, 0.0, 0.004), healthy_blue);
+  EXPECT_EQ(pass.outcome, Outcome::pass);
+  EXPECT_EQ(pass.rule, Rule::none);
+  const Verdict thin = eval(fig(19, 1.0, 3600.0), healthy_blue);
+  EXPECT_EQ(thin.outcome, Outcome::inconclusive);
+  EXPECT_EQ(thin.rule, Rule::none);
+  EXPECT_EQ(Verdict{}.rule, Rule::none);
+}
+
 }  // namespace
 }  // namespace bgproxy::watchdog
