@@ -28,6 +28,7 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 #include <boost/range/iterator_range.hpp>
 #include <spdlog/logger.h>
 
@@ -249,7 +250,9 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     } else {
       request_body_.reset(BodyKind::none);
     }
-    upgrade_ = parser_->upgrade();
+    // Only a websocket upgrade becomes a tunnel: any other (h2c above all) would carry traffic
+    // past routing, rules and accounting. Those requests go on as plain ones, Upgrade removed.
+    upgrade_ = parser_->upgrade() && offers_websocket(req[http::field::upgrade]);
     head_method_ = req.method() == http::verb::head;
     idempotent_ = is_idempotent(req.method());
     const auto expect = req[http::field::expect];
@@ -322,6 +325,13 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     if (beast::iequals(value, "green")) return routing::Color::green;
     if (beast::iequals(value, "blue")) return routing::Color::blue;
     return std::nullopt;
+  }
+
+  static bool offers_websocket(std::string_view upgrade) noexcept {
+    for (auto token : http::token_list{upgrade}) {
+      if (beast::iequals(token, "websocket")) return true;
+    }
+    return false;
   }
 
   static bool is_idempotent(http::verb m) noexcept {
@@ -427,12 +437,17 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     const auto& req = parser_->get();
     head_.clear();
     const auto& svc = table_->services[static_cast<std::size_t>(service_)];
+    RequestForwarding how;
+    how.body.chunked = request_body_.kind() == BodyKind::chunked;
+    if (const auto len = parser_->content_length(); len && !how.body.chunked) how.body.content_length = *len;
+    how.upgrade = upgrade_;
+    if (svc.override_color.enabled) how.strip = svc.override_color.header;
+    if (svc.sticky.kind == config::Sticky::Kind::header) how.sticky = svc.sticky.name;
     write_request_head(head_, req, target_.origin_form,
                        ForwardedFor{client_ip_, tls_ ? "https" : "http",
                                     target_.authority.empty() ? std::string_view(req[http::field::host]) : target_.authority,
                                     target_.authority},
-                       request_body_.kind() == BodyKind::chunked, upgrade_,
-                       svc.override_color.enabled ? std::string_view(svc.override_color.header) : std::string_view{});
+                       how);
     head_pending_ = true;
     upstream_bytes_sent_ = false;
     request_cut_ = false;
@@ -672,7 +687,12 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void on_response_head() {
     auto& res = response_parser_->get();
     const unsigned status = res.result_int();
-    if (status == 101 && upgrade_) return start_tunnel();
+    if (status == 101) {
+      // A switch bgproxy did not ask for (no websocket upgrade forwarded), or to another
+      // protocol, would make the connection a blind tunnel: a protocol error, never a tunnel.
+      if (upgrade_ && offers_websocket(res[http::field::upgrade])) return start_tunnel();
+      return upstream_failed(stats::FailureReason::protocol, 502, false);
+    }
     if (status < 200) {
       // Interim responses: 100 Continue was already answered by the proxy, and
       // 102/103 are optional hints; read on to the final response.
@@ -703,6 +723,9 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
 
     ResponseFraming framing;
     framing.chunked = response_parser_->chunked() && !client_http10_;
+    if (const auto len = response_parser_->content_length(); len && !response_parser_->chunked() && status != 204) {
+      framing.content_length = *len;
+    }
     framing.keep_alive = keep_alive_;
     framing.client_http10 = client_http10_;
     head_.clear();

@@ -4,7 +4,6 @@
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/status.hpp>
-#include <boost/range/iterator_range.hpp>
 
 #include "proxy/http/hop_by_hop.hpp"
 
@@ -27,35 +26,66 @@ void append_number(std::string& out, unsigned long long v) {
   out.append(buf, end);
 }
 
-/// Fields the proxy rewrites itself, or that must not cross it: hop-by-hop ones
-/// and those named by any Connection field (several fields form one list).
-template <class Message>
-bool skip_field(const Message& msg, const http::fields::value_type& f, bool has_connection,
-                bool upgrade) {
-  const auto name = f.name();
-  if (upgrade && name == http::field::upgrade) return false;
-  if (is_hop_by_hop(name)) return true;
-  if (!has_connection) return false;
-  for (const auto& c : boost::make_iterator_range(msg.equal_range(http::field::connection))) {
-    if (named_in_connection(c.value(), f.name_string())) return true;
+/// Writes the one framing field of a message, where its first Content-Length stood or at the end.
+class FramingWriter {
+ public:
+  explicit FramingWriter(BodyHeader body) : body_(body) {}
+
+  /// At a Content-Length field of the original message: our own length replaces the first one,
+  /// later ones (identical duplicates; differing ones were refused by the parser) go.
+  void at_content_length(std::string& out) {
+    if (written_ || body_.chunked || !body_.content_length) return;
+    write(out);
   }
-  return false;
+  /// At the end of the head: chunked framing, or a length whose field we have not met.
+  void at_end(std::string& out) {
+    if (!written_ && (body_.chunked || body_.content_length)) write(out);
+  }
+
+ private:
+  void write(std::string& out) {
+    written_ = true;
+    if (body_.chunked) {
+      out.append("Transfer-Encoding: chunked\r\n");
+      return;
+    }
+    out.append("Content-Length: ");
+    append_number(out, *body_.content_length);
+    out.append("\r\n");
+  }
+
+  BodyHeader body_;
+  bool written_ = false;
+};
+
+/// Fields the proxy writes itself or that must not cross it: hop-by-hop ones (Upgrade too,
+/// unless `keep_upgrade`) and those the Connection field lines nominate.
+bool skip_field(const http::fields::value_type& f, const NominatedFields& nominated, bool keep_upgrade) {
+  const auto name = f.name();
+  if (keep_upgrade && name == http::field::upgrade) return false;
+  if (is_hop_by_hop(name)) return true;
+  return nominated.contains(f.name_string());
 }
 
 }  // namespace
 
 void write_request_head(std::string& out, const RequestHead& req, std::string_view target,
-                        const ForwardedFor& fwd, bool chunked, bool upgrade, std::string_view strip) {
+                        const ForwardedFor& fwd, const RequestForwarding& how) {
   out.append(req.method_string());
   out.push_back(' ');
   out.append(target);
   out.append(" HTTP/1.1\r\n");
 
-  const bool has_connection = req.count(http::field::connection) != 0;
+  const NominatedFields nominated(req, how.sticky);
+  FramingWriter framing(how.body);
   std::string_view xff, via;
   bool multiple_xff = false, multiple_via = false;
   for (const auto& f : req) {
-    if (skip_field(req, f, has_connection, upgrade)) continue;
+    if (f.name() == http::field::content_length) {
+      framing.at_content_length(out);
+      continue;
+    }
+    if (skip_field(f, nominated, false)) continue;
     const auto name = f.name_string();
     if (boost::beast::iequals(name, "X-Forwarded-For")) {
       multiple_xff = multiple_xff || !xff.empty();
@@ -76,7 +106,7 @@ void write_request_head(std::string& out, const RequestHead& req, std::string_vi
         break;
     }
     if (boost::beast::iequals(name, "X-Forwarded-Proto") || boost::beast::iequals(name, "X-Forwarded-Host")) continue;
-    if (!strip.empty() && boost::beast::iequals(name, strip)) continue;
+    if (!how.strip.empty() && boost::beast::iequals(name, how.strip)) continue;
     append_field(out, name, f.value());
   }
 
@@ -111,8 +141,10 @@ void write_request_head(std::string& out, const RequestHead& req, std::string_vi
   }
   out.append(req.version() == 10 ? "1.0 bgproxy\r\n" : "1.1 bgproxy\r\n");
 
-  if (chunked) out.append("Transfer-Encoding: chunked\r\n");
-  if (upgrade) out.append("Connection: upgrade\r\n");
+  framing.at_end(out);
+  // Only a websocket upgrade crosses (the caller checked the token): the client's Upgrade list
+  // is not copied, so an `h2c` beside it cannot reach the backend.
+  if (how.upgrade) out.append("Upgrade: websocket\r\nConnection: upgrade\r\n");
   out.append("\r\n");
 }
 
@@ -127,12 +159,17 @@ void write_response_head(std::string& out, const ResponseHead& res, const Respon
   if (reason != "<unknown-status>") out.append(reason);
   out.append("\r\n");
 
-  const bool has_connection = res.count(http::field::connection) != 0;
+  const NominatedFields nominated(res, {});
+  FramingWriter body(BodyHeader{framing.chunked, framing.content_length});
   for (const auto& f : res) {
-    if (skip_field(res, f, has_connection, framing.upgrade)) continue;
+    if (f.name() == http::field::content_length) {
+      body.at_content_length(out);
+      continue;
+    }
+    if (skip_field(f, nominated, framing.upgrade)) continue;
     append_field(out, f.name_string(), f.value());
   }
-  if (framing.chunked) out.append("Transfer-Encoding: chunked\r\n");
+  body.at_end(out);
   if (framing.upgrade) {
     out.append("Connection: upgrade\r\n");
   } else if (!framing.keep_alive) {

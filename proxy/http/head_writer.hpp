@@ -4,6 +4,8 @@
 /// Beast serializer: it costs more than the rest of the relay, STYLE.md §3).
 /// Thread: owned by one session.
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,16 +24,34 @@ struct ForwardedFor {
   std::string_view authority;   ///< non-empty for an absolute-form target: sent as Host (RFC 9110 §7.2)
 };
 
+/// The framing field bgproxy writes on a forwarded message, derived from its own parse and never
+/// copied from the fields that survived filtering: whatever a Connection field names, a message
+/// with a body carries exactly one framing field (RFC 9112 §6.3), written where the first
+/// Content-Length stood (or, for chunked, at the end of the head).
+struct BodyHeader {
+  bool chunked = false;                         ///< Transfer-Encoding: chunked
+  std::optional<std::uint64_t> content_length;  ///< Content-Length: N, when not chunked
+};
+
+/// How a request head is forwarded.
+struct RequestForwarding {
+  BodyHeader body;
+  bool upgrade = false;     ///< a websocket upgrade: Upgrade: websocket and Connection: upgrade
+  std::string_view strip;   ///< a field never forwarded (the override header), any case
+  std::string_view sticky;  ///< the sticky header a service routes by: kept even if Connection names it
+};
+
 /// Appends the request head to send upstream: origin-form target, HTTP/1.1,
 /// end-to-end fields only (hop-by-hop and Connection-named fields removed, as are
-/// Expect — answered by the proxy — and `strip`, e.g. a refused override header),
-/// X-Forwarded-For/Proto/Host and Via, and Transfer-Encoding: chunked when the
-/// body is chunked. An upgrade request keeps its Upgrade and Connection: upgrade.
+/// Expect — answered by the proxy — and `how.strip`), X-Forwarded-For/Proto/Host and
+/// Via, and the framing of `how.body`. Only a websocket upgrade keeps an Upgrade field.
 void write_request_head(std::string& out, const RequestHead& req, std::string_view target,
-                        const ForwardedFor& fwd, bool chunked, bool upgrade, std::string_view strip);
+                        const ForwardedFor& fwd, const RequestForwarding& how);
 
 struct ResponseFraming {
   bool chunked = false;      ///< relay chunked framing as is (client speaks HTTP/1.1)
+  /// Content-Length as parsed, when not chunked (bodiless answers to HEAD and 304 keep it as metadata).
+  std::optional<std::uint64_t> content_length;
   bool keep_alive = true;    ///< the client connection stays open afterwards
   bool client_http10 = false;
   bool upgrade = false;      ///< 101: keep Upgrade and Connection: upgrade

@@ -27,7 +27,12 @@ namespace bgtest {
 
 namespace fs = std::filesystem;
 
-const char* proxy_bin() { return BGPROXY_BIN; }
+// BGTEST_PROXY_BIN runs the suites against another build of bgproxy (e.g. main's, to see a
+// regression test fail before its fix).
+const char* proxy_bin() {
+  const char* other = std::getenv("BGTEST_PROXY_BIN");
+  return other && *other ? other : BGPROXY_BIN;
+}
 const char* backend_bin() { return BGPROXY_BACKEND_BIN; }
 
 namespace {

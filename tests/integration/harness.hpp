@@ -34,7 +34,8 @@ namespace bgtest {
 using Clock = std::chrono::steady_clock;
 using Ms = std::chrono::milliseconds;
 
-/// Absolute paths of the binaries under test (compile definitions set by tests/CMakeLists.txt).
+/// Absolute paths of the binaries under test (compile definitions set by tests/CMakeLists.txt;
+/// the environment variable BGTEST_PROXY_BIN overrides the proxy).
 const char* proxy_bin();
 const char* backend_bin();
 

@@ -32,11 +32,26 @@ ResponseHead make_response(unsigned status, unsigned version, Fields fields) {
 
 const ForwardedFor fwd{"10.0.0.1", "http", "a.example", {}};
 
+/// The framing a session derives from its parse: chunked, else the Content-Length the message has.
+BodyHeader parsed_body(const http::fields& msg, bool chunked) {
+  BodyHeader body;
+  body.chunked = chunked;
+  if (const auto cl = msg.find(http::field::content_length); !chunked && cl != msg.end()) {
+    body.content_length = std::stoull(std::string(cl->value()));
+  }
+  return body;
+}
+
 std::string request_bytes(const RequestHead& req, std::string_view target = "/x", bool chunked = false,
                           bool upgrade = false, std::string_view strip = {},
-                          const ForwardedFor& f = fwd) {
+                          const ForwardedFor& f = fwd, std::string_view sticky = {}) {
   std::string out;
-  write_request_head(out, req, target, f, chunked, upgrade, strip);
+  RequestForwarding how;
+  how.body = parsed_body(req, chunked);
+  how.upgrade = upgrade;
+  how.strip = strip;
+  how.sticky = sticky;
+  write_request_head(out, req, target, f, how);
   return out;
 }
 
@@ -61,7 +76,9 @@ TEST(HeadWriter, RequestBasic) {
 TEST(HeadWriter, RequestAppendsToOutAndUsesTheGivenTarget) {
   auto req = make_request(http::verb::post, "http://a.example/up?x=1", 11, {{"Host", "a.example"}, {"Content-Length", "3"}});
   std::string out = "previous";
-  write_request_head(out, req, "/up?x=1", fwd, false, false, {});
+  RequestForwarding how;
+  how.body.content_length = 3;
+  write_request_head(out, req, "/up?x=1", fwd, how);
   EXPECT_EQ(out,
             "previousPOST /up?x=1 HTTP/1.1\r\n"
             "Host: a.example\r\n"
@@ -241,13 +258,13 @@ TEST(HeadWriter, RequestUpgradeKeepsUpgradeAndAddsConnectionUpgrade) {
   EXPECT_EQ(request_bytes(req, "/ws", false, true),
             "GET /ws HTTP/1.1\r\n"
             "Host: a.example\r\n"
-            "Upgrade: websocket\r\n"
             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
             "Sec-WebSocket-Version: 13\r\n"
             "X-Forwarded-For: 10.0.0.1\r\n"
             "X-Forwarded-Proto: http\r\n"
             "X-Forwarded-Host: a.example\r\n"
             "Via: 1.1 bgproxy\r\n"
+            "Upgrade: websocket\r\n"
             "Connection: upgrade\r\n"
             "\r\n");
   // Without the upgrade flag the same request loses Upgrade.
@@ -258,12 +275,100 @@ TEST(HeadWriter, RequestUpgradeKeepsUpgradeAndAddsConnectionUpgrade) {
             "Sec-WebSocket-Version: 13\r\n" + std::string(added_tail));
 }
 
-TEST(HeadWriter, RequestXffNamedInConnectionIsDroppedNotAppended) {
+// Issue 11: the forwarding trail is bgproxy's to extend, not the client's to cut by naming it.
+TEST(HeadWriter, Issue11XffAndViaNamedInConnectionAreKeptAndAppended) {
   const auto req = make_request(http::verb::get, "/x", 11,
-                                {{"Host", "a.example"}, {"Connection", "X-Forwarded-For"}, {"X-Forwarded-For", "6.6.6.6"}});
+                                {{"Host", "a.example"},
+                                 {"Connection", "X-Forwarded-For, via, X-Forwarded-Host"},
+                                 {"X-Forwarded-For", "6.6.6.6"},
+                                 {"Via", "1.1 edge"}});
   EXPECT_EQ(request_bytes(req),
             "GET /x HTTP/1.1\r\n"
-            "Host: a.example\r\n" + std::string(added_tail));
+            "Host: a.example\r\n"
+            "X-Forwarded-For: 6.6.6.6, 10.0.0.1\r\n"
+            "X-Forwarded-Proto: http\r\n"
+            "X-Forwarded-Host: a.example\r\n"
+            "Via: 1.1 edge, 1.1 bgproxy\r\n"
+            "\r\n");
+}
+
+// Issue 11: `Connection: Content-Length` used to strip the length while the body still went up,
+// so the backend read the body as the next request.
+TEST(HeadWriter, Issue11ContentLengthNamedInConnectionIsStillWritten) {
+  for (std::string_view connection : {"Content-Length", "keep-alive, content-LENGTH", " Content-Length ,keep-alive"}) {
+    SCOPED_TRACE(std::string(connection));
+    const auto req = make_request(http::verb::post, "/x", 11,
+                                  {{"Host", "a.example"}, {"Connection", connection}, {"Content-Length", "5"}});
+    EXPECT_EQ(request_bytes(req),
+              "POST /x HTTP/1.1\r\n"
+              "Host: a.example\r\n"
+              "Content-Length: 5\r\n" + std::string(added_tail));
+  }
+}
+
+TEST(HeadWriter, Issue11TransferEncodingAndHostNamedInConnectionChangeNothing) {
+  const auto req = make_request(http::verb::post, "/x", 11,
+                                {{"Host", "a.example"},
+                                 {"Connection", "Transfer-Encoding, Host"},
+                                 {"Transfer-Encoding", "chunked"}});
+  EXPECT_EQ(request_bytes(req, "/x", true),
+            "POST /x HTTP/1.1\r\n"
+            "Host: a.example\r\n"
+            "X-Forwarded-For: 10.0.0.1\r\n"
+            "X-Forwarded-Proto: http\r\n"
+            "X-Forwarded-Host: a.example\r\n"
+            "Via: 1.1 bgproxy\r\n"
+            "Transfer-Encoding: chunked\r\n"
+            "\r\n");
+}
+
+TEST(HeadWriter, Issue11StickyHeaderNamedInConnectionIsKept) {
+  const auto req = make_request(http::verb::get, "/x", 11,
+                                {{"Host", "a.example"}, {"Connection", "x-user-id, X-Other"}, {"X-User-Id", "u1"},
+                                 {"X-Other", "gone"}});
+  EXPECT_EQ(request_bytes(req, "/x", false, false, {}, fwd, "X-User-Id"),
+            "GET /x HTTP/1.1\r\n"
+            "Host: a.example\r\n"
+            "X-User-Id: u1\r\n" + std::string(added_tail));
+}
+
+TEST(HeadWriter, Issue11DuplicateIdenticalContentLengthForwardedOnce) {
+  const auto req = make_request(http::verb::post, "/x", 11,
+                                {{"Host", "a.example"}, {"Content-Length", "5"}, {"X-A", "1"}, {"content-length", "5"}});
+  EXPECT_EQ(request_bytes(req),
+            "POST /x HTTP/1.1\r\n"
+            "Host: a.example\r\n"
+            "Content-Length: 5\r\n"
+            "X-A: 1\r\n" + std::string(added_tail));
+}
+
+TEST(HeadWriter, Issue11UpgradeOtherThanWebsocketIsNotForwarded) {
+  const auto req = make_request(http::verb::get, "/x", 11,
+                                {{"Host", "a.example"},
+                                 {"Connection", "Upgrade, HTTP2-Settings"},
+                                 {"Upgrade", "h2c"},
+                                 {"HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA"}});
+  EXPECT_EQ(request_bytes(req), "GET /x HTTP/1.1\r\nHost: a.example\r\n" + std::string(added_tail));
+}
+
+TEST(HeadWriter, Issue11WebsocketUpgradeIsWrittenWithoutOtherOfferedProtocols) {
+  const auto req = make_request(http::verb::get, "/ws", 11,
+                                {{"Host", "a.example"}, {"Connection", "Upgrade"}, {"Upgrade", "websocket, h2c"}});
+  const auto out = request_bytes(req, "/ws", false, true);
+  EXPECT_EQ(out.find("h2c"), std::string::npos) << out;
+  EXPECT_NE(out.find("\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"), std::string::npos) << out;
+}
+
+TEST(HeadWriter, Issue11ManyNominationsStillRemoveEachNamedField) {
+  const auto req = make_request(http::verb::get, "/x", 11,
+                                {{"Host", "a.example"},
+                                 {"Connection", "a, b, c, d, e, f, g, h, i, j, Content-Length"},
+                                 {"A", "1"}, {"J", "10"}, {"K", "11"}, {"Content-Length", "0"}});
+  EXPECT_EQ(request_bytes(req),
+            "GET /x HTTP/1.1\r\n"
+            "Host: a.example\r\n"
+            "K: 11\r\n"
+            "Content-Length: 0\r\n" + std::string(added_tail));
 }
 
 // RFC 9110 §5.3/§7.6.1: Connection is a list, and several Connection field
@@ -282,7 +387,9 @@ TEST(HeadWriter, Issue2FieldNamedInSecondConnectionLineIsRemoved) {
 
 // ----------------------------------------------------------------- response head
 
-std::string response_bytes(const ResponseHead& res, const ResponseFraming& framing, std::string_view extra = {}) {
+/// As a session writes it: the framing's Content-Length comes from the parsed response.
+std::string response_bytes(const ResponseHead& res, ResponseFraming framing, std::string_view extra = {}) {
+  framing.content_length = parsed_body(res, framing.chunked).content_length;
   std::string out;
   write_response_head(out, res, framing, extra);
   return out;
@@ -386,6 +493,7 @@ TEST(HeadWriter, ResponseExtraLinesComeLast) {
   const auto res = make_response(200, 11, {{"Content-Length", "0"}});
   ResponseFraming framing;
   framing.keep_alive = false;
+  framing.content_length = 0;
   std::string out = "x";
   write_response_head(out, res, framing, "Set-Cookie: bg=abc; Path=/\r\nX-Bg-Color: green\r\n");
   EXPECT_EQ(out,
@@ -401,6 +509,22 @@ TEST(HeadWriter, Issue2FieldNamedInSecondConnectionLineOfResponseIsRemoved) {
   const auto res = make_response(200, 11,
                                  {{"Connection", "keep-alive"}, {"Connection", "X-Internal"}, {"X-Internal", "secret"}});
   EXPECT_EQ(response_bytes(res, {}), "HTTP/1.1 200 OK\r\n\r\n");
+}
+
+// Issue 11, the response direction: a backend's Connection cannot make the client's framing
+// ambiguous; duplicates become one field.
+TEST(HeadWriter, Issue11ResponseContentLengthNamedInConnectionIsStillWritten) {
+  const auto res = make_response(200, 11,
+                                 {{"Connection", "keep-alive, Content-Length"}, {"Content-Length", "7"},
+                                  {"Content-Length", "7"}, {"X-A", "1"}});
+  EXPECT_EQ(response_bytes(res, {}), "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nX-A: 1\r\n\r\n");
+}
+
+TEST(HeadWriter, Issue11ChunkedResponseDropsAnyContentLength) {
+  const auto res = make_response(200, 11, {{"Content-Length", "7"}, {"Transfer-Encoding", "chunked"}});
+  ResponseFraming framing;
+  framing.chunked = true;
+  EXPECT_EQ(response_bytes(res, framing), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
 }
 
 // An upstream status line with no reason ("HTTP/1.1 299 \r\n", valid per RFC

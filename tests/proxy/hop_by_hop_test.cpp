@@ -1,5 +1,7 @@
 #include "proxy/http/hop_by_hop.hpp"
 
+#include <initializer_list>
+
 #include <gtest/gtest.h>
 
 namespace bgproxy::proxy {
@@ -43,6 +45,48 @@ TEST(HopByHop, NotNamedInConnection) {
   EXPECT_FALSE(named_in_connection("keep", "keep-alive"));
   EXPECT_FALSE(named_in_connection("X-AB, X-BA", "X-A"));
   EXPECT_FALSE(named_in_connection("close", ""));
+}
+
+TEST(HopByHop, Issue11FramingRoutingAndTraceFieldsAreKeptDespiteConnection) {
+  for (const char* name : {"Content-Length", "content-length", "Transfer-Encoding", "HOST", "Via", "X-Forwarded-For",
+                           "x-forwarded-proto", "X-Forwarded-Host"}) {
+    EXPECT_TRUE(kept_despite_connection(name)) << name;
+  }
+  for (const char* name : {"X-Secret", "Cookie", "Authorization", "X-Forwarded-By"}) {
+    EXPECT_FALSE(kept_despite_connection(name)) << name;
+  }
+}
+
+http::fields fields_with(std::initializer_list<const char*> connection_lines) {
+  http::fields f;
+  for (const char* line : connection_lines) f.insert(http::field::connection, line);
+  return f;
+}
+
+TEST(HopByHop, Issue11NominatedFieldsSkipMootAndKeptNames) {
+  const auto f = fields_with({"keep-alive, close, Upgrade, X-A", "content-length, X-Sticky ,  x-b"});
+  const NominatedFields n(f, "X-Sticky");
+  EXPECT_TRUE(n.contains("X-A"));
+  EXPECT_TRUE(n.contains("x-a"));
+  EXPECT_TRUE(n.contains("X-B"));
+  EXPECT_FALSE(n.contains("Content-Length"));
+  EXPECT_FALSE(n.contains("x-sticky"));
+  EXPECT_FALSE(n.contains("X-C"));
+}
+
+TEST(HopByHop, Issue11NominatedFieldsBeyondTheInlineListAreStillFound) {
+  const auto f = fields_with({"a1, a2, a3, a4, a5, a6, a7, a8, a9", "a10, Host"});
+  const NominatedFields n(f, {});
+  EXPECT_TRUE(n.contains("a1"));
+  EXPECT_TRUE(n.contains("A9"));
+  EXPECT_TRUE(n.contains("a10"));
+  EXPECT_FALSE(n.contains("Host"));
+  EXPECT_FALSE(n.contains("a11"));
+}
+
+TEST(HopByHop, Issue11NoConnectionNominatesNothing) {
+  const http::fields f;
+  EXPECT_FALSE(NominatedFields(f, {}).contains("X-A"));
 }
 
 }  // namespace
