@@ -1,5 +1,6 @@
 #include "knobs.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -10,7 +11,15 @@ namespace bgproxy::demo {
 namespace {
 constexpr auto kRelaxed = std::memory_order_relaxed;
 constexpr std::int64_t kMaxMs = 3'600'000;
+constexpr std::int64_t kMaxSeconds = 3'600;
+constexpr std::int64_t kMaxRequests = 1'000'000'000;
 }  // namespace
+
+int KnobValues::idle_limit_ms() const noexcept {
+  const int advertised = keep_alive_timeout * 1000;
+  if (idle_close_ms > 0 && advertised > 0) return std::min(idle_close_ms, advertised);
+  return idle_close_ms > 0 ? idle_close_ms : advertised;
+}
 
 KnobValues Knobs::load() const noexcept {
   KnobValues v;
@@ -19,11 +28,13 @@ KnobValues Knobs::load() const noexcept {
   v.latency_ms = latency_ms_.load(kRelaxed);
   v.health_status = health_status_.load(kRelaxed);
   v.idle_close_ms = idle_close_ms_.load(kRelaxed);
+  v.keep_alive_timeout = keep_alive_timeout_.load(kRelaxed);
+  v.keep_alive_max = keep_alive_max_.load(kRelaxed);
   return v;
 }
 
 std::string Knobs::apply(std::string_view query) {
-  std::optional<std::int64_t> status, latency, health, idle;
+  std::optional<std::int64_t> status, latency, health, idle, ka_timeout, ka_max;
   std::optional<double> rate;
   bool reset = false;
   std::string error;
@@ -40,6 +51,10 @@ std::string Knobs::apply(std::string_view query) {
       ok = (health = parse_int(v, 100, 999)).has_value();
     } else if (k == "idle_close_ms") {
       ok = (idle = parse_int(v, 0, kMaxMs)).has_value();
+    } else if (k == "keep_alive_timeout") {
+      ok = (ka_timeout = parse_int(v, 0, kMaxSeconds)).has_value();
+    } else if (k == "keep_alive_max") {
+      ok = (ka_max = parse_int(v, 0, kMaxRequests)).has_value();
     } else if (k == "reset") {
       reset = v.empty() || v == "1" || v == "true";
     } else {
@@ -57,6 +72,8 @@ std::string Knobs::apply(std::string_view query) {
     latency_ms_.store(0, kRelaxed);
     health_status_.store(200, kRelaxed);
     idle_close_ms_.store(0, kRelaxed);
+    keep_alive_timeout_.store(0, kRelaxed);
+    keep_alive_max_.store(0, kRelaxed);
     error_draws_.store(0, kRelaxed);
   }
   if (status) status_.store(static_cast<int>(*status), kRelaxed);
@@ -67,6 +84,8 @@ std::string Knobs::apply(std::string_view query) {
   if (latency) latency_ms_.store(static_cast<int>(*latency), kRelaxed);
   if (health) health_status_.store(static_cast<int>(*health), kRelaxed);
   if (idle) idle_close_ms_.store(static_cast<int>(*idle), kRelaxed);
+  if (ka_timeout) keep_alive_timeout_.store(static_cast<int>(*ka_timeout), kRelaxed);
+  if (ka_max) keep_alive_max_.store(static_cast<int>(*ka_max), kRelaxed);
   return {};
 }
 
@@ -92,6 +111,10 @@ void Knobs::append_json(std::string& out) const {
   append_number(out, v.health_status);
   out += ",\"idle_close_ms\":";
   append_number(out, v.idle_close_ms);
+  out += ",\"keep_alive_timeout\":";
+  append_number(out, v.keep_alive_timeout);
+  out += ",\"keep_alive_max\":";
+  append_number(out, v.keep_alive_max);
   out += '}';
 }
 

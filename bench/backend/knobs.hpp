@@ -15,6 +15,17 @@ struct KnobValues {
   int latency_ms = 0;        ///< added before the response head of normal requests
   int health_status = 200;   ///< status of /health
   int idle_close_ms = 0;     ///< 0 = off; close keep-alive connections idle that long
+  /// 0 = off; else every keep-alive response says `Keep-Alive: timeout=N` and a connection idle
+  /// N seconds is closed (the shorter of this and idle_close_ms wins when both are set), the way
+  /// Apache or Node.js announce and enforce their keep-alive timeout.
+  int keep_alive_timeout = 0;
+  /// 0 = off; else every keep-alive response says `Keep-Alive: max=M` and the connection is
+  /// closed right after its M-th response, which itself still looks kept alive (no
+  /// `Connection: close`): the proxy can only know from the number it was told.
+  int keep_alive_max = 0;
+
+  /// The idle time after which a kept-alive connection is closed, in ms; 0 = never.
+  int idle_limit_ms() const noexcept;
 };
 
 /// Knobs settable through /_knobs. Thread: any (relaxed atomics; a request may see a mix of an old
@@ -38,6 +49,8 @@ private:
   std::atomic<int> latency_ms_{0};
   std::atomic<int> health_status_{200};
   std::atomic<int> idle_close_ms_{0};
+  std::atomic<int> keep_alive_timeout_{0};
+  std::atomic<int> keep_alive_max_{0};
   std::atomic<std::uint64_t> error_draws_{0};
 };
 

@@ -3,14 +3,24 @@
 // What the demo backend answers (every response carries `X-Backend: NAME`):
 //   /health         status = knob health_status, body "ok"
 //   /_stats         {"requests","connections","open_connections"}; ?reset=1 zeroes "requests"
-//   /_knobs?k=v&... sets status, error_rate, latency_ms, health_status, idle_close_ms, reset=1;
-//                   answers all knobs as JSON (400 and no change on an unknown knob or bad value)
+//   /_knobs?k=v&... sets status, error_rate, latency_ms, health_status, idle_close_ms,
+//                   keep_alive_timeout, keep_alive_max, reset=1; answers all knobs as JSON (400 and
+//                   no change on an unknown knob or bad value)
 //   Upgrade: websocket  echo every message with its opcode until close
 //   anything else   JSON echo of the request (counted in "requests"), shaped by the query:
 //                   status, delay_ms, body_bytes, chunked, chunk_bytes, write_bytes, close_mid,
 //                   close, no_length, set_cookie. Status precedence: an error_rate draw (500), then
 //                   ?status=, then the status knob, then 200. latency_ms adds to delay_ms.
 // Request bodies are hashed (FNV-1a 64) as they stream through a 64 KiB buffer, never stored.
+//
+// Keep-alive knobs, for the upstream keep-alive race (issue 19); each close is a plain close(),
+// a FIN as from a real server, never a reset unless request bytes arrived in the same instant:
+//   idle_close_ms=T       a connection idle T ms between requests is closed, without a word
+//   keep_alive_timeout=N  every keep-alive response says `Keep-Alive: timeout=N`, and a connection
+//                         idle N s is closed (the shorter of T and N s when both are set)
+//   keep_alive_max=M      every keep-alive response says `Keep-Alive: max=M` (with timeout=N:
+//                         `timeout=N, max=M`), and the connection is closed right after its M-th
+//                         response, which carries no `Connection: close`
 
 #include <algorithm>
 #include <array>
@@ -124,6 +134,7 @@ private:
     unsigned status = 200;
     bool head_only = false;      // HEAD: the head GET would get, no body
     bool keep_alive = true;
+    bool last_on_connection = false;  // keep_alive_max reached: close once written, unannounced
     bool chunked = false;
     bool no_length = false;      // body delimited by closing the connection
     bool close_mid = false;      // Content-Length of the whole body, half of it, then close
@@ -143,7 +154,7 @@ private:
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(boost::none);
-    if (int idle = shared_.knobs.load().idle_close_ms; idle > 0 && buffer_.size() == 0) {
+    if (int idle = shared_.knobs.load().idle_limit_ms(); idle > 0 && buffer_.size() == 0) {
       arm_idle_close(idle);
     }
     http::async_read_header(socket_, buffer_, *parser_,
@@ -156,9 +167,7 @@ private:
     timer_.expires_after(std::chrono::milliseconds(ms));
     timer_.async_wait([self = shared_from_this(), gen = ++idle_gen_](beast::error_code ec) {
       if (ec || gen != self->idle_gen_) return;
-      beast::error_code ignored;
-      self->socket_.shutdown(net::socket_base::shutdown_both, ignored);
-      self->socket_.close(ignored);
+      self->close_now();
     });
     idle_armed_ = true;
   }
@@ -414,8 +423,9 @@ private:
     }
     if (!p.keep_alive) {
       head_ += "\r\nConnection: close";
-    } else if (parser_ && parser_->get().version() < 11) {
-      head_ += "\r\nConnection: keep-alive";
+    } else {
+      if (parser_ && parser_->get().version() < 11) head_ += "\r\nConnection: keep-alive";
+      append_keep_alive(shared_.knobs.load());
     }
     if (!p.set_cookie.empty()) {
       head_ += "\r\nSet-Cookie: ";
@@ -437,6 +447,23 @@ private:
       return;
     }
     do_write();
+  }
+
+  // `Keep-Alive: timeout=N, max=M` as the knobs say, and whether this response is the last one.
+  void append_keep_alive(const KnobValues& k) {
+    if (k.keep_alive_timeout <= 0 && k.keep_alive_max <= 0) return;
+    head_ += "\r\nKeep-Alive: ";
+    if (k.keep_alive_timeout > 0) {
+      head_ += "timeout=";
+      append_number(head_, k.keep_alive_timeout);
+    }
+    if (k.keep_alive_max > 0) {
+      if (k.keep_alive_timeout > 0) head_ += ", ";
+      head_ += "max=";
+      append_number(head_, k.keep_alive_max);
+      plan_.last_on_connection =
+          request_on_connection_ >= static_cast<std::uint64_t>(k.keep_alive_max);
+    }
   }
 
   // The bytes left in the current piece of the output; may render a chunk head into `slot`.
@@ -550,15 +577,18 @@ private:
   }
 
   void on_response_written() {
-    beast::error_code ignored;
-    if (plan_.close_mid && !plan_.head_only) {
-      // Abort: the peer sees EOF in the middle of a Content-Length body.
-      socket_.shutdown(net::socket_base::shutdown_both, ignored);
-      socket_.close(ignored);
-      return;
-    }
+    // close_mid: the peer sees EOF in the middle of a Content-Length body.
+    if ((plan_.close_mid && !plan_.head_only) || plan_.last_on_connection) return close_now();
     if (!plan_.keep_alive) return linger_close();
     do_read_header();
+  }
+
+  // Closes without lingering: a FIN when nothing is unread, as a server that drops a connection
+  // it considers done; pending operations end with operation_aborted.
+  void close_now() {
+    beast::error_code ignored;
+    socket_.shutdown(net::socket_base::shutdown_both, ignored);
+    socket_.close(ignored);
   }
 
   // Half-close, then read and discard until the peer closes too (at most kLinger): closing at once
