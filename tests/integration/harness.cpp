@@ -839,6 +839,7 @@ std::string render_config(const ProxyConfig& cfg, const fs::path& dir, int index
   if (!cfg.client_idle.empty()) y << "  client_idle: " << cfg.client_idle << "\n";
   if (!cfg.upstream_connect.empty()) y << "  upstream_connect: " << cfg.upstream_connect << "\n";
   if (!cfg.upstream_response.empty()) y << "  upstream_response: " << cfg.upstream_response << "\n";
+  if (!cfg.upstream_idle.empty()) y << "  upstream_idle: " << cfg.upstream_idle << "\n";
   y << "  shutdown: " << cfg.shutdown << "\n";
   y << "access_log: " << cfg.access_log << "\n";
   y << "services:\n";

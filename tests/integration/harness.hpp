@@ -315,6 +315,7 @@ struct ProxyConfig {
   int threads = 2;
   std::optional<long> max_connections, max_header_bytes, max_body_bytes;
   std::string client_header, client_idle, upstream_connect, upstream_response;  ///< empty = default
+  std::string upstream_idle;  ///< `timeouts.upstream_idle`; empty = default
   std::string shutdown = "5s";
   std::string access_log = "off";
   bool health_check = false;
