@@ -8,6 +8,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <utility>
 
 #include <boost/asio/read_until.hpp>
 #include <boost/json.hpp>
@@ -688,13 +689,16 @@ std::string ControlServer::render_metrics() const {
     s.label = {{"service", cfg.services[si].name}};
     s.counter.value = static_cast<double>(switches_[si]);
     switches.metric.push_back(std::move(s));
-    for (const char* reason : {"manual", "watchdog", "health"}) {
+    // No reason="health" (SPEC §9 lists it): health never rolls a service back. Requests for a
+    // color with no healthy server fail over to the other color one by one
+    // (bgproxy_failovers_total) while the weights stay; only the watchdog and an operator
+    // (rollback, canary abort) move them back. A series that could only ever read 0 would suggest
+    // otherwise.
+    for (const auto& [reason, count] : {std::pair{"manual", manual_rollbacks_[si]},
+                                        std::pair{"watchdog", watchdog_rollbacks_[si]}}) {
       ClientMetric r;
       r.label = {{"service", cfg.services[si].name}, {"reason", reason}};
-      const std::string_view why(reason);
-      r.counter.value = why == "manual"     ? static_cast<double>(manual_rollbacks_[si])
-                        : why == "watchdog" ? static_cast<double>(watchdog_rollbacks_[si])
-                                            : 0.0;
+      r.counter.value = static_cast<double>(count);
       rollbacks.metric.push_back(std::move(r));
     }
   }

@@ -285,6 +285,8 @@ TEST_F(WatchdogRollbackTest, ErrorRateRollsGreenBackWithinWindowPlus3s) {
       << "no warn line with the figures";
   EXPECT_EQ(metric(p, "bgproxy_rollbacks_total", {{"service", "app"}, {"reason", "watchdog"}}), 1.0);
   EXPECT_EQ(metric(p, "bgproxy_rollbacks_total", {{"service", "app"}, {"reason", "manual"}}), 0.0);
+  // No health-triggered rollback exists, so no series that would always read 0 (issue 11).
+  EXPECT_EQ(metric(p, "bgproxy_rollbacks_total", {{"service", "app"}, {"reason", "health"}}), -1.0);
   EXPECT_EQ(metric(p, "bgproxy_rollout_phase", {{"service", "app"}, {"phase", "rolled_back"}}), 1.0);
   EXPECT_EQ(metric(p, "bgproxy_weight", {{"service", "app"}, {"color", "green"}}), 0.0);
 
