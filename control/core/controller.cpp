@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include <boost/json/array.hpp>
+#include <boost/json/value.hpp>
+
 namespace bgproxy::control {
 namespace {
 
@@ -11,15 +14,10 @@ const config::Pool& pool_of(const config::Service& s, routing::Color c) {
 
 bool at_endpoint(const Weights& w) noexcept { return w.green_bp == 0 || w.green_bp == 10000; }
 
-/// 1050 → "10.5", 5000 → "50", 1234 → "12.34".
-std::string percent_text(std::uint32_t bp) {
-  std::string text = std::to_string(bp / 100);
-  if (const auto frac = bp % 100; frac != 0) {
-    text += '.';
-    text += static_cast<char>('0' + frac / 10);
-    if (frac % 10 != 0) text += static_cast<char>('0' + frac % 10);
-  }
-  return text;
+/// A history entry's args with "force":true added when the operator forced the change.
+boost::json::object with_force(boost::json::object args, bool force) {
+  if (force) args["force"] = true;
+  return args;
 }
 
 }  // namespace
@@ -99,12 +97,11 @@ Controller::Decision Controller::decide(const Command& c, const Peer& peer, std:
   if (d.service < 0) return d;
   switch (c.kind) {
     case CommandKind::split:
-      return set_weight(c, d.service, c.green_bp, peer, now, now_ms, "split");
+      return set_weight(c, d.service, c.green_bp, peer, now, now_ms);
     case CommandKind::switch_color:
-      return set_weight(c, d.service, c.color == routing::Color::green ? 10000 : 0, peer, now, now_ms,
-                        c.color == routing::Color::green ? "switch green" : "switch blue");
+      return set_weight(c, d.service, c.color == routing::Color::green ? 10000 : 0, peer, now, now_ms);
     case CommandKind::rollback:
-      return rollback(d.service, peer, now, "manual", "rollback");
+      return rollback(d.service, peer, now, "manual", "rollback", {});
     case CommandKind::server:
       return set_server(c, d.service, peer, now);
     case CommandKind::canary:
@@ -120,8 +117,7 @@ Controller::Decision Controller::decide(const Command& c, const Peer& peer, std:
 }
 
 Controller::Decision Controller::set_weight(const Command& c, int service, std::uint32_t green_bp,
-                                            const Peer& peer, std::string_view now, std::int64_t now_ms,
-                                            std::string_view command_text) const {
+                                            const Peer& peer, std::string_view now, std::int64_t now_ms) const {
   Decision d;
   d.service = service;
   const auto idx = static_cast<std::size_t>(service);
@@ -151,16 +147,20 @@ Controller::Decision Controller::set_weight(const Command& c, int service, std::
   ss.step_started_ms = now_ms;
   ss.step = 0;
   ss.reason = "manual";
-  std::string text(command_text);
-  if (c.kind == CommandKind::split) text += " green " + percent_text(green_bp);
-  next.record(HistoryEntry{std::string(now), ss.name, text, peer.uid, peer.pid, "manual", before, after});
+  const bool split = c.kind == CommandKind::split;
+  boost::json::object args;
+  if (split) args["green"] = percent_arg(green_bp);
+  else args["color"] = routing::color_name(c.color);
+  next.record(HistoryEntry{std::string(now), ss.name, split ? "split" : "switch", with_force(std::move(args), c.force),
+                           peer.uid, peer.pid, "manual", before, after});
   d.next = std::move(next);
   d.switched = true;
   return d;
 }
 
 Controller::Decision Controller::rollback(int service, const Peer& peer, std::string_view now,
-                                          std::string_view reason, std::string_view command_text) const {
+                                          std::string_view reason, std::string_view command,
+                                          boost::json::object args) const {
   Decision d;
   d.service = service;
   const auto idx = static_cast<std::size_t>(service);
@@ -176,7 +176,7 @@ Controller::Decision Controller::rollback(int service, const Peer& peer, std::st
   ss.canary_steps_bp.clear();
   ss.canary_interval_ms = 0;
   ss.step_started_ms = 0;
-  next.record(HistoryEntry{std::string(now), ss.name, std::string(command_text), peer.uid, peer.pid,
+  next.record(HistoryEntry{std::string(now), ss.name, std::string(command), std::move(args), peer.uid, peer.pid,
                            std::string(reason), before, ss.weights});
   d.next = std::move(next);
   d.rollback = true;
@@ -209,9 +209,10 @@ Controller::Decision Controller::set_server(const Command& c, int service, const
   auto& ss = next.services[idx];
   if (wanted == AdminState::enabled) ss.servers.erase(c.address);
   else ss.servers[c.address] = wanted;
-  static constexpr std::string_view verbs[] = {"server enable ", "server disable ", "server drain "};
-  next.record(HistoryEntry{std::string(now), ss.name, std::string(verbs[static_cast<int>(c.server)]) + c.address,
-                           peer.uid, peer.pid, "manual", ss.weights, ss.weights});
+  static constexpr std::string_view actions[] = {"enable", "disable", "drain"};
+  next.record(HistoryEntry{std::string(now), ss.name, "server",
+                           {{"action", actions[static_cast<int>(c.server)]}, {"address", c.address}}, peer.uid,
+                           peer.pid, "manual", ss.weights, ss.weights});
   d.next = std::move(next);
   return d;
 }
@@ -248,13 +249,17 @@ Controller::Decision Controller::canary(const Command& c, int service, const Pee
       ss.phase = target_share(ss) >= 10000 ? Phase::baking : Phase::canary;
       ss.step_started_ms = now_ms;
       ss.reason = "canary";
-      std::string steps;
-      for (auto s : ss.canary_steps_bp) {
-        if (!steps.empty()) steps += ',';
-        steps += percent_text(s);
-      }
-      next.record(HistoryEntry{std::string(now), ss.name,
-                               "canary start " + std::string(routing::color_name(target)) + " " + steps, peer.uid,
+      boost::json::array steps;
+      for (auto s : ss.canary_steps_bp) steps.push_back(percent_arg(s));
+      // Whole seconds as integers (60), like the weights; others with their decimals (1.5).
+      const auto interval = ss.canary_interval_ms % 1000 == 0
+                                ? boost::json::value(ss.canary_interval_ms / 1000)
+                                : boost::json::value(static_cast<double>(ss.canary_interval_ms) / 1000.0);
+      boost::json::object args{{"action", "start"},
+                               {"target", routing::color_name(target)},
+                               {"steps", std::move(steps)},
+                               {"interval_seconds", interval}};
+      next.record(HistoryEntry{std::string(now), ss.name, "canary", with_force(std::move(args), c.force), peer.uid,
                                peer.pid, "manual", current.weights, ss.weights});
       d.switched = current.weights != ss.weights;
       break;
@@ -265,8 +270,8 @@ Controller::Decision Controller::canary(const Command& c, int service, const Pee
         return d;
       }
       ss.phase = Phase::paused;
-      next.record(HistoryEntry{std::string(now), ss.name, "canary pause", peer.uid, peer.pid, "manual",
-                               ss.weights, ss.weights});
+      next.record(HistoryEntry{std::string(now), ss.name, "canary", {{"action", "pause"}}, peer.uid, peer.pid,
+                               "manual", ss.weights, ss.weights});
       break;
     case CanaryAction::resume:
       if (!running || current.phase != Phase::paused) {
@@ -275,15 +280,15 @@ Controller::Decision Controller::canary(const Command& c, int service, const Pee
       }
       ss.phase = Phase::canary;
       ss.step_started_ms = now_ms;  // the step's interval starts again
-      next.record(HistoryEntry{std::string(now), ss.name, "canary resume", peer.uid, peer.pid, "manual",
-                               ss.weights, ss.weights});
+      next.record(HistoryEntry{std::string(now), ss.name, "canary", {{"action", "resume"}}, peer.uid, peer.pid,
+                               "manual", ss.weights, ss.weights});
       break;
     case CanaryAction::abort:
       if (!under_watch(current)) {
         d.error = "no rollout to abort for " + svc.name;
         return d;
       }
-      return rollback(service, peer, now, "manual", "canary abort");
+      return rollback(service, peer, now, "manual", "canary", {{"action", "abort"}});
   }
   d.next = std::move(next);
   return d;
@@ -299,7 +304,7 @@ Controller::Decision Controller::apply_rollout(int service, const RolloutStep& s
     case RolloutStep::Kind::hold:
       return d;
     case RolloutStep::Kind::rollback:
-      return rollback(service, peer, now, step.reason, "rollback");
+      return rollback(service, peer, now, step.reason, "rollback", {});
     case RolloutStep::Kind::advance: {
       if (!current.target || current.step + 1 >= current.canary_steps_bp.size()) return d;
       State next = state_;
@@ -309,8 +314,8 @@ Controller::Decision Controller::apply_rollout(int service, const RolloutStep& s
       ss.phase = target_share(ss) >= 10000 ? Phase::baking : Phase::canary;
       ss.step_started_ms = now_ms;
       ss.reason = step.reason;
-      next.record(HistoryEntry{std::string(now), ss.name, "canary advance", peer.uid, peer.pid, step.reason,
-                               current.weights, ss.weights});
+      next.record(HistoryEntry{std::string(now), ss.name, "canary", {{"action", "advance"}}, peer.uid, peer.pid,
+                               step.reason, current.weights, ss.weights});
       d.next = std::move(next);
       d.switched = true;
       return d;
@@ -324,8 +329,8 @@ Controller::Decision Controller::apply_rollout(int service, const RolloutStep& s
       ss.canary_interval_ms = 0;
       ss.step_started_ms = 0;
       ss.reason = step.reason;
-      next.record(HistoryEntry{std::string(now), ss.name, "promote", peer.uid, peer.pid, step.reason,
-                               ss.weights, ss.weights});
+      next.record(HistoryEntry{std::string(now), ss.name, "canary", {{"action", "promote"}}, peer.uid, peer.pid,
+                               step.reason, ss.weights, ss.weights});
       d.next = std::move(next);
       return d;
     }

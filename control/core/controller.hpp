@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include <boost/json/object.hpp>
+
 #include "bgproxy/config/config.hpp"
 #include "bgproxy/control/command.hpp"
 #include "bgproxy/control/state.hpp"
@@ -67,9 +69,10 @@ class Controller {
 
  private:
   Decision set_weight(const Command& c, int service, std::uint32_t green_bp, const Peer& peer,
-                      std::string_view now, std::int64_t now_ms, std::string_view command_text) const;
+                      std::string_view now, std::int64_t now_ms) const;
+  /// @param command, args the history entry's: "rollback" {} or "canary" {"action":"abort"}
   Decision rollback(int service, const Peer& peer, std::string_view now, std::string_view reason,
-                    std::string_view command_text) const;
+                    std::string_view command, boost::json::object args) const;
   Decision canary(const Command& c, int service, const Peer& peer, std::string_view now,
                   std::int64_t now_ms) const;
   Decision set_server(const Command& c, int service, const Peer& peer, std::string_view now) const;

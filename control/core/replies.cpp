@@ -156,6 +156,7 @@ std::string history_reply(const State& s, std::string_view service, std::size_t 
     entries.push_back({{"time", e.time},
                        {"service", e.service},
                        {"command", e.command},
+                       {"args", e.args},
                        {"by", {{"uid", e.uid}, {"pid", e.pid}}},
                        {"reason", e.reason},
                        {"before", weights_json(e.before)},

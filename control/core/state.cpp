@@ -2,15 +2,19 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <initializer_list>
 #include <limits>
 #include <new>
 #include <set>
 #include <utility>
 
 #include <boost/json.hpp>
+
+#include "bgproxy/control/command.hpp"
 
 namespace bgproxy::control {
 
@@ -173,6 +177,70 @@ void put_service(std::string& out, const ServiceState& s) {
   out += "}}";
 }
 
+void put_value(std::string& out, const json::value& v);
+
+void put_object(std::string& out, const json::object& o) {
+  out += '{';
+  bool first = true;
+  for (const auto& kv : o) {
+    if (!first) out += ',';
+    first = false;
+    put_string(out, kv.key());
+    out += ':';
+    put_value(out, kv.value());
+  }
+  out += '}';
+}
+
+/// Appends a value of a history entry's args. A double is written in its shortest form that reads
+/// back as the same double, and always as a double ("10.0", not "10", which reads as an integer),
+/// so that an entry read back from the file equals the one written.
+void put_value(std::string& out, const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null:
+      out += "null";
+      break;
+    case json::kind::bool_:
+      out += v.get_bool() ? "true" : "false";
+      break;
+    case json::kind::int64:
+      out += std::to_string(v.get_int64());
+      break;
+    case json::kind::uint64:
+      out += std::to_string(v.get_uint64());
+      break;
+    case json::kind::double_: {
+      if (!std::isfinite(v.get_double())) {
+        out += "null";  // JSON has no NaN or infinity
+        break;
+      }
+      std::array<char, 32> buf{};
+      const auto end = std::to_chars(buf.data(), buf.data() + buf.size(), v.get_double()).ptr;
+      const std::string_view text(buf.data(), static_cast<std::size_t>(end - buf.data()));
+      out += text;
+      if (text.find_first_of(".e") == std::string_view::npos) out += ".0";
+      break;
+    }
+    case json::kind::string:
+      put_string(out, v.get_string());
+      break;
+    case json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& item : v.get_array()) {
+        if (!first) out += ',';
+        first = false;
+        put_value(out, item);
+      }
+      out += ']';
+      break;
+    }
+    case json::kind::object:
+      put_object(out, v.get_object());
+      break;
+  }
+}
+
 void put_history(std::string& out, const HistoryEntry& h) {
   out += "{\"time\":";
   put_string(out, h.time);
@@ -180,6 +248,8 @@ void put_history(std::string& out, const HistoryEntry& h) {
   put_string(out, h.service);
   out += ",\"command\":";
   put_string(out, h.command);
+  out += ",\"args\":";
+  put_object(out, h.args);
   out += ",\"by\":{\"uid\":";
   out += std::to_string(h.uid);
   out += ",\"pid\":";
@@ -397,6 +467,16 @@ class Reader {
         !string(o, path, "command", h.command)) {
       return false;
     }
+    // "args" came with issue 11; before it, the command text held the arguments.
+    if (o.contains("args")) {
+      const auto* args = need_object(o, path, "args");
+      if (args == nullptr) return false;
+      h.args = *args;
+    } else {
+      auto legacy = parse_legacy_command(h.command);
+      h.command = std::move(legacy.command);
+      h.args = std::move(legacy.args);
+    }
     const auto* by = need_object(o, path, "by");
     if (by == nullptr) return false;
     const std::string bpath = key_path(path, "by");
@@ -463,6 +543,52 @@ std::optional<Phase> parse_phase(std::string_view name) noexcept {
     if (phase_names[i] == name) return static_cast<Phase>(i);
   }
   return std::nullopt;
+}
+
+json::value percent_arg(std::uint32_t bp) {
+  if (bp % 100 == 0) return json::value(static_cast<std::int64_t>(bp / 100));
+  return json::value(bp / 100.0);
+}
+
+HistoryCommand parse_legacy_command(std::string_view text) {
+  std::vector<std::string_view> words;
+  for (std::size_t start = 0; start <= text.size();) {
+    const std::size_t space = std::min(text.find(' ', start), text.size());
+    words.push_back(text.substr(start, space - start));
+    start = space + 1;
+  }
+  const auto is = [&](std::initializer_list<std::string_view> want) {
+    return words.size() == want.size() && std::equal(want.begin(), want.end(), words.begin(), [](auto w, auto x) {
+             return w.empty() || w == x;  // an empty word in `want` matches any word
+           });
+  };
+  const auto one_of = [](std::string_view w, std::initializer_list<std::string_view> names) {
+    return std::find(names.begin(), names.end(), w) != names.end();
+  };
+  const auto color = [&](std::string_view w) { return one_of(w, {"blue", "green"}); };
+
+  if (is({"split", "green", ""})) {
+    if (const auto bp = parse_weight(words[2])) return {"split", {{"green", percent_arg(*bp)}}};
+  } else if (is({"switch", ""}) && color(words[1])) {
+    return {"switch", {{"color", words[1]}}};
+  } else if (is({"canary", "start", "", ""}) && color(words[2])) {
+    json::array steps;
+    for (std::size_t start = 0; start <= words[3].size();) {
+      const std::size_t comma = std::min(words[3].find(',', start), words[3].size());
+      const auto bp = parse_weight(words[3].substr(start, comma - start));
+      if (!bp) return {std::string(text), {}};
+      steps.push_back(percent_arg(*bp));
+      start = comma + 1;
+    }
+    return {"canary", {{"action", "start"}, {"target", words[2]}, {"steps", std::move(steps)}}};
+  } else if (is({"canary", ""}) && one_of(words[1], {"pause", "resume", "abort", "advance"})) {
+    return {"canary", {{"action", words[1]}}};
+  } else if (is({"promote"})) {
+    return {"canary", {{"action", "promote"}}};
+  } else if (is({"server", "", ""}) && one_of(words[1], {"enable", "disable", "drain"}) && !words[2].empty()) {
+    return {"server", {{"action", words[1]}, {"address", words[2]}}};
+  }
+  return {std::string(text), {}};
 }
 
 void State::record(HistoryEntry e) {

@@ -17,6 +17,8 @@
 #include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 
+#include "control/core/json_line.hpp"
+
 namespace bgproxy::control {
 
 namespace net = boost::asio;
@@ -565,7 +567,8 @@ void ControlServer::apply_change(Controller::Decision d, std::function<void(std:
   const auto& entry = controller_.state().history.back();
   if (d.switched) ++switches_[si];
   if (d.rollback) ++(by_watchdog ? watchdog_rollbacks_ : manual_rollbacks_)[si];
-  spdlog::info("{}: {} by uid {} pid {}: {} -> {}", ss.name, entry.command, entry.uid, entry.pid,
+  const std::string args = entry.args.empty() ? std::string() : " " + to_line(entry.args);
+  spdlog::info("{}: {}{} by uid {} pid {}: {} -> {}", ss.name, entry.command, args, entry.uid, entry.pid,
                weights_text(before), weights_text(ss.weights));
   const int service = d.service;
   publish([this, service, done = std::move(done), alive = alive_] {

@@ -1,13 +1,17 @@
 // Controller (control/core/controller): what split/switch/rollback/server/canary do to the
 // runtime state (SPEC §4, §6, §7, §8): refusals, weights, stable/target/phase, history,
 // reconcile with a loaded state, service resolution and the routing table it builds.
+#include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <gtest/gtest.h>
 
 #include "bgproxy/config/config.hpp"
@@ -74,6 +78,16 @@ Command rollback_cmd(std::string svc = "") {
   Command c;
   c.kind = CommandKind::rollback;
   c.service = std::move(svc);
+  return c;
+}
+
+Command canary_cmd(CanaryAction a, std::vector<std::uint32_t> steps_bp = {},
+                   std::optional<std::chrono::milliseconds> interval = std::nullopt) {
+  Command c;
+  c.kind = CommandKind::canary;
+  c.canary = a;
+  c.steps_bp = std::move(steps_bp);
+  c.interval = interval;
   return c;
 }
 
@@ -206,25 +220,39 @@ TEST(ControllerSplit, FromAllBlueStartsARollout) {
   EXPECT_EQ(ss.step, 0u);
   EXPECT_EQ(ss.reason, "manual");
   ASSERT_EQ(d.next->history.size(), 1u);
-  const HistoryEntry want{std::string(kNow), "app", "split green 12.5", 1001, 77, "manual", Weights{0}, Weights{1250}};
+  const HistoryEntry want{std::string(kNow), "app", "split", {{"green", 12.5}}, 1001, 77, "manual", Weights{0},
+                          Weights{1250}};
   EXPECT_EQ(d.next->history[0], want);
   // decide() is pure: the controller's own state is untouched until commit().
   EXPECT_EQ(ctl.state(), Controller::initial_state(cfg));
 }
 
-TEST(ControllerSplit, CommandTextSpellsTheWeight) {
-  const std::vector<std::pair<std::uint32_t, std::string>> cases = {
-      {1234, "split green 12.34"}, {5000, "split green 50"}, {5, "split green 0.05"},
-      {10, "split green 0.1"},     {10000, "split green 100"}, {9999, "split green 99.99"},
-      {0, "split green 0"}};
-  for (const auto& [bp, text] : cases) {
+// The command is the bare verb (SPEC §7); the weight is an argument: whole percentages as
+// integers, others with their decimals.
+TEST(ControllerSplit, ArgsSpellTheWeight) {
+  const std::vector<std::pair<std::uint32_t, boost::json::value>> cases = {
+      {1234, 12.34}, {5000, 50}, {5, 0.05}, {10, 0.1}, {10000, 100}, {9999, 99.99}, {0, 0}};
+  for (const auto& [bp, weight] : cases) {
     const auto cfg = one_service(bp == 0 ? 5000 : 0);
     const Controller ctl(cfg, Controller::initial_state(cfg));
     const auto d = ctl.decide(split(bp), kPeer, kNow);
     ASSERT_TRUE(d.next.has_value()) << bp;
     ASSERT_EQ(d.next->history.size(), 1u);
-    EXPECT_EQ(d.next->history.back().command, text);
+    EXPECT_EQ(d.next->history.back().command, "split");
+    EXPECT_EQ(d.next->history.back().args, (boost::json::object{{"green", weight}})) << bp;
+    EXPECT_EQ(d.next->history.back().args.at("green").kind(), weight.kind()) << bp;
   }
+}
+
+TEST(ControllerSplit, ForcedChangeSaysSoInArgs) {
+  const auto cfg = one_service();
+  Controller ctl(cfg, Controller::initial_state(cfg));
+  ctl.set_health({true, false});  // green (id 1) down
+  apply(ctl, split(1000, "", true));
+  EXPECT_EQ(ctl.state().history.back().args, (boost::json::object{{"green", 10}, {"force", true}}));
+  apply(ctl, switch_to(Color::green, "", true));
+  EXPECT_EQ(ctl.state().history.back().command, "switch");
+  EXPECT_EQ(ctl.state().history.back().args, (boost::json::object{{"color", "green"}, {"force", true}}));
 }
 
 TEST(ControllerSwitch, GreenFromAllBlue) {
@@ -239,7 +267,8 @@ TEST(ControllerSwitch, GreenFromAllBlue) {
   EXPECT_EQ(ss.target, Color::green);
   EXPECT_EQ(ss.phase, Phase::baking);  // the raised color now bakes at 100 % (SPEC §6)
   EXPECT_EQ(ss.reason, "manual");
-  const HistoryEntry want{std::string(kNow), "app", "switch green", 0, 1, "manual", Weights{0}, Weights{10000}};
+  const HistoryEntry want{std::string(kNow), "app", "switch", {{"color", "green"}}, 0, 1, "manual", Weights{0},
+                          Weights{10000}};
   ASSERT_EQ(ctl.state().history.size(), 1u);
   EXPECT_EQ(ctl.state().history[0], want);
 }
@@ -253,7 +282,8 @@ TEST(ControllerSwitch, BlueFromAllGreenTargetsBlue) {
   EXPECT_EQ(ss.stable.green_bp, 10000u);
   EXPECT_EQ(ss.target, Color::blue);
   EXPECT_EQ(ss.phase, Phase::baking);  // blue is the target and has 100 %
-  EXPECT_EQ(ctl.state().history.back().command, "switch blue");
+  EXPECT_EQ(ctl.state().history.back().command, "switch");
+  EXPECT_EQ(ctl.state().history.back().args, (boost::json::object{{"color", "blue"}}));
   EXPECT_EQ(ctl.state().history.back().before.green_bp, 10000u);
   EXPECT_EQ(ctl.state().history.back().after.green_bp, 0u);
 }
@@ -392,7 +422,7 @@ TEST(ControllerRollback, ReturnsToWhereTheRolloutBegan) {
   EXPECT_EQ(ss.reason, "manual");
   EXPECT_EQ(ss.step, 0u);
   ASSERT_EQ(ctl.state().history.size(), 4u);
-  const HistoryEntry want{"2026-11-24T21:31:00.000Z", "app", "rollback", 7, 8, "manual", Weights{6000}, Weights{0}};
+  const HistoryEntry want{"2026-11-24T21:31:00.000Z", "app", "rollback", {}, 7, 8, "manual", Weights{6000}, Weights{0}};
   EXPECT_EQ(ctl.state().history.back(), want);
 }
 
@@ -472,8 +502,8 @@ TEST(ControllerServer, DisableRecordsAndKeepsWeights) {
   EXPECT_EQ(ss.servers.at("127.0.0.1:5006"), AdminState::disabled);
   EXPECT_EQ(ss.weights.green_bp, 2000u);
   EXPECT_EQ(ss.phase, Phase::canary);
-  const HistoryEntry want{std::string(kNow), "app", "server disable 127.0.0.1:5006", 5, 6, "manual",
-                          Weights{2000}, Weights{2000}};
+  const HistoryEntry want{std::string(kNow), "app", "server", {{"action", "disable"}, {"address", "127.0.0.1:5006"}},
+                          5, 6, "manual", Weights{2000}, Weights{2000}};
   EXPECT_EQ(ctl.state().history.back(), want);
 }
 
@@ -482,10 +512,14 @@ TEST(ControllerServer, DrainAndEnable) {
   Controller ctl(cfg, Controller::initial_state(cfg));
   apply(ctl, server_cmd(ServerAction::drain, "127.0.0.1:5005"));
   EXPECT_EQ(ctl.state().services[0].servers.at("127.0.0.1:5005"), AdminState::draining);
-  EXPECT_EQ(ctl.state().history.back().command, "server drain 127.0.0.1:5005");
+  EXPECT_EQ(ctl.state().history.back().command, "server");
+  EXPECT_EQ(ctl.state().history.back().args,
+            (boost::json::object{{"action", "drain"}, {"address", "127.0.0.1:5005"}}));
   apply(ctl, server_cmd(ServerAction::enable, "127.0.0.1:5005"));
   EXPECT_TRUE(ctl.state().services[0].servers.empty());  // enabled = absent
-  EXPECT_EQ(ctl.state().history.back().command, "server enable 127.0.0.1:5005");
+  EXPECT_EQ(ctl.state().history.back().command, "server");
+  EXPECT_EQ(ctl.state().history.back().args,
+            (boost::json::object{{"action", "enable"}, {"address", "127.0.0.1:5005"}}));
   EXPECT_EQ(ctl.state().history.size(), 2u);
 }
 
@@ -515,6 +549,79 @@ TEST(ControllerServer, UnknownServerIsRefused) {
 }
 
 // ----------------------------------------------------------------------- history
+
+// Every entry of a canary, by hand or by the rollout loop, is the verb "canary" with its action
+// in args (SPEC §7), so that a script filtering on command == "canary" sees the whole canary.
+TEST(ControllerHistory, CanaryEntriesAreTheVerbCanaryWithTheirAction) {
+  const auto cfg = one_service();
+  Controller ctl(cfg, Controller::initial_state(cfg));
+  using boost::json::object;
+  apply(ctl, canary_cmd(CanaryAction::start, {500, 2550, 10000}, std::chrono::milliseconds(1500)));
+  const HistoryEntry start{std::string(kNow),
+                           "app",
+                           "canary",
+                           {{"action", "start"}, {"target", "green"}, {"steps", {5, 25.5, 100}}, {"interval_seconds", 1.5}},
+                           kPeer.uid,
+                           kPeer.pid,
+                           "manual",
+                           Weights{0},
+                           Weights{500}};
+  EXPECT_EQ(ctl.state().history.back(), start);
+  apply(ctl, canary_cmd(CanaryAction::pause));
+  EXPECT_EQ(ctl.state().history.back().command, "canary");
+  EXPECT_EQ(ctl.state().history.back().args, (object{{"action", "pause"}}));
+  apply(ctl, canary_cmd(CanaryAction::resume));
+  EXPECT_EQ(ctl.state().history.back().command, "canary");
+  EXPECT_EQ(ctl.state().history.back().args, (object{{"action", "resume"}}));
+
+  const RolloutStep advance{RolloutStep::Kind::advance, "canary: step 2 of 3 after pass: ..."};
+  auto d = ctl.apply_rollout(0, advance, Peer{0, 99}, kNow, 5000);
+  ASSERT_TRUE(d.next.has_value());
+  ctl.commit(*d.next);
+  const HistoryEntry advanced{std::string(kNow), "app", "canary", {{"action", "advance"}}, 0, 99, advance.reason,
+                              Weights{500}, Weights{2550}};
+  EXPECT_EQ(ctl.state().history.back(), advanced);
+
+  d = apply(ctl, canary_cmd(CanaryAction::abort));
+  EXPECT_TRUE(d.rollback);
+  const HistoryEntry aborted{std::string(kNow), "app", "canary", {{"action", "abort"}}, kPeer.uid, kPeer.pid,
+                             "manual", Weights{2550}, Weights{0}};
+  EXPECT_EQ(ctl.state().history.back(), aborted);
+  EXPECT_EQ(ctl.state().history.size(), 5u);
+}
+
+TEST(ControllerHistory, CanaryStartRecordsTheConfiguredStepsAndWholeSecondsAsIntegers) {
+  const auto cfg = one_service(10000);  // all green: the canary moves traffic to blue
+  Controller ctl(cfg, Controller::initial_state(cfg));
+  apply(ctl, canary_cmd(CanaryAction::start));
+  const auto& args = ctl.state().history.back().args;
+  EXPECT_EQ(args, (boost::json::object{
+                      {"action", "start"}, {"target", "blue"}, {"steps", {10, 50, 100}}, {"interval_seconds", 60}}));
+  EXPECT_TRUE(args.at("interval_seconds").is_int64());
+}
+
+TEST(ControllerHistory, WatchdogRollbackIsRollbackAndPromoteIsCanary) {
+  const auto cfg = one_service();
+  Controller ctl(cfg, Controller::initial_state(cfg));
+  apply(ctl, split(5000));
+  const RolloutStep failed{RolloutStep::Kind::rollback, "watchdog: error_rate 0.213 > 0.05 (n=412, window 30s)"};
+  auto d = ctl.apply_rollout(0, failed, Peer{0, 99}, kNow, 1000);
+  ASSERT_TRUE(d.next.has_value());
+  EXPECT_TRUE(d.rollback);
+  ctl.commit(*d.next);
+  const HistoryEntry rolled_back{std::string(kNow), "app", "rollback", {}, 0, 99, failed.reason, Weights{5000},
+                                 Weights{0}};
+  EXPECT_EQ(ctl.state().history.back(), rolled_back);
+
+  apply(ctl, switch_to(Color::green));  // baking at 100 %
+  const RolloutStep promote{RolloutStep::Kind::promote, "canary: promoted after baking 300s"};
+  d = ctl.apply_rollout(0, promote, Peer{0, 99}, kNow, 2000);
+  ASSERT_TRUE(d.next.has_value());
+  ctl.commit(*d.next);
+  const HistoryEntry promoted{std::string(kNow), "app", "canary", {{"action", "promote"}}, 0, 99, promote.reason,
+                              Weights{10000}, Weights{10000}};
+  EXPECT_EQ(ctl.state().history.back(), promoted);
+}
 
 TEST(ControllerHistory, KeepsTheNewestThousand) {
   const auto cfg = one_service();
@@ -548,9 +655,10 @@ TEST(ControllerReconcile, KeepsKnownServicesStartsNewOnesDropsStaleServers) {
   gone.weights = Weights{10000};
   loaded.services = {gone, app};
   loaded.history.push_back(
-      HistoryEntry{"2026-01-01T00:00:00.000Z", "gone", "switch green", 0, 1, "manual", Weights{0}, Weights{10000}});
-  loaded.history.push_back(
-      HistoryEntry{"2026-01-01T00:00:01.000Z", "app", "split green 40", 0, 2, "manual", Weights{0}, Weights{4000}});
+      HistoryEntry{"2026-01-01T00:00:00.000Z", "gone", "switch", {{"color", "green"}}, 0, 1, "manual", Weights{0},
+                   Weights{10000}});
+  loaded.history.push_back(HistoryEntry{"2026-01-01T00:00:01.000Z", "app", "split", {{"green", 40}}, 0, 2, "manual",
+                                        Weights{0}, Weights{4000}});
 
   const State s = Controller::reconcile(cfg, loaded);
   ASSERT_EQ(s.services.size(), 2u);

@@ -284,9 +284,8 @@ State five_entries() {
   State s;
   const char* services[] = {"app", "api", "app", "app", "api"};
   for (int i = 0; i < 5; ++i) {
-    s.record(HistoryEntry{"2026-11-24T21:30:0" + std::to_string(i) + ".000Z", services[i],
-                          "split green " + std::to_string(10 * (i + 1)), static_cast<std::uint32_t>(i),
-                          100 + i, "manual", Weights{static_cast<std::uint32_t>(1000 * i)},
+    s.record(HistoryEntry{"2026-11-24T21:30:0" + std::to_string(i) + ".000Z", services[i], "split",
+                          {{"green", 10 * (i + 1)}}, static_cast<std::uint32_t>(i), 100 + i, "manual", Weights{static_cast<std::uint32_t>(1000 * i)},
                           Weights{static_cast<std::uint32_t>(1000 * (i + 1))}});
   }
   return s;
@@ -300,7 +299,7 @@ std::vector<std::string> times_of(const json::object& o) {
 
 TEST(HistoryReply, EntryFields) {
   State s;
-  s.record(HistoryEntry{"2026-11-24T21:30:00.123Z", "app", "split green 50", 0, 4242, "manual", Weights{0},
+  s.record(HistoryEntry{"2026-11-24T21:30:00.123Z", "app", "split", {{"green", 50}}, 0, 4242, "manual", Weights{0},
                         Weights{5000}});
   const std::string line = history_reply(s, "", 20);
   const auto o = parse(line);
@@ -310,7 +309,8 @@ TEST(HistoryReply, EntryFields) {
   const auto& e = h[0].as_object();
   EXPECT_EQ(e.at("time"), "2026-11-24T21:30:00.123Z");
   EXPECT_EQ(e.at("service"), "app");
-  EXPECT_EQ(e.at("command"), "split green 50");
+  EXPECT_EQ(e.at("command"), "split");
+  EXPECT_EQ(e.at("args"), (json::object{{"green", 50}}));
   EXPECT_EQ(e.at("by").at("uid").to_number<std::uint32_t>(), 0u);
   EXPECT_EQ(e.at("by").at("pid").to_number<std::int32_t>(), 4242);
   EXPECT_EQ(e.at("reason"), "manual");
@@ -321,12 +321,38 @@ TEST(HistoryReply, EntryFields) {
   EXPECT_NE(line.find(R"("before":{"blue":100.0,"green":0.0},"after":{"blue":50.0,"green":50.0})"),
             std::string::npos)
       << line;
+  EXPECT_NE(line.find(R"("command":"split","args":{"green":50},)"), std::string::npos) << line;
+}
+
+TEST(HistoryReply, ArgsOfEveryVerb) {
+  State s;
+  s.record(HistoryEntry{"t", "app", "switch", {{"color", "green"}, {"force", true}}, 0, 1, "manual", Weights{0},
+                        Weights{10000}});
+  s.record(HistoryEntry{"t", "app", "rollback", {}, 0, 1, "manual", Weights{10000}, Weights{0}});
+  s.record(HistoryEntry{"t", "app", "canary",
+                        {{"action", "start"}, {"target", "green"}, {"steps", {10, 50, 100}}, {"interval_seconds", 60}},
+                        0, 1, "manual", Weights{0}, Weights{1000}});
+  s.record(HistoryEntry{"t", "app", "server", {{"action", "disable"}, {"address", "127.0.0.1:5006"}}, 0, 1, "manual",
+                        Weights{1000}, Weights{1000}});
+  const std::string line = history_reply(s, "", 20);
+  EXPECT_NE(line.find(R"("command":"switch","args":{"color":"green","force":true},)"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("command":"rollback","args":{},)"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("command":"canary","args":{"action":"start","target":"green","steps":[10,50,100],)"
+                      R"("interval_seconds":60},)"),
+            std::string::npos)
+      << line;
+  EXPECT_NE(line.find(R"("command":"server","args":{"action":"disable","address":"127.0.0.1:5006"},)"),
+            std::string::npos)
+      << line;
 }
 
 TEST(HistoryReply, FractionalWeights) {
   State s;
-  s.record(HistoryEntry{"t", "app", "split green 12.34", 0, 1, "manual", Weights{0}, Weights{1234}});
-  const auto o = parse(history_reply(s, "", 20));
+  s.record(HistoryEntry{"t", "app", "split", {{"green", 12.34}}, 0, 1, "manual", Weights{0}, Weights{1234}});
+  const std::string line = history_reply(s, "", 20);
+  const auto o = parse(line);
+  EXPECT_EQ(num(o.at("history").at(0).at("args").at("green")), 12.34);
+  EXPECT_NE(line.find(R"("args":{"green":12.34})"), std::string::npos) << line;
   EXPECT_EQ(num(o.at("history").at(0).at("after").at("green")), 12.34);
   EXPECT_EQ(num(o.at("history").at(0).at("after").at("blue")), 87.66);
 }
@@ -349,7 +375,8 @@ TEST(HistoryReply, ServiceFilterThenLimit) {
             (std::vector<std::string>{"2026-11-24T21:30:01.000Z", "2026-11-24T21:30:04.000Z"}));
   const auto o = parse(history_reply(s, "api", 1));
   ASSERT_EQ(o.at("history").as_array().size(), 1u);
-  EXPECT_EQ(o.at("history").at(0).at("command"), "split green 50");
+  EXPECT_EQ(o.at("history").at(0).at("command"), "split");
+  EXPECT_EQ(o.at("history").at(0).at("args"), (json::object{{"green", 50}}));
   EXPECT_EQ(o.at("history").at(0).at("by").at("pid").to_number<int>(), 104);
   EXPECT_TRUE(times_of(parse(history_reply(s, "nope", 20))).empty());
 }

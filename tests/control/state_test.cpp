@@ -79,6 +79,7 @@ HistoryEntry entry(std::string service, std::uint32_t before, std::uint32_t afte
   h.time = "2026-11-24T21:30:00.123Z";
   h.service = std::move(service);
   h.command = "split";
+  h.args = {{"green", percent_arg(after)}};
   h.uid = 1000;
   h.pid = 4242;
   h.before.green_bp = before;
@@ -132,17 +133,29 @@ State rich_state() {
   a.reason = "manual";
   HistoryEntry b = entry("svc-4", 1000, 0);
   b.command = "rollback";
+  b.args = {};
   b.reason = "watchdog: p95 0.900s > 0.500s";
   b.uid = 0;
   b.pid = 0;
   HistoryEntry c = entry("svc-2", 3333, 10000);
-  c.command = "server disable";
+  c.command = "server";
+  c.args = {{"action", "disable"}, {"address", "127.0.0.1:5006"}};
   c.reason = "health: 127.0.0.1:5006 down";
   c.uid = 4294967295U;
   c.pid = 2147483647;
   c.time = "2026-11-25T00:00:00.000Z";
   HistoryEntry d = entry("svc-3", 5000, 9999);
   d.command = "canary";
+  d.args = {{"action", "start"},
+            {"target", "green"},
+            {"steps", {0.01, 33.33, 99.99, 100}},
+            {"interval_seconds", 1.5},
+            {"force", true},
+            {"note", "quoted \" ünïcødé"},
+            {"nothing", nullptr},
+            {"whole_double", 10.0},
+            {"negative", -7},
+            {"nested", {{"k", {1, 2}}}}};
   d.reason = "canary: step 2 (99.99%)";
   d.pid = -1;
   for (auto& h : {a, b, c, d}) s.record(h);
@@ -262,10 +275,12 @@ TEST(StateJson, FieldNamesAndValuesOfASmallState) {
   const auto& history = root.at("history").as_array();
   ASSERT_EQ(history.size(), 1U);
   const auto& h = history[0].as_object();
-  EXPECT_EQ(h.size(), 7U);
+  EXPECT_EQ(h.size(), 8U);
   EXPECT_EQ(h.at("time").as_string(), "2026-11-24T21:30:00.123Z");
   EXPECT_EQ(h.at("service").as_string(), "app");
   EXPECT_EQ(h.at("command").as_string(), "split");
+  EXPECT_EQ(h.at("args"), (json::object{{"green", 50}}));
+  EXPECT_NE(text.find(R"("command":"split","args":{"green":50},)"), std::string::npos) << text;
   EXPECT_EQ(h.at("by").at("uid").as_int64(), 0);
   EXPECT_EQ(h.at("by").at("pid").as_int64(), 4242);
   EXPECT_EQ(h.at("reason").as_string(), "manual");
@@ -357,7 +372,7 @@ const std::string good_doc =
     R"("reason":"","canary":{"steps":[10.0,50.0,100.0],"interval_ms":60000,"step_started_ms":1764019800123},)"
     R"("servers":{"127.0.0.1:5006":"disabled"}}],)"
     R"("history":[{"time":"2026-11-24T21:30:00.123Z","service":"app","command":"split",)"
-    R"("by":{"uid":0,"pid":4242},"reason":"manual","before":{"blue":100.0,"green":0.0},)"
+    R"("args":{"green":50},"by":{"uid":0,"pid":4242},"reason":"manual","before":{"blue":100.0,"green":0.0},)"
     R"("after":{"blue":50.0,"green":50.0}}]})";
 
 // Files written before the watchdog (issue 5) have no "canary" object: they load, with none running.
@@ -381,6 +396,119 @@ TEST(StateJson, Issue5CanaryRoundTrips) {
   EXPECT_EQ(s->services[0].step_started_ms, 1764019800123);
 }
 
+// Issue 11: a history entry's command is the bare verb and its arguments are in "args".
+TEST(StateJson, ArgsRoundTripWithTheirKinds) {
+  const State s = rich_state();
+  const std::string text = to_json(s);
+  EXPECT_NE(text.find(R"("command":"rollback","args":{},)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("steps":[0.01,33.33,99.99,100],"interval_seconds":1.5,"force":true,)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"("whole_double":10.0,)"), std::string::npos) << text;
+  auto back = from_json(text);
+  ASSERT_TRUE(back) << back.error();
+  const auto& args = back->history.back().args;
+  EXPECT_EQ(args, s.history.back().args);
+  // An integer stays an integer and a whole double a double, so a rewrite changes nothing.
+  EXPECT_TRUE(args.at("steps").as_array().at(3).is_int64());
+  EXPECT_TRUE(args.at("whole_double").is_double());
+  EXPECT_EQ(args.at("steps").as_array().at(1).as_double(), 33.33);
+  EXPECT_EQ(args.at("note").as_string(), "quoted \" ünïcødé");
+}
+
+TEST(StateJson, LegacyCommandTextIsSplitIntoVerbAndArgs) {
+  struct Case {
+    std::string_view text;
+    std::string command;
+    json::object args;
+  };
+  // Every form bgproxy wrote before issue 11 (control/core/controller.cpp at 5f2541a).
+  const std::vector<Case> cases = {
+      {"split green 10", "split", {{"green", 10}}},
+      {"split green 12.5", "split", {{"green", 12.5}}},
+      {"split green 0.05", "split", {{"green", 0.05}}},
+      {"split green 0", "split", {{"green", 0}}},
+      {"switch green", "switch", {{"color", "green"}}},
+      {"switch blue", "switch", {{"color", "blue"}}},
+      {"rollback", "rollback", {}},
+      {"canary start green 10,50,100", "canary",
+       {{"action", "start"}, {"target", "green"}, {"steps", {10, 50, 100}}}},
+      {"canary start blue 5,25.5,100", "canary", {{"action", "start"}, {"target", "blue"}, {"steps", {5, 25.5, 100}}}},
+      {"canary pause", "canary", {{"action", "pause"}}},
+      {"canary resume", "canary", {{"action", "resume"}}},
+      {"canary abort", "canary", {{"action", "abort"}}},
+      {"canary advance", "canary", {{"action", "advance"}}},
+      {"promote", "canary", {{"action", "promote"}}},
+      {"server enable 127.0.0.1:5006", "server", {{"action", "enable"}, {"address", "127.0.0.1:5006"}}},
+      {"server disable [::1]:7000", "server", {{"action", "disable"}, {"address", "[::1]:7000"}}},
+      {"server drain 10.0.0.5:80", "server", {{"action", "drain"}, {"address", "10.0.0.5:80"}}},
+      // Anything else is kept as it was: nothing is invented.
+      {"split green lots", "split green lots", {}},
+      {"split green 150", "split green 150", {}},
+      {"split blue 10", "split blue 10", {}},
+      {"switch red", "switch red", {}},
+      {"switch green now", "switch green now", {}},
+      {"canary start green 10,,100", "canary start green 10,,100", {}},
+      {"canary start red 10,50,100", "canary start red 10,50,100", {}},
+      {"canary stop", "canary stop", {}},
+      {"server disable", "server disable", {}},
+      {"server pause 127.0.0.1:5006", "server pause 127.0.0.1:5006", {}},
+      {"split  green 10", "split  green 10", {}},
+      {"reload", "reload", {}},
+      {"", "", {}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(c.text));
+    const auto got = parse_legacy_command(c.text);
+    EXPECT_EQ(got.command, c.command);
+    EXPECT_EQ(got.args, c.args);
+  }
+  // Whole percentages become integers, as in new entries.
+  EXPECT_TRUE(parse_legacy_command("split green 10").args.at("green").is_int64());
+  EXPECT_TRUE(parse_legacy_command("split green 12.5").args.at("green").is_double());
+}
+
+// A state file written before issue 11 loads with its history converted; saved again, it is in
+// the new form and loads to the same state.
+TEST(StateJson, Issue11FileWithCommandTextLoadsAsVerbAndArgs) {
+  std::string doc = R"({"version":1,"services":[],"history":[)";
+  const std::vector<std::string> old_commands = {"split green 10",
+                                                 "switch green",
+                                                 "rollback",
+                                                 "canary start green 10,50,100",
+                                                 "canary advance",
+                                                 "promote",
+                                                 "server drain 127.0.0.1:5006"};
+  for (std::size_t i = 0; i < old_commands.size(); ++i) {
+    if (i != 0) doc += ',';
+    doc += R"({"time":"2026-11-24T21:30:00.123Z","service":"app","command":")" + old_commands[i] +
+           R"(","by":{"uid":0,"pid":4242},"reason":"manual","before":{"blue":100.0,"green":0.0},)"
+           R"("after":{"blue":100.0,"green":0.0}})";
+  }
+  doc += "]}";
+  auto s = from_json(doc);
+  ASSERT_TRUE(s) << s.error();
+  ASSERT_EQ(s->history.size(), old_commands.size());
+  std::vector<std::string> commands;
+  for (const auto& h : s->history) commands.push_back(h.command);
+  EXPECT_EQ(commands, (std::vector<std::string>{"split", "switch", "rollback", "canary", "canary", "canary", "server"}));
+  EXPECT_EQ(s->history[0].args, (json::object{{"green", 10}}));
+  EXPECT_EQ(s->history[3].args,
+            (json::object{{"action", "start"}, {"target", "green"}, {"steps", {10, 50, 100}}}));
+  EXPECT_EQ(s->history[5].args, (json::object{{"action", "promote"}}));
+  EXPECT_EQ(s->history[6].args, (json::object{{"action", "drain"}, {"address", "127.0.0.1:5006"}}));
+  for (const auto& h : s->history) {
+    EXPECT_EQ(h.uid, 0U);
+    EXPECT_EQ(h.pid, 4242);
+    EXPECT_EQ(h.reason, "manual");
+  }
+
+  const std::string rewritten = to_json(*s);
+  EXPECT_NE(rewritten.find(R"("command":"split","args":{"green":10},)"), std::string::npos) << rewritten;
+  auto again = from_json(rewritten);
+  ASSERT_TRUE(again) << again.error();
+  EXPECT_EQ(*again, *s);
+}
+
 std::string with(std::string_view from, std::string_view to) {
   std::string doc = good_doc;
   const auto at = doc.find(from);
@@ -393,6 +521,14 @@ TEST(StateJson, TheBaseDocumentIsValid) {
   auto s = from_json(good_doc);
   ASSERT_TRUE(s) << s.error();
   EXPECT_EQ(to_json(*s), good_doc);
+}
+
+// Only entries without "args" are old ones; an entry that has them is taken as written.
+TEST(StateJson, AnEntryWithArgsIsNeverReinterpreted) {
+  auto s = from_json(with(R"("command":"split","args":{"green":50})", R"("command":"split green 10","args":{})"));
+  ASSERT_TRUE(s) << s.error();
+  EXPECT_EQ(s->history[0].command, "split green 10");
+  EXPECT_TRUE(s->history[0].args.empty());
 }
 
 TEST(StateJson, MalformedDocumentsNameTheField) {
@@ -477,6 +613,8 @@ TEST(StateJson, MalformedDocumentsNameTheField) {
       {with(R"("history":[{)", R"("history":["x",{)"), "history[0]: must be an object"},
       {with(R"("time":"2026-11-24T21:30:00.123Z",)", ""), "history[0].time: missing"},
       {with(R"("command":"split")", R"("command":["split"])"), "history[0].command: must be a string"},
+      {with(R"("args":{"green":50})", R"("args":[50])"), "history[0].args: must be an object"},
+      {with(R"("args":{"green":50})", R"("args":null)"), "history[0].args: must be an object"},
       {with(R"("by":{"uid":0,"pid":4242},)", ""), "history[0].by: missing"},
       {with(R"("by":{"uid":0,"pid":4242})", R"("by":"root")"), "history[0].by: must be an object"},
       {with(R"("uid":0)", R"("uid":-1)"), "history[0].by.uid: must be an integer in [0, 4294967295]"},

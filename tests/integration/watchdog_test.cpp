@@ -100,6 +100,11 @@ struct Snap {
 
 double num(const json::value& v) { return v.to_number<double>(); }
 
+/// A history entry's verb and args, to compare in one go: `split {"green":10}` (SPEC §7).
+std::string command_and_args(const json::value& entry) {
+  return std::string(entry.at("command").as_string()) + " " + json::serialize(entry.at("args"));
+}
+
 /// colors.COLOR.requests of a status answer (absent before the first 1 s snapshot): -1 if absent.
 double window_requests(const Snap& s, const char* color) {
   const auto* c = s.svc.at("colors").as_object().if_contains(color);
@@ -276,7 +281,7 @@ TEST_F(WatchdogRollbackTest, ErrorRateRollsGreenBackWithinWindowPlus3s) {
   auto h = history();
   ASSERT_FALSE(h.empty());
   const auto& entry = h.back().as_object();
-  EXPECT_EQ(entry.at("command").as_string(), "rollback") << json::serialize(entry);
+  EXPECT_EQ(command_and_args(entry), "rollback {}") << json::serialize(entry);
   EXPECT_EQ(entry.at("reason").as_string(), rb->reason) << json::serialize(entry);
   EXPECT_EQ(num(entry.at("before").at("green")), 50.0) << json::serialize(entry);
   EXPECT_EQ(num(entry.at("after").at("green")), 0.0) << json::serialize(entry);
@@ -458,7 +463,7 @@ TEST_F(WatchdogRollbackTest, BelowMinRequestsNothingIsDecidedHoweverBad) {
   EXPECT_EQ(green_error_rate, 1.0) << json::serialize(end.svc);
   EXPECT_EQ(metric(p, "bgproxy_rollbacks_total", {{"service", "app"}, {"reason", "watchdog"}}), 0.0);
   EXPECT_EQ(count_lines(p.process().stderr_text(), kRollbackLine), 0u);
-  EXPECT_EQ(history().back().at("command").as_string(), "split green 10");
+  EXPECT_EQ(command_and_args(history().back()), R"(split {"green":10})");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -522,16 +527,16 @@ TEST_F(WatchdogCanaryTest, HealthyGreenWalksStepsBakesAndIsPromoted) {
   // History: start, two advances after passing verdicts, promote.
   auto h = history();
   ASSERT_EQ(h.size(), history_before + 4) << json::serialize(h);
-  auto cmd = [&](std::size_t i) { return std::string(h[history_before + i].at("command").as_string()); };
+  auto cmd = [&](std::size_t i) { return command_and_args(h[history_before + i]); };
   auto why = [&](std::size_t i) { return std::string(h[history_before + i].at("reason").as_string()); };
-  EXPECT_EQ(cmd(0), "canary start green 10,50,100");
-  EXPECT_EQ(cmd(1), "canary advance");
+  EXPECT_EQ(cmd(0), R"(canary {"action":"start","target":"green","steps":[10,50,100],"interval_seconds":2})");
+  EXPECT_EQ(cmd(1), R"(canary {"action":"advance"})");
   EXPECT_TRUE(std::regex_match(
       why(1), std::regex(R"(^canary: step 2 of 3 after pass: error_rate 0\.000, p95 \d+\.\d{3}s \(n=\d+, window 3s\)$)")))
       << why(1);
-  EXPECT_EQ(cmd(2), "canary advance");
+  EXPECT_EQ(cmd(2), R"(canary {"action":"advance"})");
   EXPECT_TRUE(starts_with(why(2), "canary: step 3 of 3 after pass: ")) << why(2);
-  EXPECT_EQ(cmd(3), "promote");
+  EXPECT_EQ(cmd(3), R"(canary {"action":"promote"})");
   EXPECT_TRUE(starts_with(why(3), "canary: ")) << why(3);
   EXPECT_EQ(num(h[history_before + 3].at("after").at("green")), 100.0);
 
@@ -591,7 +596,7 @@ TEST_F(WatchdogCanaryTest, PauseHoldsResumeRestartsIntervalAbortReturnsToZero) {
   EXPECT_EQ(st.at("reason").as_string(), "manual") << json::serialize(st);
   auto h = history();
   const auto& entry = h.back();
-  EXPECT_EQ(entry.at("command").as_string(), "canary abort") << json::serialize(entry);
+  EXPECT_EQ(command_and_args(entry), R"(canary {"action":"abort"})") << json::serialize(entry);
   EXPECT_EQ(entry.at("reason").as_string(), "manual") << json::serialize(entry);
   EXPECT_EQ(num(entry.at("before").at("green")), 50.0) << json::serialize(entry);
   EXPECT_EQ(num(entry.at("after").at("green")), 0.0) << json::serialize(entry);
@@ -654,7 +659,7 @@ TEST_F(WatchdogRestartTest, KillNineDuringCanaryStepResumesTheStep) {
   EXPECT_LT(since_restart, interval - 0.5) << "the step's interval started again at the restart";
   EXPECT_EQ(step1->phase, "canary");
   EXPECT_EQ(step1->step, 1);
-  EXPECT_EQ(history().back().at("command").as_string(), "canary advance");
+  EXPECT_EQ(command_and_args(history().back()), R"(canary {"action":"advance"})");
   loop.reset();
 }
 
@@ -735,7 +740,7 @@ TEST_F(WatchdogDryRunTest, FailingGreenIsNotRolledBackButTheDecisionIsLogged) {
   // second; the decision does not).
   EXPECT_EQ(count_lines(log, would), 1u) << "the dry-run decision is logged again every second";
   auto h = history();
-  EXPECT_EQ(h.back().at("command").as_string(), "split green 50") << json::serialize(h.back());
+  EXPECT_EQ(command_and_args(h.back()), R"(split {"green":50})") << json::serialize(h.back());
   loop.stop();
 }
 

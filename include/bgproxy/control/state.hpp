@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <boost/system/result.hpp>
 
 #include "bgproxy/routing/routing_table.hpp"
@@ -32,7 +34,13 @@ struct Weights {
 struct HistoryEntry {
   std::string time;     ///< RFC 3339 UTC with milliseconds: "2026-11-24T21:30:00.123Z"
   std::string service;
-  std::string command;  ///< "split", "switch", "rollback", "server disable", ...
+  /// The bare verb, so that scripts can filter on it (SPEC §7): "split", "switch", "rollback",
+  /// "canary" (also for the rollout loop's advance and promote), "server".
+  std::string command;
+  /// What the verb was given: {"green":10}, {"color":"green"}, {} for rollback,
+  /// {"action":"start","target":"green","steps":[10,50,100],"interval_seconds":60},
+  /// {"action":"disable","address":"127.0.0.1:5006"}; "force":true when forced.
+  boost::json::object args;
   std::uint32_t uid = 0;
   std::int32_t pid = 0;
   std::string reason = "manual";  ///< manual | watchdog: ... | health: ... | canary: ...
@@ -70,6 +78,22 @@ struct State {
   void record(HistoryEntry e);
   ServiceState* find(std::string_view service) noexcept;
 };
+
+/// A percentage for a history entry's args: whole ones as integers (10), others as they are (12.5).
+boost::json::value percent_arg(std::uint32_t bp);
+
+/// A history entry's command as written before issue 11: verb and arguments in one text, no args.
+struct HistoryCommand {
+  std::string command;
+  boost::json::object args;
+};
+/// Splits such a text into the bare verb and its args: "split green 10" → split {"green":10},
+/// "switch blue" → switch {"color":"blue"}, "canary start green 10,50,100" → canary
+/// {"action":"start","target":"green","steps":[10,50,100]}, "canary pause|resume|abort|advance"
+/// → canary {"action":...}, "promote" → canary {"action":"promote"}, "server drain ADDRESS" →
+/// server {"action":"drain","address":ADDRESS}. Any other text (as "rollback") stays the command,
+/// with no args. from_json applies it to every history entry without "args".
+HistoryCommand parse_legacy_command(std::string_view text);
 
 /// {"version":1,"services":[...],"history":[...]} — field names as SPEC §7's answers use them.
 std::string to_json(const State& s);
