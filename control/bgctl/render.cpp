@@ -51,13 +51,17 @@ std::optional<std::string> string_field(const json::object* o, std::string_view 
   return clean(v->get_string());
 }
 
+std::optional<double> number_of(const json::value& v) {
+  if (v.is_double()) return v.get_double();
+  if (v.is_int64()) return static_cast<double>(v.get_int64());
+  if (v.is_uint64()) return static_cast<double>(v.get_uint64());
+  return std::nullopt;
+}
+
 std::optional<double> number_field(const json::object* o, std::string_view key) {
   const json::value* v = field(o, key);
   if (v == nullptr) return std::nullopt;
-  if (v->is_double()) return v->get_double();
-  if (v->is_int64()) return static_cast<double>(v->get_int64());
-  if (v->is_uint64()) return static_cast<double>(v->get_uint64());
-  return std::nullopt;
+  return number_of(*v);
 }
 
 std::string text_or_dash(const json::object* o, std::string_view key) {
@@ -112,13 +116,20 @@ std::string ms_text(std::optional<double> seconds) {
   return s + "ms";
 }
 
+/// `v` with up to `decimals` decimals and no trailing zeros: "12.5", "0.03", "0".
+std::string trimmed(double v, int decimals) {
+  std::string s = fixed(v, decimals);
+  if (s.find('.') != std::string::npos) {
+    while (s.back() == '0') s.pop_back();
+    if (s.back() == '.') s.pop_back();
+  }
+  return s == "-0" ? "0" : s;
+}
+
 /// Requests per second with up to two decimals: "12.5", "0.03", "0".
 std::string rps_text(std::optional<double> rps) {
   if (!rps || !std::isfinite(*rps)) return std::string(missing);
-  std::string s = fixed(*rps, 2);
-  while (s.back() == '0') s.pop_back();
-  if (s.back() == '.') s.pop_back();
-  return s == "-0" ? "0" : s;
+  return trimmed(*rps, 2);
 }
 
 /// Display width of UTF-8 text: code points, which is right for what the proxy sends.
@@ -177,6 +188,42 @@ std::string last_check_text(const json::value* v) {
   if (const auto error = string_field(c, "error"); error && !error->empty()) {
     out += ": ";
     out += *error;
+  }
+  return out;
+}
+
+/// One argument of a history entry as an operator reads it: weights "green 10%", canary steps
+/// "10%,50%,100%", the interval "every 60s", "--force"; names and addresses bare ("disable",
+/// "127.0.0.1:5006"); anything else key=JSON, so a newer proxy's arguments still show.
+std::string arg_text(std::string_view key, const json::value& v) {
+  const auto number = number_of(v);
+  if ((key == "green" || key == "blue") && number) return std::string(key) + " " + percent_text(number);
+  if (key == "interval_seconds" && number) return "every " + trimmed(*number, 3) + "s";
+  if (key == "force" && v.is_bool()) return v.get_bool() ? "--force" : "";
+  if (key == "steps" && v.is_array()) {
+    std::string out;
+    for (const auto& step : v.get_array()) {
+      if (!out.empty()) out += ',';
+      out += percent_text(number_of(step));
+    }
+    return out;
+  }
+  if (v.is_string()) return clean(v.get_string());
+  return clean(key) + "=" + clean(json::serialize(v));
+}
+
+/// The entry's command with its args: "split green 10%", "switch green", "canary start green
+/// 10%,50%,100% every 60s", "server drain 127.0.0.1:5006". An older proxy's entries carry the
+/// arguments in the command text and no args; they print as they are.
+std::string command_text(const json::object* entry) {
+  std::string out = text_or_dash(entry, "command");
+  if (const json::object* args = object_field(entry, "args")) {
+    for (const auto& kv : *args) {
+      const std::string arg = arg_text(kv.key(), kv.value());
+      if (arg.empty()) continue;
+      out += ' ';
+      out += arg;
+    }
   }
   return out;
 }
@@ -286,7 +333,7 @@ std::string render_history(const json::object& answer) {
     for (const auto& v : *history) {
       const json::object* e = v.if_object();
       if (e == nullptr) continue;
-      rows.push_back({text_or_dash(e, "time"), text_or_dash(e, "service"), text_or_dash(e, "command"),
+      rows.push_back({text_or_dash(e, "time"), text_or_dash(e, "service"), command_text(e),
                       by_text(object_field(e, "by")),
                       weights_text(object_field(e, "before")) + " -> " + weights_text(object_field(e, "after")),
                       text_or_dash(e, "reason")});

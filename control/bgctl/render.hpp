@@ -23,7 +23,7 @@ std::string render_status(const boost::json::object& answer);
 /// health: one row per server (service, color, address, state, failures, last check).
 std::string render_health(const boost::json::object& answer);
 
-/// history: one row per entry (time, service, command, uid/pid, before -> after, reason).
+/// history: one row per entry (time, service, command with its args, uid/pid, before -> after, reason).
 std::string render_history(const boost::json::object& answer);
 
 /// Any change (split, switch, rollback, canary, server, reload): the new state in one line

@@ -2,6 +2,10 @@
 
 #include "control/bgctl/render.hpp"
 
+#include <sstream>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -125,6 +129,57 @@ TEST(BgctlRender, HistoryExample) {
             "2026-11-24T21:30:00.123Z  app      split     uid 0 pid 4242  blue 100% / green 0% -> blue 50% / green 50%  manual\n"
             "2026-11-24T21:31:02.000Z  app      rollback  -               blue 50% / green 50% -> blue 100% / green 0%  "
             "watchdog: rollback app green: error_rate 0.213 > 0.05 (n=412, window 30s)\n");
+}
+
+// Issue 11: the command is the bare verb and its arguments come in "args"; the COMMAND column
+// shows both, as an operator would type them.
+TEST(BgctlRender, HistoryCommandWithArgs) {
+  const auto out = render_history(answer(R"j({"ok":true,"history":[
+    {"time":"t1","service":"app","command":"split","args":{"green":10},"by":{"uid":0,"pid":1},"reason":"manual",
+     "before":{"blue":100.0,"green":0.0},"after":{"blue":90.0,"green":10.0}},
+    {"time":"t2","service":"app","command":"split","args":{"green":12.5,"force":true},"by":{"uid":0,"pid":1},
+     "reason":"manual","before":{"blue":90.0,"green":10.0},"after":{"blue":87.5,"green":12.5}},
+    {"time":"t3","service":"app","command":"switch","args":{"color":"green"},"by":{"uid":0,"pid":1},"reason":"manual",
+     "before":{"blue":87.5,"green":12.5},"after":{"blue":0.0,"green":100.0}},
+    {"time":"t4","service":"app","command":"rollback","args":{},"by":{"uid":0,"pid":1},"reason":"manual",
+     "before":{"blue":0.0,"green":100.0},"after":{"blue":100.0,"green":0.0}},
+    {"time":"t5","service":"app","command":"canary","args":{"action":"start","target":"green","steps":[10,50,100],
+     "interval_seconds":60},"by":{"uid":0,"pid":1},"reason":"manual",
+     "before":{"blue":100.0,"green":0.0},"after":{"blue":90.0,"green":10.0}},
+    {"time":"t6","service":"app","command":"canary","args":{"action":"advance"},"by":{"uid":0,"pid":2},
+     "reason":"canary: step 2 of 3","before":{"blue":90.0,"green":10.0},"after":{"blue":50.0,"green":50.0}},
+    {"time":"t7","service":"app","command":"server","args":{"action":"drain","address":"127.0.0.1:5006"},
+     "by":{"uid":0,"pid":1},"reason":"manual","before":{"blue":50.0,"green":50.0},"after":{"blue":50.0,"green":50.0}}]})j"));
+  const std::vector<std::string> want = {
+      "split green 10%", "split green 12.5% --force", "switch green", "rollback",
+      "canary start green 10%,50%,100% every 60s", "canary advance", "server drain 127.0.0.1:5006"};
+  std::istringstream lines(out);
+  std::string line;
+  std::getline(lines, line);  // the header
+  const std::size_t column = line.find("COMMAND");
+  const std::size_t width = line.find("BY") - column;
+  ASSERT_NE(column, std::string::npos) << out;
+  for (const auto& command : want) {
+    ASSERT_TRUE(std::getline(lines, line)) << out;
+    EXPECT_EQ(line.substr(column, width), command + std::string(width - command.size(), ' ')) << out;
+  }
+}
+
+TEST(BgctlRender, HistoryArgsOfAnyShape) {
+  // A newer proxy's arguments still show, as key=JSON; control characters never reach the terminal.
+  const auto out = render_history(answer(R"j({"ok":true,"history":[{"command":"release","args":{
+      "version":"v2\u001b[31m","replicas":3,"steps":[1.5,"x"],"interval_seconds":0.25,"force":false,
+      "green":"lots","labels":{"a":1}}}]})j"));
+  EXPECT_NE(out.find("  release v2?[31m replicas=3 1.5%,- every 0.25s lots labels={\"a\":1}  "), std::string::npos)
+      << out;
+  EXPECT_EQ(out.find('\x1b'), std::string::npos) << out;
+}
+
+// A proxy from before issue 11 sends the arguments in the command text and no args.
+TEST(BgctlRender, HistoryFromAnOlderProxy) {
+  const auto out = render_history(answer(R"j({"ok":true,"history":[{"time":"t","service":"app",
+      "command":"split green 10","by":{"uid":0,"pid":1},"reason":"manual"}]})j"));
+  EXPECT_NE(out.find("app      split green 10  uid 0 pid 1"), std::string::npos) << out;
 }
 
 TEST(BgctlRender, HistoryWithFieldsMissing) {
