@@ -36,6 +36,7 @@
 #include "proxy/http/body_framing.hpp"
 #include "proxy/http/cookie.hpp"
 #include "proxy/http/head_writer.hpp"
+#include "proxy/http/keep_alive.hpp"
 #include "proxy/http/request_target.hpp"
 #include "proxy/net/tls_context.hpp"
 #include "proxy/net/worker.hpp"
@@ -238,18 +239,18 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     // unknowable on a request: refuse it rather than guess (RFC 9112 §6.3).
     if (has_te && !parser_->chunked()) return reject(400, false);
     client_http10_ = req.version() == 10;
+    // HTTP/1.0 has no Transfer-Encoding: such a message's framing is faulty (RFC 9112 §6.1), and a
+    // 1.0 hop before us may have read it by another rule. Refused, like the other ambiguous shapes.
+    if (has_te && client_http10_) return reject(400, false);
     keep_alive_ = req.keep_alive();
     const auto host_count = req.count(http::field::host);
     if (host_count > 1 || (host_count == 0 && !client_http10_)) return reject(400, false);
 
-    if (parser_->chunked()) {
-      request_body_.reset(BodyKind::chunked);
-    } else if (const auto len = parser_->content_length(); len && *len > 0) {
-      if (settings().max_body_bytes != 0 && *len > settings().max_body_bytes) return reject(413, false);
-      request_body_.reset(BodyKind::length, *len);
-    } else {
-      request_body_.reset(BodyKind::none);
+    if (const auto len = parser_->content_length(); !parser_->chunked() && len && settings().max_body_bytes != 0 &&
+                                                    *len > settings().max_body_bytes) {
+      return reject(413, false);
     }
+    reset_request_body();
     // Only a websocket upgrade becomes a tunnel: any other (h2c above all) would carry traffic
     // past routing, rules and accounting. Those requests go on as plain ones, Upgrade removed.
     upgrade_ = parser_->upgrade() && offers_websocket(req[http::field::upgrade]);
@@ -274,8 +275,21 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     if (decision.unavailable) return finish_with_error(503);
     if (decision.failover) ++service_stats().failovers_from[static_cast<std::size_t>(routing::other(color_))];
     retries_left_ = 1;
+    resent_unsent_ = false;
     excluded_server_ = no_server;
+    attempt_start_ = start_time_;
     choose_server_and_connect();
+  }
+
+  /// The request body's framing from its start (again, when a request that never left is resent).
+  void reset_request_body() {
+    if (parser_->chunked()) {
+      request_body_.reset(BodyKind::chunked);
+    } else if (const auto len = parser_->content_length(); len && *len > 0) {
+      request_body_.reset(BodyKind::length, *len);
+    } else {
+      request_body_.reset(BodyKind::none);
+    }
   }
 
   /// The client's bucket in [0, 10000): from its sticky key, so raising the
@@ -380,7 +394,9 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     const auto slot = slot_of(server_);
     ++worker_.pool().outstanding(slot);
     counted_outstanding_ = true;
-    upstream_ = worker_.pool().take_idle(slot, worker_.coarse_now());
+    upstream_ = fresh_connection_only_ ? nullptr
+                                       : worker_.pool().take_idle(slot, attempt_start_, settings().upstream_idle);
+    fresh_connection_only_ = false;
     upstream_reused_ = upstream_ != nullptr;
     if (upstream_reused_) return after_connect();
     upstream_ = worker_.pool().create(slot);
@@ -529,8 +545,10 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     head_pending_ = false;
     arm_for_write(dir);
     auto self = this->shared_from_this();
-    auto on_written = [self, &in, &buf, &out, &framing, dir, consumed](error_code ec, std::size_t) {
+    const bool with_head = head.size() != 0;
+    auto on_written = [self, &in, &buf, &out, &framing, dir, consumed, with_head](error_code ec, std::size_t n) {
       if (dir == Direction::request && self->request_abandoned_) return;
+      if (ec && dir == Direction::request && with_head && n == 0 && self->never_sent(ec)) return self->resend_unsent();
       if (ec) return self->relay_failed(dir, true, ec);
       self->note_written(dir);
       buf.consume(consumed);
@@ -629,6 +647,24 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     }
   }
 
+  /// The first write of a request to a reused connection failed before the kernel took a byte:
+  /// the backend had already reset the connection, so it provably saw nothing of the request.
+  /// Whatever its method, such a request may go again, once, on a fresh connection: its head
+  /// and body bytes are all still in buffer_ (they leave it only once written).
+  bool never_sent(error_code ec) const noexcept {
+    return upstream_reused_ && !resent_unsent_ && (ec == net::error::broken_pipe || ec == net::error::connection_reset);
+  }
+
+  void resend_unsent() {
+    resent_unsent_ = true;
+    worker_.pool().learn(slot_of(server_), upstream_->idle_age);
+    release_upstream(false);
+    reset_request_body();
+    fresh_connection_only_ = true;
+    attempt_start_ = Clock::now();
+    choose_server_and_connect();
+  }
+
   void body_too_large() {
     release_upstream(false);
     if (response_started_) return close();
@@ -722,7 +758,8 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     response_body_.reset(kind, length, dechunk);
 
     ResponseFraming framing;
-    framing.chunked = response_parser_->chunked() && !client_http10_;
+    // 204 has no body, so no framing field (RFC 9110 §6.4.1); HEAD and 304 keep theirs as metadata.
+    framing.chunked = response_parser_->chunked() && !client_http10_ && status != 204;
     if (const auto len = response_parser_->content_length(); len && !response_parser_->chunked() && status != 204) {
       framing.content_length = *len;
     }
@@ -730,7 +767,11 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     framing.client_http10 = client_http10_;
     head_.clear();
     extra_headers_.assign(color_header()).append(set_cookie_);
-    write_response_head(head_, res, framing, extra_headers_);
+    if (const auto said = write_response_head(head_, res, framing, extra_headers_); !said.empty()) {
+      const auto hint = parse_keep_alive(said);
+      upstream_->retire_idle = retire_before(hint.timeout);
+      upstream_->max_requests = hint.max;
+    }
     head_pending_ = true;
     response_started_ = false;
     relay_step(*upstream_, upstream_->buffer, stream_, response_body_, Direction::response);
@@ -787,9 +828,13 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     const bool retriable = (reason == stats::FailureReason::connect && status == 502) ||
                            (reason == stats::FailureReason::reset && !response_bytes_seen_);
     const bool replayable = retriable && body_intact && (connect_phase || idempotent_);
+    // The backend closed the connection while it idled in the pool: its age teaches when to let go.
+    if (stale) worker_.pool().learn(slot_of(server_), upstream_->idle_age);
     release_upstream(false);
+    attempt_start_ = Clock::now();
     if (stale && replayable) return choose_server_and_connect();
     count_upstream_failure(reason);
+    if (stale && !replayable) ++worker_.stats().servers[slot_of(server_)].stale_reuses;
     if (replayable && retries_left_ > 0) {
       --retries_left_;
       excluded_server_ = server_;
@@ -827,14 +872,15 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     // since renewed): not pooled for requests of the current one.
     if (reusable && rt_ == worker_.runtime()) {
       ++upstream_->requests;
-      worker_.pool().put_idle(std::move(upstream_), worker_.coarse_now());
+      worker_.pool().put_idle(std::move(upstream_), finished_at_);  // set by record_exchange()
     } else {
       upstream_.reset();
     }
   }
 
   void record_exchange(unsigned status) {
-    const auto seconds = std::chrono::duration<double>(Clock::now() - start_time_).count();
+    finished_at_ = Clock::now();
+    const auto seconds = std::chrono::duration<double>(finished_at_ - start_time_).count();
     if (service_ >= 0) {
       service_stats().colors[static_cast<std::size_t>(color_)].record(status, seconds);
     }
@@ -964,6 +1010,8 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   BodyFraming upgrade_body_;
   UpstreamConnectionPtr upstream_;
   Clock::time_point start_time_{};
+  Clock::time_point attempt_start_{};  ///< when the current upstream attempt began (pool ages)
+  Clock::time_point finished_at_{};    ///< when the last exchange was recorded
 
   Phase phase_ = Phase::idle;
   int service_ = -1;
@@ -992,6 +1040,8 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   bool response_bytes_seen_ = false;
   bool waiting_on_upstream_ = false;
   bool counted_outstanding_ = false;
+  bool resent_unsent_ = false;         ///< this request already went again after a write that sent nothing
+  bool fresh_connection_only_ = false;  ///< the next attempt opens a connection, not a pooled one
 };
 
 }  // namespace bgproxy::proxy
