@@ -35,6 +35,13 @@ std::string render_metrics(const MetricsInput& in) {
                           "Request duration from first byte in to last byte out.", MetricType::Histogram);
   auto failures = family("bgproxy_upstream_failures_total", "Failed upstream attempts, by server and reason.",
                          MetricType::Counter);
+  auto stale = family("bgproxy_upstream_stale_reuse_total",
+                      "Requests answered 502 because a reused keep-alive connection had been closed by the backend.",
+                      MetricType::Counter);
+  auto learned = family("bgproxy_upstream_learned_idle_seconds",
+                        "Idle age at which pooled connections are retired because the backend was seen closing "
+                        "them (80 % of the shortest seen); 0 = nothing learned.",
+                        MetricType::Gauge);
   auto failovers = family("bgproxy_failovers_total",
                           "Requests sent to the other color because theirs had no usable server.",
                           MetricType::Counter);
@@ -84,14 +91,21 @@ std::string render_metrics(const MetricsInput& in) {
   }
   for (const auto& server : in.servers) {
     const auto& ss = server.id < in.stats.servers.size() ? in.stats.servers[server.id] : stats::ServerStats{};
+    const std::vector<ClientMetric::Label> labels{{"service", in.config.services[server.service].name},
+                                                  {"color", std::string(routing::color_name(server.color))},
+                                                  {"server", server.endpoint.text}};
     for (std::size_t r = 0; r < ss.failures.size(); ++r) {
-      auto m = with_labels({{"service", in.config.services[server.service].name},
-                            {"color", std::string(routing::color_name(server.color))},
-                            {"server", server.endpoint.text},
-                            {"reason", stats::failure_reason_names[r]}});
+      auto m = with_labels(labels);
+      m.label.push_back({"reason", stats::failure_reason_names[r]});
       m.counter.value = static_cast<double>(ss.failures[r]);
       failures.metric.push_back(std::move(m));
     }
+    auto s = with_labels(labels);
+    s.counter.value = static_cast<double>(ss.stale_reuses);
+    stale.metric.push_back(std::move(s));
+    auto l = with_labels(labels);
+    l.gauge.value = static_cast<double>(ss.learned_idle_us) / 1e6;
+    learned.metric.push_back(std::move(l));
   }
   auto c = ClientMetric{};
   c.gauge.value = static_cast<double>(in.stats.client_connections);
@@ -106,7 +120,7 @@ std::string render_metrics(const MetricsInput& in) {
   tls_handshakes.metric.push_back(std::move(h));
 
   return prometheus::TextSerializer().Serialize(
-      {requests, durations, failures, failovers, weights, connections, tls_failures, tls_handshakes});
+      {requests, durations, failures, stale, learned, failovers, weights, connections, tls_failures, tls_handshakes});
 }
 
 }  // namespace bgproxy::proxy

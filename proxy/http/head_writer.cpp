@@ -148,8 +148,8 @@ void write_request_head(std::string& out, const RequestHead& req, std::string_vi
   out.append("\r\n");
 }
 
-void write_response_head(std::string& out, const ResponseHead& res, const ResponseFraming& framing,
-                         std::string_view extra) {
+std::string_view write_response_head(std::string& out, const ResponseHead& res, const ResponseFraming& framing,
+                                     std::string_view extra) {
   out.append("HTTP/1.1 ");
   append_number(out, res.result_int());
   out.push_back(' ');
@@ -161,11 +161,13 @@ void write_response_head(std::string& out, const ResponseHead& res, const Respon
 
   const NominatedFields nominated(res, {});
   FramingWriter body(BodyHeader{framing.chunked, framing.content_length});
+  std::string_view keep_alive;
   for (const auto& f : res) {
     if (f.name() == http::field::content_length) {
       body.at_content_length(out);
       continue;
     }
+    if (f.name() == http::field::keep_alive) keep_alive = f.value();
     if (skip_field(f, nominated, framing.upgrade)) continue;
     append_field(out, f.name_string(), f.value());
   }
@@ -179,6 +181,7 @@ void write_response_head(std::string& out, const ResponseHead& res, const Respon
   }
   out.append(extra);
   out.append("\r\n");
+  return keep_alive;
 }
 
 void write_local_response(std::string& out, unsigned status, bool keep_alive, std::string_view extra) {

@@ -2,10 +2,13 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace bgproxy::proxy {
 namespace {
+
+using error_code = boost::system::error_code;
 
 /// A kept-alive socket the backend has closed reads as EOF (or an error); a plain
 /// one that still has bytes pending is out of sync. Either way it must not be reused.
@@ -18,33 +21,55 @@ bool still_open(Socket& s, bool tls) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+/// The idle age at which `c` is retired: the tightest of the configured, the backend's and the
+/// learned limits.
+Clock::duration retire_age(const UpstreamConnection& c, Clock::duration idle_limit, Clock::duration learned) {
+  auto limit = idle_limit;
+  if (learned > Clock::duration::zero()) limit = std::min(limit, learned);
+  if (c.retire_idle > Clock::duration::zero()) limit = std::min(limit, c.retire_idle);
+  return limit;
+}
+
 }  // namespace
 
 UpstreamPool::UpstreamPool(const Executor& ex, std::size_t server_count)
-    : executor_(ex), idle_(server_count), outstanding_(server_count, 0), generation_(server_count, 0) {}
+    : executor_(ex),
+      idle_(server_count),
+      outstanding_(server_count, 0),
+      generation_(server_count, 0),
+      learned_(server_count, Clock::duration::zero()) {}
 
 void UpstreamPool::grow(std::size_t server_count) {
   if (idle_.size() < server_count) idle_.resize(server_count);
   if (outstanding_.size() < server_count) outstanding_.resize(server_count, 0);
   if (generation_.size() < server_count) generation_.resize(server_count, 0);
+  if (learned_.size() < server_count) learned_.resize(server_count, Clock::duration::zero());
 }
 
 void UpstreamPool::renew(std::uint32_t server) {
   idle_[server].clear();
   ++generation_[server];
+  learned_[server] = Clock::duration::zero();  // a new address may be another server altogether
 }
 
-UpstreamConnectionPtr UpstreamPool::take_idle(std::uint32_t server, Clock::time_point now) {
+UpstreamConnectionPtr UpstreamPool::take_idle(std::uint32_t server, Clock::time_point now, Clock::duration idle_limit) {
   auto& stack = idle_[server];
   while (!stack.empty()) {
     auto c = std::move(stack.back());
     stack.pop_back();
     const auto idle_for = now - c->idle_since;
-    if (idle_for > idle_timeout) continue;
-    // A connection handed back within the same sweep tick (the busy case) is
-    // reused blind; any older one costs one peek, which catches most backends'
-    // keep-alive closes before a request is lost on them.
-    if (idle_for > Clock::duration::zero() && !still_open(c->socket, c->tls.has_value())) continue;
+    if (c->watched) {
+      c->watched = false;
+      error_code ignored;
+      c->socket.cancel(ignored);  // the close watch; its handler sees operation_aborted
+      // Idle past a sweep tick: one peek catches a close the watch has not reported yet.
+      if (!still_open(c->socket, c->tls.has_value())) {
+        learn(server, idle_for);
+        continue;
+      }
+    }
+    if (idle_for >= retire_age(*c, idle_limit, learned_[server])) continue;
+    c->idle_age = idle_for;
     return c;
   }
   return nullptr;
@@ -53,8 +78,45 @@ UpstreamConnectionPtr UpstreamPool::take_idle(std::uint32_t server, Clock::time_
 void UpstreamPool::put_idle(UpstreamConnectionPtr c, Clock::time_point now) {
   auto& stack = idle_[c->server_id];
   if (stack.size() >= max_idle_per_server || c->generation != generation_[c->server_id]) return;
+  if (c->max_requests != 0 && c->requests >= c->max_requests) return;
   c->idle_since = now;
+  ++c->idle_epoch;
   stack.push_back(std::move(c));
+}
+
+void UpstreamPool::watch_idle() {
+  for (std::uint32_t server = 0; server < idle_.size(); ++server) {
+    for (auto& c : idle_[server]) {
+      if (!c->watched) watch(server, *c);
+    }
+  }
+}
+
+void UpstreamPool::watch(std::uint32_t server, UpstreamConnection& c) {
+  c.watched = true;
+  c.socket.async_wait(Socket::wait_read, [this, server, conn = &c, epoch = c.idle_epoch](error_code ec) {
+    if (ec) return;  // taken (cancelled) or closed with the pool
+    on_watch(server, conn, epoch);
+  });
+}
+
+void UpstreamPool::on_watch(std::uint32_t server, const UpstreamConnection* conn, std::uint64_t epoch) {
+  // The connection may have been taken (and even handed back) after the wait completed: only
+  // one still idle since this watch began is looked at.
+  auto& stack = idle_[server];
+  const auto it = std::find_if(stack.begin(), stack.end(), [conn](const UpstreamConnectionPtr& p) { return p.get() == conn; });
+  if (it == stack.end() || (*it)->idle_epoch != epoch) return;
+  auto& c = **it;
+  if (still_open(c.socket, c.tls.has_value())) return;  // a TLS record: left to the peek at reuse
+  learn(server, Clock::now() - c.idle_since);
+  stack.erase(it);
+}
+
+void UpstreamPool::learn(std::uint32_t server, Clock::duration idle_age) {
+  // Never zero (that means "nothing learned"): a backend that closes at once is never reused.
+  const auto limit = std::max<Clock::duration>(idle_age * 4 / 5, std::chrono::microseconds(1));
+  auto& learned = learned_[server];
+  if (learned == Clock::duration::zero() || limit < learned) learned = limit;
 }
 
 UpstreamConnectionPtr UpstreamPool::create(std::uint32_t server) const {

@@ -2,6 +2,14 @@
 /// Per-worker keep-alive connections to backend servers (Envoy's per-thread
 /// pools): a LIFO stack of idle connections per server, so the warmest socket is
 /// reused first and surplus ones age out. Only the owning worker touches it.
+///
+/// A backend closes idle connections on its own schedule, and a request sent on one as it
+/// closes is lost (a 502 that cannot be retried for a POST). So a pooled connection is
+/// retired before the backend would close it: after `timeouts.upstream_idle`, after what
+/// the backend's `Keep-Alive: timeout=N, max=M` says, and after 80 % of the shortest idle
+/// age at which this server was seen closing one (learned per server, reset when the
+/// server's address changes). Connections idle past a sweep tick are watched for the
+/// backend's close, which removes them at once and teaches the exact age.
 /// Thread: worker.
 
 #include <cstdint>
@@ -50,6 +58,13 @@ struct UpstreamConnection {
   std::uint64_t generation;  ///< its server's pool generation when it was opened
   Clock::time_point idle_since{};
   std::uint64_t requests = 0;  ///< exchanges completed on this connection
+  /// From the backend's last Keep-Alive: the idle age to retire at (zero: not said) and the
+  /// requests it takes on this connection (0: not said).
+  Clock::duration retire_idle{};
+  std::uint32_t max_requests = 0;
+  Clock::duration idle_age{};  ///< how long it had been idle when last taken from the pool
+  std::uint64_t idle_epoch = 0;  ///< bumped by each put_idle: tells a stale watch from a live one
+  bool watched = false;  ///< a readiness wait for the backend's close runs while it is idle
 };
 using UpstreamConnectionPtr = std::unique_ptr<UpstreamConnection>;
 
@@ -66,13 +81,26 @@ class UpstreamPool {
   void renew(std::uint32_t server);
 
   /// @return the most recently idled live connection to `server`, or null.
-  /// Connections idle longer than the pool's idle timeout are closed; ones idle
-  /// since an earlier sweep tick (`now` is the coarse clock) are probed for a close
-  /// by the peer first (one non-blocking peek).
-  UpstreamConnectionPtr take_idle(std::uint32_t server, Clock::time_point now);
+  /// Connections idle for `idle_limit` (timeouts.upstream_idle), for what their backend's
+  /// Keep-Alive allows, or for the age learned for `server` are closed; ones watched since a
+  /// sweep tick are probed for a close by the peer first (one non-blocking peek).
+  /// @param now a precise time (the request's start), not the coarse clock: ages decide reuse
+  UpstreamConnectionPtr take_idle(std::uint32_t server, Clock::time_point now, Clock::duration idle_limit);
 
-  /// Returns a connection whose last exchange completed cleanly (or closes it, see renew()).
+  /// Returns a connection whose last exchange completed cleanly (or closes it: see renew(),
+  /// and a backend's Keep-Alive max that this exchange used up).
+  /// @param now a precise time (the exchange's end)
   void put_idle(UpstreamConnectionPtr c, Clock::time_point now);
+
+  /// Sweep tick: connections idle since the last tick start waiting for their backend's close.
+  /// The busy case (a connection handed back and taken again within a tick) costs nothing.
+  void watch_idle();
+
+  /// A pooled connection to `server` was found closed by its backend after `idle_age` of
+  /// idleness: from now on its connections are retired at 80 % of the shortest such age.
+  void learn(std::uint32_t server, Clock::duration idle_age);
+  /// @return the learned idle limit of `server`, zero when nothing was learned
+  Clock::duration learned_idle(std::uint32_t server) const noexcept { return learned_[server]; }
 
   UpstreamConnectionPtr create(std::uint32_t server) const;
 
@@ -83,13 +111,16 @@ class UpstreamPool {
   void close_idle();
 
  private:
-  static constexpr auto idle_timeout = std::chrono::seconds(30);
   static constexpr std::size_t max_idle_per_server = 512;
 
   Executor executor_;
   std::vector<std::vector<UpstreamConnectionPtr>> idle_;
   std::vector<unsigned> outstanding_;
   std::vector<std::uint64_t> generation_;  ///< by server slot, bumped by renew()
+  std::vector<Clock::duration> learned_;   ///< by server slot; zero = nothing learned
+
+  void watch(std::uint32_t server, UpstreamConnection& c);
+  void on_watch(std::uint32_t server, const UpstreamConnection* c, std::uint64_t epoch);
 };
 
 }  // namespace bgproxy::proxy

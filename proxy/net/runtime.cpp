@@ -8,6 +8,7 @@ Settings Settings::from(const config::Config& cfg) {
   s.client_idle = cfg.timeouts.client_idle;
   s.upstream_connect = cfg.timeouts.upstream_connect;
   s.upstream_response = cfg.timeouts.upstream_response;
+  s.upstream_idle = cfg.timeouts.upstream_idle;
   s.max_header_bytes = cfg.limits.max_header_bytes;
   s.max_body_bytes = cfg.limits.max_body_bytes;
   s.max_connections = cfg.limits.max_connections;

@@ -27,6 +27,7 @@ struct Settings {
   Clock::duration client_idle{};
   Clock::duration upstream_connect{};
   Clock::duration upstream_response{};
+  Clock::duration upstream_idle{};  ///< pooled connections idle longer are not reused
   std::uint64_t max_header_bytes = 0;
   std::uint64_t max_body_bytes = 0;  ///< 0 = unlimited
   std::uint64_t max_connections = 0;

@@ -119,6 +119,10 @@ void Worker::collect(std::function<void(stats::RequestStats)> reply) {
   net::post(executor_, [this, reply = std::move(reply)] {
     auto copy = stats_;
     copy.client_connections = static_cast<std::int64_t>(connections_);
+    for (std::uint32_t slot = 0; slot < copy.servers.size(); ++slot) {
+      const auto learned = std::chrono::duration_cast<std::chrono::microseconds>(pool_.learned_idle(slot));
+      copy.servers[slot].learned_idle_us = static_cast<std::uint64_t>(learned.count());
+    }
     reply(std::move(copy));
   });
 }
@@ -212,6 +216,7 @@ void Worker::do_sweep() {
       if (t.deadline() <= now_) expired_.push_back(&t);
     }
     for (auto* t : expired_) t->on_deadline();
+    pool_.watch_idle();
     do_sweep();
   });
 }

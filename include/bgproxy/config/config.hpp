@@ -65,6 +65,9 @@ struct Timeouts {
   Duration client_idle = std::chrono::seconds(60);
   Duration upstream_connect = std::chrono::seconds(2);
   Duration upstream_response = std::chrono::seconds(30);
+  /// A pooled upstream connection idle longer than this is closed, not reused: below the 5 s
+  /// keep-alive of common servers (Node.js, Apache), so bgproxy lets go first.
+  Duration upstream_idle = std::chrono::seconds(4);
   Duration shutdown = std::chrono::seconds(30);
 };
 

@@ -52,6 +52,13 @@ struct ColorStats {
 
 struct ServerStats {
   std::array<std::uint64_t, 4> failures{};  ///< by FailureReason
+  /// Requests answered 502 because a reused keep-alive connection had been closed by the
+  /// backend (also counted as a `reset` failure).
+  std::uint64_t stale_reuses = 0;
+  /// The idle age after which pooled connections to this server are retired because the
+  /// backend was seen closing them (80 % of the shortest age seen), in microseconds; 0 =
+  /// nothing learned. Merged as the tightest of the workers' values.
+  std::uint64_t learned_idle_us = 0;
   void merge(const ServerStats& o) noexcept;
 };
 

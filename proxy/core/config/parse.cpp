@@ -329,11 +329,13 @@ void Parser::limits(const YAML::Node& n, const std::string& path, Limits& out) {
 }
 
 void Parser::timeouts(const YAML::Node& n, const std::string& path, Timeouts& out) {
-  const Fields f = map(n, path, {"client_header", "client_idle", "upstream_connect", "upstream_response", "shutdown"});
+  const Fields f = map(n, path, {"client_header", "client_idle", "upstream_connect", "upstream_response",
+                                        "upstream_idle", "shutdown"});
   if (auto e = f.find("client_header")) out.client_header = duration(e->value, join(path, e->name));
   if (auto e = f.find("client_idle")) out.client_idle = duration(e->value, join(path, e->name));
   if (auto e = f.find("upstream_connect")) out.upstream_connect = duration(e->value, join(path, e->name));
   if (auto e = f.find("upstream_response")) out.upstream_response = duration(e->value, join(path, e->name));
+  if (auto e = f.find("upstream_idle")) out.upstream_idle = duration(e->value, join(path, e->name));
   if (auto e = f.find("shutdown")) out.shutdown = duration(e->value, join(path, e->name));
 }
 

@@ -121,6 +121,7 @@ std::optional<ConfigError> validate(const Config& cfg, const LineMap& lines, std
   positive(c, "timeouts.client_idle", cfg.timeouts.client_idle);
   positive(c, "timeouts.upstream_connect", cfg.timeouts.upstream_connect);
   positive(c, "timeouts.upstream_response", cfg.timeouts.upstream_response);
+  positive(c, "timeouts.upstream_idle", cfg.timeouts.upstream_idle);
   positive(c, "timeouts.shutdown", cfg.timeouts.shutdown);
 
   if (cfg.listen.empty()) c.fail("listen", "at least one listener is required");

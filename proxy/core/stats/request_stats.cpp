@@ -22,6 +22,10 @@ void ColorStats::merge(const ColorStats& o) noexcept {
 
 void ServerStats::merge(const ServerStats& o) noexcept {
   for (std::size_t i = 0; i < failures.size(); ++i) failures[i] += o.failures[i];
+  stale_reuses += o.stale_reuses;
+  if (o.learned_idle_us != 0 && (learned_idle_us == 0 || o.learned_idle_us < learned_idle_us)) {
+    learned_idle_us = o.learned_idle_us;
+  }
 }
 
 void ServiceStats::merge(const ServiceStats& o) noexcept {

@@ -88,6 +88,7 @@ TEST(ConfigParse, DefaultsMatchSpec) {
   EXPECT_EQ(c.timeouts.client_idle, 60s);
   EXPECT_EQ(c.timeouts.upstream_connect, 2s);
   EXPECT_EQ(c.timeouts.upstream_response, 30s);
+  EXPECT_EQ(c.timeouts.upstream_idle, 4s);
   EXPECT_EQ(c.timeouts.shutdown, 30s);
   EXPECT_EQ(c.access_log.kind, AccessLog::Kind::stdout_stream);
 
@@ -184,7 +185,8 @@ control: { socket: /tmp/c.sock, mode: "0600" }
 state_file: /tmp/state.json
 threads: 4
 limits: { max_connections: 10, max_header_bytes: 2048, max_body_bytes: 1048576 }
-timeouts: { client_header: 1s, client_idle: 2s, upstream_connect: 250ms, upstream_response: 1.5s, shutdown: 1m }
+timeouts: { client_header: 1s, client_idle: 2s, upstream_connect: 250ms, upstream_response: 1.5s, upstream_idle: 900ms,
+            shutdown: 1m }
 access_log: /var/log/bgproxy/access.log
 services:
   - name: api.v2
@@ -218,6 +220,7 @@ services:
   EXPECT_EQ(c.timeouts.client_idle, 2s);
   EXPECT_EQ(c.timeouts.upstream_connect, 250ms);
   EXPECT_EQ(c.timeouts.upstream_response, 1500ms);
+  EXPECT_EQ(c.timeouts.upstream_idle, 900ms);
   EXPECT_EQ(c.timeouts.shutdown, 1min);
   EXPECT_EQ(c.access_log.kind, AccessLog::Kind::file);
   EXPECT_EQ(c.access_log.path, "/var/log/bgproxy/access.log");
