@@ -81,11 +81,10 @@ std::string describe(Us pause) {
 /// One request of a sweep and how it ended.
 struct Exchange {
   std::size_t index = 0;
-  Us pause{0};  ///< the client's pause after the previous response
-  int status = 0;    ///< 0 = no complete response
-  std::string error;  ///< no response, or a 200 whose echo is not of this request
-  std::uint64_t connection_id = 0;          ///< the backend's, from the echo (200s only)
-  std::uint64_t request_on_connection = 0;  ///< 1 = a fresh backend connection (200s only)
+  Us pause{0};         ///< the client's pause after the previous response
+  int status = 0;       ///< 0 = no complete response
+  std::string error;    ///< no response, or a 200 whose echo is not of this request
+  std::uint64_t request_on_connection = 0;  ///< from the backend's echo; 1 = a fresh connection
 };
 
 struct Sweep {
@@ -119,11 +118,10 @@ struct Sweep {
 class UpstreamKeepAlive : public IntegrationTest {
 protected:
   /// A one-worker proxy (one pool) in front of `blue`, and the client connection to it.
-  Proxy& start(Backend& blue, const std::string& upstream_idle = "") {
+  Proxy& start(Backend& blue) {
     ProxyConfig cfg;
     cfg.blue = {blue.address()};
     cfg.threads = 1;
-    cfg.upstream_idle = upstream_idle;
     Proxy& p = start_proxy(cfg);
     socket_ = (dir_ / "control-0.sock").string();
     port_ = p.port();
@@ -167,7 +165,6 @@ protected:
       if (e.status == 200) {
         try {
           Echo echo = parse_echo(r->body);
-          e.connection_id = echo.connection_id;
           e.request_on_connection = echo.request_on_connection;
           if (echo.method != method || echo.target != target) {
             e.error = "echo of another request: " + echo.method + " " + echo.target;
@@ -312,7 +309,7 @@ protected:
 // ---------------------------------------------------------------------------------------------
 // 1-3. Backends that close idle connections without saying so: 0.3 s, 1 s, 2 s.
 
-// 20 POSTs to learn, then 220 more, 110 of them within 2 ms of the limit (about 50 s in all).
+// 20 POSTs to learn, then 220 more, 88 of them within 2 ms of the limit (about 50 s in all).
 TEST_F(UpstreamKeepAlive, Issue19SilentIdleClose300msNoPost502AfterLearning) {
   silent_idle_close_scenario(Ms(300), 20, 220);
 }
@@ -459,11 +456,12 @@ TEST_F(UpstreamKeepAlive, Issue19LearnedIdleResetsWhenTheServerAddressChangesOnR
   socket_ = (dir_ / "control-0.sock").string();
   port_ = p.port();
 
-  // Pauses of 400 ms: each reuse finds the connection closed after 300 ms, a learning event.
+  // Pauses of 350 ms: a reuse finds the connection closed after 300 ms, a learning event (and
+  // 80 % of 350 ms is still below 300 ms).
   const std::string to_green = "X-Bg-Color: green\r\n";
-  Sweep la = sweep("GET", cycle_ms({400}), 3);
+  Sweep la = sweep("GET", cycle_ms({350}), 3);
   ASSERT_EQ(la.ok(), 3u) << la.failures();
-  Sweep lg = sweep("GET", cycle_ms({400}), 3, to_green);
+  Sweep lg = sweep("GET", cycle_ms({350}), 3, to_green);
   ASSERT_EQ(lg.ok(), 3u) << lg.failures();
   auto learned_a = wait_learned(p, a.address(), "blue");
   auto learned_g = wait_learned(p, g.address(), "green");
