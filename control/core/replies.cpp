@@ -106,7 +106,7 @@ std::string status_reply(const Controller& c, int service, const WindowFigures& 
 }
 
 std::string health_reply(const Controller& c, int service, const health::Tracker* health,
-                         health::Clock::time_point now) {
+                         health::Clock::time_point now, const std::vector<stats::ServerStats>* servers_stats) {
   json::array services;
   for (std::size_t si = 0; si < c.config().services.size(); ++si) {
     if (service >= 0 && static_cast<std::size_t>(service) != si) continue;
@@ -122,6 +122,11 @@ std::string health_reply(const Controller& c, int service, const health::Tracker
                             {"consecutive_failures", 0},
                             {"consecutive_successes", 0},
                             {"last_check", nullptr}};
+        // Issue 19: the idle age after which bgproxy retires pooled connections to this server,
+        // learned from the backend closing them; absent while nothing was learned.
+        if (servers_stats && id < servers_stats->size() && (*servers_stats)[id].learned_idle_us != 0) {
+          server["learned_idle_seconds"] = static_cast<double>((*servers_stats)[id].learned_idle_us) / 1e6;
+        }
         if (health && svc.health_check.enabled) {
           const auto& h = health->at(id);
           server["consecutive_failures"] = h.consecutive_failures;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bgproxy/health/tracker.hpp"
+#include "bgproxy/stats/request_stats.hpp"
 #include "bgproxy/stats/window.hpp"
 #include "control/core/controller.hpp"
 
@@ -22,8 +23,10 @@ using WindowFigures = std::vector<std::array<stats::ColorWindow, 2>>;
 /// @param verdicts the watchdog's last verdict per service ("" when it is not watching)
 std::string status_reply(const Controller& c, int service, const WindowFigures& figures,
                          const health::Tracker* health, const std::vector<std::string>* verdicts = nullptr);
+/// @param servers the latest merged per-server stats, by server id (what the pools learned), or
+/// null before the first collection
 std::string health_reply(const Controller& c, int service, const health::Tracker* health,
-                         health::Clock::time_point now);
+                         health::Clock::time_point now, const std::vector<stats::ServerStats>* servers = nullptr);
 /// @param service empty for every service
 std::string history_reply(const State& s, std::string_view service, std::size_t limit);
 /// {"ok":true,"state":{<the service's status object>}}

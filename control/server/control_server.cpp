@@ -510,7 +510,8 @@ void ControlServer::execute(const Pending& p, std::function<void(std::string)> d
     case CommandKind::status:
       return done(status_reply(controller_, service, window_figures(), health(), &verdicts_));
     case CommandKind::health:
-      return done(health_reply(controller_, service, health(), std::chrono::steady_clock::now()));
+      return done(health_reply(controller_, service, health(), std::chrono::steady_clock::now(),
+                               history_.empty() ? nullptr : &history_.back().second.servers));
     case CommandKind::history:
       return done(history_reply(controller_.state(), c.service, c.limit));
     case CommandKind::upgrade: {

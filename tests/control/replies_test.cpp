@@ -215,6 +215,20 @@ TEST(HealthReply, OneService) {
   EXPECT_EQ(services[0].at("servers").as_array().size(), 2u);
 }
 
+TEST(HealthReply, Issue19LearnedIdleAgeShownPerServerWhenLearned) {
+  const auto cfg = two_services();
+  const Controller ctl(cfg, Controller::initial_state(cfg));
+  std::vector<stats::ServerStats> servers(5);
+  servers[1].learned_idle_us = 240000;  // app green 127.0.0.1:5006
+  const auto o = parse(health_reply(ctl, 0, nullptr, health::Clock::time_point{}, &servers));
+  const auto& list = o.at("services").at(0).at("servers").as_array();
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_FALSE(list[0].as_object().contains("learned_idle_seconds"));
+  EXPECT_EQ(list[1].at("address"), "127.0.0.1:5006");
+  EXPECT_EQ(num(list[1].at("learned_idle_seconds")), 0.24);
+  EXPECT_FALSE(list[2].as_object().contains("learned_idle_seconds"));
+}
+
 TEST(HealthReply, WithTrackerShowsChecks) {
   using namespace std::chrono_literals;
   const auto cfg = two_services();
