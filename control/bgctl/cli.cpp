@@ -6,7 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "bgproxy/control/command.hpp"
+#include "control/core/command.hpp"
 #include "control/bgctl/request.hpp"
 
 namespace bgproxy::bgctl {

@@ -10,7 +10,7 @@
 #include <boost/json.hpp>
 
 #include "bgproxy/config/parse.hpp"
-#include "bgproxy/control/command.hpp"
+#include "control/core/command.hpp"
 
 namespace bgproxy::bgctl {
 

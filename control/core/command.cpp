@@ -5,7 +5,7 @@
 // of fields it accepts, so an unknown field is refused before any value is read.
 // Nothing here throws past parse_command(): Boost.JSON runs on its error_code
 // overload and every value is checked for its kind before it is read.
-#include "bgproxy/control/command.hpp"
+#include "control/core/command.hpp"
 
 #include <algorithm>
 #include <array>

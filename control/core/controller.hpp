@@ -12,8 +12,8 @@
 #include <boost/json/object.hpp>
 
 #include "bgproxy/config/config.hpp"
-#include "bgproxy/control/command.hpp"
-#include "bgproxy/control/state.hpp"
+#include "control/core/command.hpp"
+#include "control/core/state.hpp"
 #include "bgproxy/routing/routing_table.hpp"
 #include "control/core/rollout.hpp"
 

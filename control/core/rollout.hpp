@@ -10,7 +10,7 @@
 #include <string>
 
 #include "bgproxy/config/config.hpp"
-#include "bgproxy/control/state.hpp"
+#include "control/core/state.hpp"
 #include "bgproxy/watchdog/policy.hpp"
 
 namespace bgproxy::control {

@@ -1,4 +1,4 @@
-#include "bgproxy/control/state.hpp"
+#include "control/core/state.hpp"
 
 #include <algorithm>
 #include <array>
@@ -14,7 +14,7 @@
 
 #include <boost/json.hpp>
 
-#include "bgproxy/control/command.hpp"
+#include "control/core/command.hpp"
 
 namespace bgproxy::control {
 

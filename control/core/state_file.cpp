@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bgproxy/control/state.hpp"
+#include "control/core/state.hpp"
 
 namespace bgproxy::control {
 

@@ -17,7 +17,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "bgproxy/api/data_plane.hpp"
-#include "bgproxy/control/state.hpp"
+#include "control/core/state.hpp"
 #include "bgproxy/stats/request_stats.hpp"
 #include "bgproxy/watchdog/policy.hpp"
 #include "control/core/controller.hpp"
