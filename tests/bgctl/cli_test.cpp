@@ -6,7 +6,7 @@
 
 #include <boost/json.hpp>
 
-#include "bgproxy/control/command.hpp"
+#include "control/core/command.hpp"
 
 namespace bgproxy::bgctl {
 namespace {

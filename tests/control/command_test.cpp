@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include "bgproxy/control/command.hpp"
+#include "control/core/command.hpp"
 
 namespace bgproxy::control {
 namespace {

@@ -15,8 +15,8 @@
 #include <gtest/gtest.h>
 
 #include "bgproxy/config/config.hpp"
-#include "bgproxy/control/command.hpp"
-#include "bgproxy/control/state.hpp"
+#include "control/core/command.hpp"
+#include "control/core/state.hpp"
 #include "control/core/controller.hpp"
 
 namespace bgproxy::control {

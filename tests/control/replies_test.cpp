@@ -11,8 +11,8 @@
 #include <gtest/gtest.h>
 
 #include "bgproxy/config/config.hpp"
-#include "bgproxy/control/command.hpp"
-#include "bgproxy/control/state.hpp"
+#include "control/core/command.hpp"
+#include "control/core/state.hpp"
 #include "bgproxy/health/tracker.hpp"
 #include "bgproxy/routing/routing_table.hpp"
 #include "control/core/controller.hpp"

@@ -16,7 +16,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
-#include "bgproxy/control/state.hpp"
+#include "control/core/state.hpp"
 
 namespace bgproxy::control {
 namespace {
