@@ -10,6 +10,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "control/core/fd.hpp"
+
 namespace bgproxy::bgctl {
 
 void throw_exception_from_error(const ClientError& e, const boost::source_location& loc) {
@@ -19,20 +21,7 @@ void throw_exception_from_error(const ClientError& e, const boost::source_locati
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-class Fd {
- public:
-  explicit Fd(int fd) noexcept : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const noexcept { return fd_; }
-
- private:
-  int fd_;
-};
+using control::Fd;
 
 std::string errno_text(int err) { return std::strerror(err); }
 

@@ -8,7 +8,7 @@
 
 #include <boost/json.hpp>
 
-#include "control/bgctl/request.hpp"
+#include "bgproxy/weights/basis_points.hpp"
 
 namespace bgproxy::bgctl {
 
@@ -94,7 +94,7 @@ std::string percent_text(std::optional<double> pct) {
   if (!pct || !std::isfinite(*pct)) return std::string(missing);
   const double bp = std::round(*pct * 100.0);
   if (bp < 0 || bp > 1e9) return fixed(*pct, 2) + "%";
-  return format_bp(static_cast<std::uint32_t>(bp)) + "%";
+  return weights::format_percent(static_cast<std::uint32_t>(bp)) + "%";
 }
 
 std::string weights_text(const json::object* w) {

@@ -10,7 +10,8 @@
 #include <boost/json.hpp>
 
 #include "bgproxy/config/parse.hpp"
-#include "control/core/command.hpp"
+#include "bgproxy/text/quote.hpp"
+#include "bgproxy/weights/basis_points.hpp"
 
 namespace bgproxy::bgctl {
 
@@ -20,30 +21,10 @@ void throw_exception_from_error(const UsageError& e, const boost::source_locatio
   boost::throw_exception(std::invalid_argument(e.message), loc);
 }
 
-std::string format_bp(std::uint32_t bp) {
-  std::string s = std::to_string(bp / 100);
-  const std::uint32_t frac = bp % 100;
-  if (frac != 0) {
-    s += '.';
-    s += static_cast<char>('0' + frac / 10);
-    if (frac % 10 != 0) s += static_cast<char>('0' + frac % 10);
-  }
-  return s;
-}
-
 namespace {
 
-/// Quotes for messages: short, and safe to print whatever the user typed.
-std::string shown(std::string_view s) {
-  constexpr std::size_t max_shown = 40;
-  std::string out = "'";
-  for (std::size_t i = 0; i < s.size() && i < max_shown; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
-  }
-  if (s.size() > max_shown) out += "...";
-  return out + "'";
-}
+/// What the user typed, in a usage error: in single quotes, as a shell user would write it.
+std::string shown(std::string_view s) { return text::quote(s, {.mark = '\'', .max_bytes = 40}); }
 
 std::string weight_problem(std::string_view flag, std::string_view text) {
   return std::string(flag) + " must be a number between 0 and 100 with at most two decimals, not " + shown(text);
@@ -89,11 +70,11 @@ Result build_split(const Options& o) {
   if (!o.green && !o.blue) return usage("split needs --green N or --blue N");
   const bool green = o.green.has_value();
   const std::string& text = green ? *o.green : *o.blue;
-  const auto bp = control::parse_weight(text);
+  const auto bp = weights::parse_percent(text);
   if (!bp) return usage(weight_problem(green ? "--green" : "--blue", text));
   Line l("split");
   l.add_service(o);
-  l.add_raw(green ? "green" : "blue", format_bp(*bp));
+  l.add_raw(green ? "green" : "blue", weights::format_percent(*bp));
   if (o.force) l.add_raw("force", "true");
   return done(std::move(l));
 }
@@ -120,16 +101,16 @@ Result steps_json(std::string_view text) {
   for (;;) {
     const std::size_t comma = text.find(',', start);
     const std::string_view item = text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
-    const auto bp = control::parse_weight(item);
+    const auto bp = weights::parse_percent(item);
     if (!bp) return bad(shown(item) + " is not a percentage between 0 and 100 with at most two decimals");
-    if (*bp == 0 || *bp <= previous) return bad("steps must be increasing percentages ending at 100");
+    if (weights::next_step_problem(previous, *bp)) return bad("steps must be increasing percentages ending at 100");
     previous = *bp;
     if (out.size() > 1) out += ',';
-    out += format_bp(*bp);
+    out += weights::format_percent(*bp);
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }
-  if (previous != 10000) return bad("steps must be increasing percentages ending at 100");
+  if (previous != weights::full_bp) return bad("steps must be increasing percentages ending at 100");
   return Result(boost::system::in_place_value, out + "]");
 }
 

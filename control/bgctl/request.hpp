@@ -38,8 +38,4 @@ struct UsageError {
 /// @return the line, or the usage error (unknown command, bad weight, bad color, ...)
 boost::system::result<std::string, UsageError> build_request(const Options& o);
 
-/// Formats basis points as the percentage bgctl sends and prints: 5000 → "50", 1250 → "12.5",
-/// 3333 → "33.33", 5 → "0.05".
-std::string format_bp(std::uint32_t bp);
-
 }  // namespace bgproxy::bgctl

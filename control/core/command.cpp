@@ -18,6 +18,8 @@
 #include <boost/json.hpp>
 
 #include "bgproxy/config/parse.hpp"
+#include "bgproxy/text/quote.hpp"
+#include "bgproxy/weights/basis_points.hpp"
 
 namespace bgproxy::control {
 namespace {
@@ -25,61 +27,32 @@ namespace {
 namespace json = boost::json;
 
 // ---------------------------------------------------------------------------------
-// Weights: percent with at most two decimals -> basis points, exactly.
+// Weights: percent with at most two decimals -> basis points, exactly (bgproxy/weights).
 
-enum class WeightProblem : std::uint8_t { none, not_number, out_of_range, too_precise };
+using weights::PercentProblem;
 
 struct Weight {
   std::uint32_t bp = 0;
-  WeightProblem problem = WeightProblem::none;
+  PercentProblem problem = PercentProblem::none;
 };
 
-constexpr Weight weight_problem(WeightProblem p) noexcept { return Weight{0, p}; }
+constexpr Weight weight_problem(PercentProblem p) noexcept { return Weight{0, p}; }
 
-bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-// "-?D+(.D+)?" in decimal, compared and converted digit by digit, so no binary
-// floating point is involved and any length is safe. Trailing zeros after the
-// second decimal are fine ("10.250" is 10.25); a sign is only allowed on zero.
 Weight weight_from_text(std::string_view text) noexcept {
-  bool negative = false;
-  if (!text.empty() && text.front() == '-') {
-    negative = true;
-    text.remove_prefix(1);
-  }
-  const auto dot = text.find('.');
-  std::string_view whole = text.substr(0, dot);
-  const std::string_view frac = dot == std::string_view::npos ? std::string_view{} : text.substr(dot + 1);
-  if (whole.empty() || !std::all_of(whole.begin(), whole.end(), is_digit)) return weight_problem(WeightProblem::not_number);
-  if (dot != std::string_view::npos && (frac.empty() || !std::all_of(frac.begin(), frac.end(), is_digit)))
-    return weight_problem(WeightProblem::not_number);
-
-  while (whole.size() > 1 && whole.front() == '0') whole.remove_prefix(1);
-  const bool frac_is_zero = std::all_of(frac.begin(), frac.end(), [](char c) { return c == '0'; });
-  const bool is_zero = whole == "0" && frac_is_zero;
-  if (negative && !is_zero) return weight_problem(WeightProblem::out_of_range);
-  if (whole.size() > 3) return weight_problem(WeightProblem::out_of_range);
-  std::uint32_t units = 0;
-  for (char c : whole) units = units * 10 + static_cast<std::uint32_t>(c - '0');
-  if (units > 100 || (units == 100 && !frac_is_zero)) return weight_problem(WeightProblem::out_of_range);
-
-  if (frac.size() > 2 && !std::all_of(frac.begin() + 2, frac.end(), [](char c) { return c == '0'; }))
-    return weight_problem(WeightProblem::too_precise);
-  std::uint32_t hundredths = 0;
-  if (!frac.empty()) hundredths += static_cast<std::uint32_t>(frac[0] - '0') * 10;
-  if (frac.size() > 1) hundredths += static_cast<std::uint32_t>(frac[1] - '0');
-  return Weight{units * 100 + hundredths, WeightProblem::none};
+  Weight w;
+  if (const auto bp = weights::parse_percent(text, &w.problem)) w.bp = *bp;
+  return w;
 }
 
 // A JSON double has lost its text; its shortest round-trip decimal form is the
 // text the sender meant (0.29 prints as "0.29", never 0.28999...), so it goes
 // through the same decimal check as a string.
 Weight weight_from_double(double d) noexcept {
-  if (!std::isfinite(d) || d < 0.0 || d > 100.0) return weight_problem(WeightProblem::out_of_range);
-  if (d == 0.0) return Weight{0, WeightProblem::none};  // also -0.0
+  if (!std::isfinite(d) || d < 0.0 || d > 100.0) return weight_problem(PercentProblem::out_of_range);
+  if (d == 0.0) return Weight{0, PercentProblem::none};  // also -0.0
   std::array<char, 400> buf{};  // fixed form of the smallest denormal is ~330 chars
   const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), d, std::chars_format::fixed);
-  if (r.ec != std::errc()) return weight_problem(WeightProblem::too_precise);
+  if (r.ec != std::errc()) return weight_problem(PercentProblem::too_precise);
   return weight_from_text(std::string_view(buf.data(), static_cast<std::size_t>(r.ptr - buf.data())));
 }
 
@@ -87,56 +60,25 @@ Weight weight_from_json(const json::value& v) noexcept {
   switch (v.kind()) {
     case json::kind::int64: {
       const std::int64_t n = v.get_int64();
-      if (n < 0 || n > 100) return weight_problem(WeightProblem::out_of_range);
-      return Weight{static_cast<std::uint32_t>(n) * 100, WeightProblem::none};
+      if (n < 0 || n > 100) return weight_problem(PercentProblem::out_of_range);
+      return Weight{static_cast<std::uint32_t>(n) * 100, PercentProblem::none};
     }
     case json::kind::uint64: {
       const std::uint64_t n = v.get_uint64();
-      if (n > 100) return weight_problem(WeightProblem::out_of_range);
-      return Weight{static_cast<std::uint32_t>(n) * 100, WeightProblem::none};
+      if (n > 100) return weight_problem(PercentProblem::out_of_range);
+      return Weight{static_cast<std::uint32_t>(n) * 100, PercentProblem::none};
     }
     case json::kind::double_: return weight_from_double(v.get_double());
     case json::kind::string: {
       const json::string& s = v.get_string();
       return weight_from_text(std::string_view(s.data(), s.size()));
     }
-    default: return weight_problem(WeightProblem::not_number);
+    default: return weight_problem(PercentProblem::not_number);
   }
 }
 
 // ---------------------------------------------------------------------------------
 // Messages.
-
-// User text inside a message: quoted, escaped, and cut short so that a 60 KiB
-// command name does not come back as a 60 KiB error. The input passed Boost.JSON's
-// UTF-8 check, so cutting on a code-point boundary keeps the message valid UTF-8.
-std::string quoted(std::string_view s) {
-  constexpr std::size_t max_shown = 40;
-  bool cut = false;
-  if (s.size() > max_shown) {
-    std::size_t n = max_shown;
-    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-    s = s.substr(0, n);
-    cut = true;
-  }
-  std::string out = "\"";
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7F) {
-      static constexpr char hex[] = "0123456789abcdef";
-      out += "\\x";
-      out += hex[u >> 4];
-      out += hex[u & 0xF];
-    } else {
-      out += c;
-    }
-  }
-  out += cut ? "...\"" : "\"";
-  return out;
-}
 
 std::string_view json_string(const json::value& v) noexcept {
   const json::string& s = v.get_string();
@@ -204,17 +146,17 @@ Error parse_split(const json::object& o, Command& c) {
   if ((green == nullptr) == (blue == nullptr)) return field_error("split needs exactly one of \"green\" or \"blue\"");
   const Weight w = weight_from_json(green != nullptr ? *green : *blue);
   switch (w.problem) {
-    case WeightProblem::none: break;
-    case WeightProblem::not_number:
+    case PercentProblem::none: break;
+    case PercentProblem::not_number:
       return field_error(green != nullptr ? "\"green\" must be a number" : "\"blue\" must be a number");
-    case WeightProblem::out_of_range:
+    case PercentProblem::out_of_range:
       return field_error(green != nullptr ? "green weight must be between 0 and 100"
                                           : "blue weight must be between 0 and 100");
-    case WeightProblem::too_precise:
+    case PercentProblem::too_precise:
       return field_error(green != nullptr ? "green weight has more than two decimals"
                                           : "blue weight has more than two decimals");
   }
-  c.green_bp = green != nullptr ? w.bp : 10000 - w.bp;
+  c.green_bp = green != nullptr ? w.bp : weights::full_bp - w.bp;
   return std::nullopt;
 }
 
@@ -234,31 +176,29 @@ Error read_steps(const json::value& v, Command& c) {
   const json::array* a = v.if_array();
   if (a == nullptr) return field_error("\"steps\" must be an array of numbers");
   constexpr std::string_view order = "canary steps must be increasing percentages ending at 100";
-  if (a->empty()) return field_error(std::string(order));
   std::vector<std::uint32_t> steps;
   steps.reserve(a->size());
   for (const json::value& item : *a) {
     const Weight w = weight_from_json(item);
     switch (w.problem) {
-      case WeightProblem::none: break;
-      case WeightProblem::not_number: return field_error("\"steps\" must be an array of numbers");
-      case WeightProblem::out_of_range: return field_error(std::string(order));
-      case WeightProblem::too_precise: return field_error("canary step has more than two decimals");
+      case PercentProblem::none: break;
+      case PercentProblem::not_number: return field_error("\"steps\" must be an array of numbers");
+      case PercentProblem::out_of_range: return field_error(std::string(order));
+      case PercentProblem::too_precise: return field_error("canary step has more than two decimals");
     }
-    // Strictly increasing from above 0: a step of 0 or a repeated one would hold for nothing.
-    if (w.bp == 0 || (!steps.empty() && w.bp <= steps.back())) return field_error(std::string(order));
+    if (weights::next_step_problem(steps.empty() ? 0 : steps.back(), w.bp)) return field_error(std::string(order));
     steps.push_back(w.bp);
   }
-  if (steps.back() != 10000) return field_error(std::string(order));
+  if (weights::check_steps(steps)) return field_error(std::string(order));  // empty, or not ending at 100
   c.steps_bp = std::move(steps);
   return std::nullopt;
 }
 
 Error read_interval(const json::value& v, Command& c) {
   if (!v.is_string()) return field_error("\"interval\" must be a string such as \"60s\"");
-  const std::string_view text = json_string(v);
-  const auto d = config::parse_duration(text);
-  if (!d) return field_error("interval: invalid duration " + quoted(text));
+  const std::string_view given = json_string(v);
+  const auto d = config::parse_duration(given);
+  if (!d) return field_error("interval: invalid duration " + text::quote(given));
   if (d->count() <= 0) return field_error("interval must be greater than 0");
   c.interval = *d;
   return std::nullopt;
@@ -274,7 +214,7 @@ Error parse_canary(const json::object& o, Command& c) {
   else if (action == "pause") c.canary = CanaryAction::pause;
   else if (action == "resume") c.canary = CanaryAction::resume;
   else if (action == "abort") c.canary = CanaryAction::abort;
-  else return field_error("unknown canary action " + quoted(action));
+  else return field_error("unknown canary action " + text::quote(action));
 
   if (c.canary != CanaryAction::start) {
     for (std::string_view only_start : {"steps", "interval", "force"})
@@ -311,7 +251,7 @@ Error parse_server(const json::object& o, Command& c) {
   if (a == "enable") c.server = ServerAction::enable;
   else if (a == "disable") c.server = ServerAction::disable;
   else if (a == "drain") c.server = ServerAction::drain;
-  else return field_error("unknown server action " + quoted(a));
+  else return field_error("unknown server action " + text::quote(a));
   if (!address->is_string()) return field_error("\"address\" must be a string");
   if (address->get_string().empty()) return field_error(std::string(needs));
   c.address = std::string(json_string(*address));
@@ -381,13 +321,13 @@ boost::system::result<Command, CommandError> parse_command(std::string_view line
   const std::string_view name = json_string(*name_value);
 
   const auto row = std::find_if(rows.begin(), rows.end(), [&](const Row& r) { return r.name == name; });
-  if (row == rows.end()) return CommandError{"unknown command " + quoted(name) + " (try: " + command_names() + ")"};
+  if (row == rows.end()) return CommandError{"unknown command " + text::quote(name) + " (try: " + command_names() + ")"};
 
   for (const auto& field : *o) {
     const std::string_view key = field.key();
     if (key == "command") continue;
     if (std::find(row->fields.begin(), row->fields.end(), key) == row->fields.end())
-      return CommandError{"unknown field " + quoted(key) + " for " + std::string(row->name)};
+      return CommandError{"unknown field " + text::quote(key) + " for " + std::string(row->name)};
   }
 
   Command c;
@@ -406,12 +346,6 @@ std::optional<std::int32_t> parse_takeover(std::string_view line) {
   if (name == nullptr || !name->is_string() || json_string(*name) != "takeover") return std::nullopt;
   if (pid == nullptr || !pid->is_int64() || pid->as_int64() <= 0 || pid->as_int64() > std::numeric_limits<std::int32_t>::max()) return std::nullopt;
   return static_cast<std::int32_t>(pid->as_int64());
-}
-
-std::optional<std::uint32_t> parse_weight(std::string_view text) {
-  const Weight w = weight_from_text(text);
-  if (w.problem != WeightProblem::none) return std::nullopt;
-  return w.bp;
 }
 
 std::span<const CommandInfo> command_table() noexcept { return infos; }

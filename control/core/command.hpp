@@ -64,10 +64,6 @@ boost::system::result<Command, CommandError> parse_command(std::string_view line
 /// @return the new process's pid, or nullopt when `line` is not that request
 std::optional<std::int32_t> parse_takeover(std::string_view line);
 
-/// Parses a percentage with at most two decimals from bgctl's command line ("50", "12.5").
-/// @return basis points, or nullopt when not a number in [0, 100] with ≤ 2 decimals.
-std::optional<std::uint32_t> parse_weight(std::string_view text);
-
 /// The command table: one row per command, the source of `bgctl help` and usage lines.
 struct CommandInfo {
   std::string_view name;     ///< "split"

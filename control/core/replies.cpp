@@ -4,16 +4,15 @@
 
 #include <boost/json.hpp>
 
+#include "bgproxy/weights/basis_points.hpp"
 #include "control/core/json_line.hpp"
 
 namespace bgproxy::control {
 namespace json = boost::json;
 namespace {
 
-double percent(std::uint32_t bp) { return bp / 100.0; }
-
 json::object weights_json(const Weights& w) {
-  return {{"blue", percent(10000 - w.green_bp)}, {"green", percent(w.green_bp)}};
+  return {{"blue", weights::to_percent(weights::full_bp - w.green_bp)}, {"green", weights::to_percent(w.green_bp)}};
 }
 
 const config::Pool& pool_of(const config::Service& s, routing::Color c) {
@@ -85,7 +84,7 @@ json::object service_json(const Controller& c, std::size_t si, const WindowFigur
   else out["target"] = nullptr;
   if (!ss.canary_steps_bp.empty()) {
     json::array steps;
-    for (auto s : ss.canary_steps_bp) steps.push_back(percent(s));
+    for (auto s : ss.canary_steps_bp) steps.push_back(weights::to_percent(s));
     out["canary"] = {{"steps", std::move(steps)}, {"interval_seconds", ss.canary_interval_ms / 1000.0}};
   }
   return out;

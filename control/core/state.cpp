@@ -14,7 +14,8 @@
 
 #include <boost/json.hpp>
 
-#include "control/core/command.hpp"
+#include "bgproxy/text/quote.hpp"
+#include "bgproxy/weights/basis_points.hpp"
 
 namespace bgproxy::control {
 
@@ -26,7 +27,7 @@ constexpr std::array<std::string_view, 6> phase_names = {"idle",     "canary",  
                                                          "promoted", "rolled_back", "paused"};
 constexpr std::array<std::string_view, 3> admin_names = {"enabled", "disabled", "draining"};
 
-constexpr std::uint32_t full_bp = 10000;
+using weights::full_bp;
 constexpr std::int64_t state_version = 1;
 
 std::string_view admin_name(AdminState a) noexcept {
@@ -113,17 +114,10 @@ void put_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
-/// Basis points as a percentage: 7000 → "70.0", 1250 → "12.5", 3333 → "33.33".
+/// Basis points as a percentage that reads as a JSON double: 7000 → "70.0", 1250 → "12.5".
 void put_percent(std::string& out, std::uint32_t bp) {
-  out += std::to_string(bp / 100);
-  out += '.';
-  const std::uint32_t frac = bp % 100;
-  if (frac % 10 == 0) {
-    out += static_cast<char>('0' + frac / 10);
-  } else {
-    out += static_cast<char>('0' + frac / 10);
-    out += static_cast<char>('0' + frac % 10);
-  }
+  out += weights::format_percent(bp);
+  if (bp % 100 == 0) out += ".0";
 }
 
 void put_weights(std::string& out, const Weights& w) {
@@ -267,15 +261,6 @@ void put_history(std::string& out, const HistoryEntry& h) {
 // Reading. Every check names the field by its path, e.g. "services[0].weights.green".
 // Unknown keys are ignored (a newer writer may add some); breaking changes bump "version".
 
-/// A value from the file, quoted for an error message: escaped and cut short.
-std::string quoted(std::string_view s) {
-  constexpr std::size_t max_shown = 40;
-  std::string out;
-  put_string(out, s.substr(0, max_shown));
-  if (s.size() > max_shown) out.insert(out.size() - 1, "...");
-  return out;
-}
-
 std::string index_path(std::string_view base, std::size_t i) {
   return std::string(base) + "[" + std::to_string(i) + "]";
 }
@@ -408,7 +393,7 @@ class Reader {
     std::string phase;
     if (!string(o, path, "phase", phase)) return false;
     const auto p = parse_phase(phase);
-    if (!p) return fail(key_path(path, "phase"), "unknown phase " + quoted(phase));
+    if (!p) return fail(key_path(path, "phase"), "unknown phase " + text::quote(phase));
     s.phase = *p;
 
     std::int64_t step = 0;
@@ -445,14 +430,14 @@ class Reader {
     if (servers == nullptr) return false;
     for (const auto& kv : *servers) {
       const std::string address(kv.key());
-      const std::string spath = key_path(path, "servers") + "[" + quoted(address) + "]";
+      const std::string spath = key_path(path, "servers") + "[" + text::quote(address) + "]";
       if (address.empty()) return fail(spath, "address must not be empty");
       if (!kv.value().is_string()) {
         return fail(spath, "must be \"enabled\", \"disabled\" or \"draining\"");
       }
       const auto admin = parse_admin(kv.value().get_string());
       if (!admin) {
-        return fail(spath, "unknown admin state " + quoted(kv.value().get_string()) +
+        return fail(spath, "unknown admin state " + text::quote(kv.value().get_string()) +
                                " (expected \"enabled\", \"disabled\" or \"draining\")");
       }
       s.servers[address] = *admin;
@@ -515,7 +500,7 @@ class Reader {
       ServiceState svc;
       if (!service((*services)[i], path, svc)) return false;
       if (!names.insert(svc.name).second) {
-        return fail(key_path(path, "name"), "duplicate service " + quoted(svc.name));
+        return fail(key_path(path, "name"), "duplicate service " + text::quote(svc.name));
       }
       s.services.push_back(std::move(svc));
     }
@@ -547,7 +532,7 @@ std::optional<Phase> parse_phase(std::string_view name) noexcept {
 
 json::value percent_arg(std::uint32_t bp) {
   if (bp % 100 == 0) return json::value(static_cast<std::int64_t>(bp / 100));
-  return json::value(bp / 100.0);
+  return json::value(weights::to_percent(bp));
 }
 
 HistoryCommand parse_legacy_command(std::string_view text) {
@@ -568,14 +553,14 @@ HistoryCommand parse_legacy_command(std::string_view text) {
   const auto color = [&](std::string_view w) { return one_of(w, {"blue", "green"}); };
 
   if (is({"split", "green", ""})) {
-    if (const auto bp = parse_weight(words[2])) return {"split", {{"green", percent_arg(*bp)}}};
+    if (const auto bp = weights::parse_percent(words[2])) return {"split", {{"green", percent_arg(*bp)}}};
   } else if (is({"switch", ""}) && color(words[1])) {
     return {"switch", {{"color", words[1]}}};
   } else if (is({"canary", "start", "", ""}) && color(words[2])) {
     json::array steps;
     for (std::size_t start = 0; start <= words[3].size();) {
       const std::size_t comma = std::min(words[3].find(',', start), words[3].size());
-      const auto bp = parse_weight(words[3].substr(start, comma - start));
+      const auto bp = weights::parse_percent(words[3].substr(start, comma - start));
       if (!bp) return {std::string(text), {}};
       steps.push_back(percent_arg(*bp));
       start = comma + 1;

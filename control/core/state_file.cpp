@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "control/core/fd.hpp"
 #include "control/core/state.hpp"
 
 namespace bgproxy::control {
@@ -21,22 +22,6 @@ namespace {
 constexpr off_t max_state_bytes = 64 * 1024 * 1024;
 
 std::string errno_text(int err) { return std::generic_category().message(err); }
-
-/// Closes on scope exit unless released; close errors on the write path are checked by hand.
-class Fd {
- public:
-  explicit Fd(int fd) noexcept : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const noexcept { return fd_; }
-  int release() noexcept { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 std::string directory_of(const std::string& path) {
   const auto slash = path.rfind('/');

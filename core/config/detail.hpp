@@ -13,6 +13,7 @@
 
 #include "bgproxy/config/config.hpp"
 #include "bgproxy/config/parse.hpp"
+#include "bgproxy/text/quote.hpp"
 
 namespace bgproxy::config::detail {
 
@@ -45,9 +46,6 @@ bool is_hostname(std::string_view text) noexcept;
 /// "500ms", "2s", "1500ms", "5m", "1h": the shortest exact form.
 std::string format_duration(Duration d);
 
-/// Basis points as a percentage: 1000 -> "10", 1250 -> "12.5", 3333 -> "33.33".
-std::string format_percent(std::uint32_t bp);
-
 /// Shortest round-trip-ish text of a double for messages ("0.05", "1.5").
 std::string format_number(double v);
 
@@ -56,9 +54,9 @@ std::string format_number(double v);
 /// @return the first problem as "FILE:LINE: field: problem", or nullopt
 std::optional<ConfigError> validate(const Config& cfg, const LineMap& lines, std::string_view file);
 
-/// A value for a message: in double quotes, control characters escaped (messages are one
-/// line), cut to 80 characters with "..." so that a runaway scalar cannot flood the log.
-std::string quoted(std::string_view s);
+/// A value for a message (text::quote): config messages show up to 80 bytes of it, as a
+/// config value is read by a person at a terminal, not relayed in a protocol answer.
+inline std::string quoted(std::string_view s) { return text::quote(s, {.mark = '"', .max_bytes = 80}); }
 
 /// Builds "FILE:LINE: field: problem".
 std::string make_message(std::string_view file, int line, std::string_view field, std::string_view problem);

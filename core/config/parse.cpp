@@ -13,6 +13,7 @@
 #include <initializer_list>
 #include <stdexcept>
 
+#include "bgproxy/weights/basis_points.hpp"
 #include "detail.hpp"
 
 namespace bgproxy::config {
@@ -215,7 +216,7 @@ Endpoint Parser::endpoint(const YAML::Node& n, const std::string& path, bool all
 
 std::uint32_t Parser::percent(const YAML::Node& n, const std::string& path) {
   const std::string s = scalar(n, path);
-  if (auto bp = parse_percent_bp(s)) return *bp;
+  if (auto bp = weights::parse_percent(s)) return *bp;
   fail(n, path, "invalid percentage " + quoted(s) + " (expected 0-100 with at most two decimals)");
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "bgproxy/weights/basis_points.hpp"
 #include "detail.hpp"
 
 namespace bgproxy::config::detail {
@@ -68,7 +69,7 @@ void check_service(Checker& c, const std::string& p, const Service& s) {
   check_pool(c, p + ".blue", s.blue);
   check_pool(c, p + ".green", s.green);
   if (s.initial_green_bp > 0 && s.green.servers.empty())
-    c.fail(p + ".initial.green", "is " + format_percent(s.initial_green_bp) + " but green has no servers");
+    c.fail(p + ".initial.green", "is " + weights::format_percent(s.initial_green_bp) + " but green has no servers");
 
   const auto& hc = s.health_check;
   const std::string h = p + ".health_check";
@@ -96,15 +97,20 @@ void check_service(Checker& c, const std::string& p, const Service& s) {
 
   const std::string cp = p + ".canary";
   const auto& steps = s.canary.steps_bp;
-  if (steps.empty()) c.fail(cp + ".steps", "at least one step is required");
-  for (std::size_t i = 0; i < steps.size(); ++i) {
-    if (steps[i] == 0) c.fail(at(cp + ".steps", i), "must be greater than 0");
-    if (i > 0 && steps[i] <= steps[i - 1])
-      c.fail(at(cp + ".steps", i), "steps must be strictly increasing (" + format_percent(steps[i]) + " after " +
-                                       format_percent(steps[i - 1]) + ")");
+  if (const auto e = weights::check_steps(steps)) {
+    const std::size_t i = e->index;
+    switch (e->problem) {
+      case weights::StepProblem::empty: c.fail(cp + ".steps", "at least one step is required"); break;
+      case weights::StepProblem::zero: c.fail(at(cp + ".steps", i), "must be greater than 0"); break;
+      case weights::StepProblem::not_rising:
+        c.fail(at(cp + ".steps", i), "steps must be strictly increasing (" + weights::format_percent(steps[i]) +
+                                         " after " + weights::format_percent(steps[i - 1]) + ")");
+        break;
+      case weights::StepProblem::not_ending_at_full:
+        c.fail(cp + ".steps", "must end at 100, last is " + weights::format_percent(steps[i]));
+        break;
+    }
   }
-  if (!steps.empty() && steps.back() != 10000)
-    c.fail(cp + ".steps", "must end at 100, last is " + format_percent(steps.back()));
   positive(c, cp + ".interval", s.canary.interval);
 }
 

@@ -1,6 +1,6 @@
-// Scalar value parsers of the configuration: durations, endpoints, percentages,
-// status lists and file modes. Hand-written rather than regex-based so that every
-// rejection is deliberate and overflow is impossible.
+// Scalar value parsers of the configuration: durations, endpoints, status lists and file
+// modes (percentages: bgproxy/weights/basis_points.hpp). Hand-written rather than
+// regex-based so that every rejection is deliberate and overflow is impossible.
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -66,22 +66,6 @@ std::optional<Duration> parse_duration(std::string_view text) {
 }
 
 std::optional<Endpoint> parse_endpoint(std::string_view text) { return detail::parse_endpoint(text, false); }
-
-std::optional<std::uint32_t> parse_percent_bp(std::string_view text) {
-  const auto dot = text.find('.');
-  const std::string_view whole = text.substr(0, dot);
-  const std::string_view frac = dot == std::string_view::npos ? std::string_view{} : text.substr(dot + 1);
-  const auto w = parse_uint(whole, 3);
-  if (!w) return std::nullopt;
-  std::uint64_t bp = *w * 100;
-  if (dot != std::string_view::npos) {
-    if (frac.empty() || frac.size() > 2 || !all_digits(frac)) return std::nullopt;
-    bp += static_cast<std::uint64_t>(frac[0] - '0') * 10;
-    if (frac.size() == 2) bp += static_cast<std::uint64_t>(frac[1] - '0');
-  }
-  if (bp > 10000) return std::nullopt;
-  return static_cast<std::uint32_t>(bp);
-}
 
 namespace detail {
 
@@ -219,42 +203,10 @@ std::string format_duration(Duration d) {
   return std::to_string(ms) + "ms";
 }
 
-std::string format_percent(std::uint32_t bp) {
-  std::string s = std::to_string(bp / 100);
-  const auto frac = bp % 100;
-  if (frac != 0) {
-    s += '.';
-    s += static_cast<char>('0' + frac / 10);
-    if (frac % 10 != 0) s += static_cast<char>('0' + frac % 10);
-  }
-  return s;
-}
-
 std::string format_number(double v) {
   std::ostringstream os;
   os << v;
   return os.str();
-}
-
-std::string quoted(std::string_view s) {
-  constexpr std::size_t max = 80;
-  // Built with append: GCC 12 reports a false -Wrestrict on "lit" + std::string&&.
-  std::string q;
-  q.reserve(std::min(s.size(), max) + 8);
-  q.push_back('"');
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (i == max) {
-      q.append("...");
-      break;
-    }
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == '\n') q.append("\\n");
-    else if (c == '\t') q.append("\\t");
-    else if (c < 0x20 || c == 0x7f) q.append("?");
-    else q.push_back(static_cast<char>(c));
-  }
-  q.push_back('"');
-  return q;
 }
 
 std::string make_message(std::string_view file, int line, std::string_view field, std::string_view problem) {

@@ -62,6 +62,14 @@ TEST(BgctlRequest, Split) {
             R"({"command":"split","service":"web","blue":100,"force":true})");
 }
 
+TEST(BgctlRequest, WeightsFollowTheOneRule) {
+  // The percentage rule of bgproxy/weights, as in the config and the protocol: by value.
+  EXPECT_EQ(request({"split", "--green", "10.250"}), R"({"command":"split","green":10.25})");
+  EXPECT_EQ(request({"split", "--green", "-0"}), R"({"command":"split","green":0})");
+  EXPECT_EQ(request({"canary", "start", "--steps", "010,50.00,100"}),
+            R"({"command":"canary","action":"start","steps":[10,50,100]})");
+}
+
 TEST(BgctlRequest, Switch) {
   EXPECT_EQ(request({"switch", "green"}), R"({"command":"switch","color":"green"})");
   EXPECT_EQ(request({"switch", "blue", "-s", "app"}), R"({"command":"switch","service":"app","color":"blue"})");

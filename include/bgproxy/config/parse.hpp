@@ -38,8 +38,4 @@ std::optional<Endpoint> parse_endpoint(std::string_view text);
 /// Parses "10.0.0.0/8", "::1/128", or a bare address (= /32 or /128). @return nullopt when malformed.
 std::optional<Cidr> parse_cidr(std::string_view text);
 
-/// Parses a percentage with at most two decimals ("10", "12.5", "33.33") into basis points.
-/// @return nullopt when malformed, negative, above 100 or with more than two decimals.
-std::optional<std::uint32_t> parse_percent_bp(std::string_view text);
-
 }  // namespace bgproxy::config

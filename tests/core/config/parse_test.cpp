@@ -284,6 +284,17 @@ TEST(ConfigParse, StickyForms) {
   EXPECT_EQ(s.name, "X-User-Id");
 }
 
+TEST(ConfigParse, PercentagesFollowTheOneRule) {
+  // Issue 12: the config reads percentages as the control protocol and bgctl do (bgproxy/weights):
+  // by value, so 10.250 is 10.25 and -0 is 0, as YAML itself would read those numbers.
+  const Config c = parse_ok(with_service("    green: { servers: [\"127.0.0.1:5006\"] }\n"
+                                         "    initial: { green: 10.250 }\n"
+                                         "    canary: { steps: [0050, 99.990, 100.00] }\n"));
+  EXPECT_EQ(c.services.at(0).initial_green_bp, 1025u);
+  EXPECT_EQ(c.services.at(0).canary.steps_bp, (std::vector<std::uint32_t>{5000, 9999, 10000}));
+  EXPECT_EQ(parse_ok(with_service("    initial: { green: -0 }\n")).services.at(0).initial_green_bp, 0u);
+}
+
 TEST(ConfigParse, OffSwitches) {
   const Config c = parse_ok(with_service("    override: off\n    health_check: off\n    watchdog: off\n") +
                             "access_log: off\n");

@@ -1,4 +1,4 @@
-// The scalar parsers of the configuration: durations, endpoints, CIDRs, percentages.
+// The scalar parsers of the configuration: durations, endpoints, CIDRs (percentages: tests/core/weights/).
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -137,24 +137,6 @@ TEST(ConfigValues, CidrRejectsMalformed) {
   for (const char* bad : {"", "/8", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0/8", "10.0.0.0/8/8", "10.0.0.0/x",
                           "10.0.0.0/-1", "host/8", "[::1]/128", "10.0.0.0 /8"}) {
     EXPECT_FALSE(parse_cidr(bad).has_value()) << bad;
-  }
-}
-
-TEST(ConfigValues, PercentToBasisPoints) {
-  EXPECT_EQ(parse_percent_bp("0"), 0u);
-  EXPECT_EQ(parse_percent_bp("10"), 1000u);
-  EXPECT_EQ(parse_percent_bp("12.5"), 1250u);
-  EXPECT_EQ(parse_percent_bp("33.33"), 3333u);
-  EXPECT_EQ(parse_percent_bp("0.01"), 1u);
-  EXPECT_EQ(parse_percent_bp("99.99"), 9999u);
-  EXPECT_EQ(parse_percent_bp("100"), 10000u);
-  EXPECT_EQ(parse_percent_bp("100.00"), 10000u);
-  EXPECT_EQ(parse_percent_bp("050"), 5000u);
-}
-
-TEST(ConfigValues, PercentRejectsMalformed) {
-  for (const char* bad : {"10.555", "150", "-1", "abc", "", "100.01", "1.", ".5", "+5", "5%", " 5", "1e2", "1000", "nan"}) {
-    EXPECT_FALSE(parse_percent_bp(bad).has_value()) << bad;
   }
 }
 
