@@ -5,6 +5,8 @@
 #include <boost/json/array.hpp>
 #include <boost/json/value.hpp>
 
+#include "bgproxy/weights/basis_points.hpp"
+
 namespace bgproxy::control {
 namespace {
 
@@ -12,7 +14,7 @@ const config::Pool& pool_of(const config::Service& s, routing::Color c) {
   return c == routing::Color::blue ? s.blue : s.green;
 }
 
-bool at_endpoint(const Weights& w) noexcept { return w.green_bp == 0 || w.green_bp == 10000; }
+bool at_endpoint(const Weights& w) noexcept { return w.green_bp == 0 || w.green_bp == weights::full_bp; }
 
 /// A history entry's args with "force":true added when the operator forced the change.
 boost::json::object with_force(boost::json::object args, bool force) {
@@ -99,7 +101,7 @@ Controller::Decision Controller::decide(const Command& c, const Peer& peer, std:
     case CommandKind::split:
       return set_weight(c, d.service, c.green_bp, peer, now, now_ms);
     case CommandKind::switch_color:
-      return set_weight(c, d.service, c.color == routing::Color::green ? 10000 : 0, peer, now, now_ms);
+      return set_weight(c, d.service, c.color == routing::Color::green ? weights::full_bp : 0, peer, now, now_ms);
     case CommandKind::rollback:
       return rollback(d.service, peer, now, "manual", "rollback", {});
     case CommandKind::server:
@@ -143,7 +145,7 @@ Controller::Decision Controller::set_weight(const Command& c, int service, std::
   // raised color while it shares traffic, then while it bakes at 100 % (SPEC §6).
   ss.canary_steps_bp.clear();
   ss.canary_interval_ms = 0;
-  ss.phase = target_share(ss) >= 10000 ? Phase::baking : Phase::canary;
+  ss.phase = target_share(ss) >= weights::full_bp ? Phase::baking : Phase::canary;
   ss.step_started_ms = now_ms;
   ss.step = 0;
   ss.reason = "manual";
@@ -246,7 +248,7 @@ Controller::Decision Controller::canary(const Command& c, int service, const Pee
       ss.target = target;
       ss.step = 0;
       ss.weights.green_bp = green_for(target, ss.canary_steps_bp.front());
-      ss.phase = target_share(ss) >= 10000 ? Phase::baking : Phase::canary;
+      ss.phase = target_share(ss) >= weights::full_bp ? Phase::baking : Phase::canary;
       ss.step_started_ms = now_ms;
       ss.reason = "canary";
       boost::json::array steps;
@@ -311,7 +313,7 @@ Controller::Decision Controller::apply_rollout(int service, const RolloutStep& s
       auto& ss = next.services[idx];
       ss.step = current.step + 1;
       ss.weights.green_bp = green_for(*current.target, ss.canary_steps_bp[ss.step]);
-      ss.phase = target_share(ss) >= 10000 ? Phase::baking : Phase::canary;
+      ss.phase = target_share(ss) >= weights::full_bp ? Phase::baking : Phase::canary;
       ss.step_started_ms = now_ms;
       ss.reason = step.reason;
       next.record(HistoryEntry{std::string(now), ss.name, "canary", {{"action", "advance"}}, peer.uid, peer.pid,

@@ -1,14 +1,16 @@
 #include "control/core/rollout.hpp"
 
+#include "bgproxy/weights/basis_points.hpp"
+
 namespace bgproxy::control {
 
 std::uint32_t target_share(const ServiceState& ss) noexcept {
   if (!ss.target) return 0;
-  return *ss.target == routing::Color::green ? ss.weights.green_bp : 10000 - ss.weights.green_bp;
+  return *ss.target == routing::Color::green ? ss.weights.green_bp : weights::full_bp - ss.weights.green_bp;
 }
 
 std::uint32_t green_for(routing::Color target, std::uint32_t share_bp) noexcept {
-  return target == routing::Color::green ? share_bp : 10000 - share_bp;
+  return target == routing::Color::green ? share_bp : weights::full_bp - share_bp;
 }
 
 bool under_watch(const ServiceState& ss) noexcept {

@@ -5,6 +5,8 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
+#include "bgproxy/weights/basis_points.hpp"
+
 namespace bgproxy::proxy {
 namespace {
 
@@ -82,7 +84,7 @@ std::string render_metrics(const MetricsInput& in) {
       failovers.metric.push_back(std::move(f));
 
       if (si < in.table.services.size()) {
-        const double green = in.table.services[si].green_bp / 100.0;
+        const double green = weights::to_percent(in.table.services[si].green_bp);
         auto w = with_labels({{"service", name}, {"color", color_name}});
         w.gauge.value = color == routing::Color::green ? green : 100.0 - green;
         weights.metric.push_back(std::move(w));

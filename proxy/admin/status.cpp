@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "bgproxy/weights/basis_points.hpp"
+
 namespace bgproxy::proxy {
 
 std::string render_status(const config::Config& cfg, const routing::RoutingTable& table) {
@@ -18,7 +20,7 @@ std::string render_status(const config::Config& cfg, const routing::RoutingTable
       }
       colors[routing::color_name(color)] = {{"servers", std::move(servers)}};
     }
-    const double green = route.green_bp / 100.0;
+    const double green = weights::to_percent(route.green_bp);
     services.push_back({{"name", route.name},
                         {"weights", {{"blue", 100.0 - green}, {"green", green}}},
                         {"colors", std::move(colors)}});
