@@ -15,7 +15,7 @@ void start_tls_session(Worker& worker, Socket socket, std::string client_ip,
                        std::array<std::uint8_t, 16> client_addr, const TlsListener& listener) {
   auto contexts = listener.current();
   TlsStream stream(std::move(socket), contexts->default_context());
-  std::make_shared<ClientSession<TlsStream>>(worker, std::move(stream), std::move(client_ip), client_addr, true,
+  std::make_shared<ClientSession<TlsStream>>(worker, std::move(stream), std::move(client_ip), client_addr,
                                              std::move(contexts))
       ->start();
 }

@@ -1,0 +1,337 @@
+#pragma once
+/// ClientSession, part 3 of 4: bodies relayed both ways, the response head, and the end of an
+/// exchange (recorded, logged, the client connection kept or closed). Included by
+/// client_session_impl.hpp only.
+
+namespace bgproxy::proxy {
+
+/// One step of moving a body from `in` to `out`: forward what the buffer holds
+/// (with the pending head, in one gather write), or read more.
+template <class Stream>
+template <class In, class Out>
+void ClientSession<Stream>::relay_step(In& in, beast::flat_buffer& buf, Out& out, BodyFraming& framing, Direction dir) {
+  BodyFraming::Step step;
+  if (buf.size() != 0 && !framing.done()) {
+    const auto data = buf.data();
+    step = framing.next(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    if (step.error) return relay_failed(dir, false, http::error::bad_chunk);
+    if (dir == Direction::request && settings().max_body_bytes != 0 &&
+        framing.body_bytes() > settings().max_body_bytes) {
+      return body_too_large();
+    }
+  }
+  if (step.take == 0 && !framing.done() && !head_pending_) return relay_read(in, buf, out, framing, dir);
+
+  const auto consumed = step.take;
+  const bool has_payload = framing.dechunk() ? !framing.payload().empty() : consumed != 0;
+  if (!head_pending_ && !has_payload) {
+    buf.consume(consumed);
+    return framing.done() ? relay_done(dir) : relay_read(in, buf, out, framing, dir);
+  }
+  const auto head = head_pending_ ? net::const_buffer(head_.data(), head_.size()) : net::const_buffer();
+  head_pending_ = false;
+  arm_for_write(dir);
+  auto self = this->shared_from_this();
+  const bool with_head = head.size() != 0;
+  auto on_written = [self, &in, &buf, &out, &framing, dir, consumed, with_head](error_code ec, std::size_t n) {
+    if (dir == Direction::request && self->attempt_.request_abandoned) return;
+    if (ec && dir == Direction::request && with_head && n == 0 && self->never_sent(ec)) return self->resend_unsent();
+    if (ec) return self->relay_failed(dir, true, ec);
+    if (dir == Direction::response) self->req_.response_started = true;
+    buf.consume(consumed);
+    if (framing.done()) return self->relay_done(dir);
+    self->relay_step(in, buf, out, framing, dir);
+  };
+  if (framing.dechunk()) {
+    // De-chunking for an HTTP/1.0 client is rare: a vector of spans is fine here.
+    gather_.clear();
+    gather_.push_back(head);
+    gather_.insert(gather_.end(), framing.payload().begin(), framing.payload().end());
+    return net::async_write(out, gather_, std::move(on_written));
+  }
+  // Head and first body bytes leave in one gather write (one send per message).
+  net::async_write(out, std::array<net::const_buffer, 2>{head, net::const_buffer(buf.data().data(), consumed)},
+                   std::move(on_written));
+}
+
+template <class Stream>
+template <class In, class Out>
+void ClientSession<Stream>::relay_read(In& in, beast::flat_buffer& buf, Out& out, BodyFraming& framing, Direction dir) {
+  arm_for_read(dir);
+  auto self = this->shared_from_this();
+  in.async_read_some(buf.prepare(read_chunk), [self, &in, &buf, &out, &framing, dir](error_code ec, std::size_t n) {
+    if (dir == Direction::request && self->attempt_.request_abandoned) return;
+    if (framing.kind() == BodyKind::until_eof && end_of_input(ec)) {
+      framing.mark_done();
+      return self->relay_done(dir);
+    }
+    if (ec) return self->relay_failed(dir, false, ec);
+    buf.commit(n);
+    self->relay_step(in, buf, out, framing, dir);
+  });
+}
+
+template <class Stream>
+void ClientSession<Stream>::arm_for_read(Direction dir) noexcept {
+  if (dir == Direction::response) return arm_upstream(settings().upstream_response);
+  arm_client(settings().client_idle);
+}
+
+template <class Stream>
+void ClientSession<Stream>::arm_for_write(Direction dir) noexcept {
+  if (dir == Direction::request) return arm_upstream(settings().upstream_response);
+  arm_client(settings().client_idle);
+}
+
+template <class Stream>
+void ClientSession<Stream>::relay_done(Direction dir) {
+  switch (dir) {
+    case Direction::request:
+      stop_watching_early();
+      return do_read_response_head();
+    case Direction::response:
+      return finish_exchange();
+    case Direction::to_upstream:
+    case Direction::to_client:
+      return tunnel_half_closed(dir);
+  }
+}
+
+/// @param writing the failure happened on the write side of the relay
+template <class Stream>
+void ClientSession<Stream>::relay_failed(Direction dir, bool writing, error_code ec) {
+  switch (dir) {
+    case Direction::request:
+      stop_watching_early();
+      if (writing && !attempt_.timed_out && !attempt_.request_cut) {
+        // The backend may have answered before it stopped reading (a 413 or 401 to a large
+        // upload, then close): that answer is still readable, and is the one to relay.
+        attempt_.request_cut = true;
+        return do_read_response_head();
+      }
+      if (writing || attempt_.timed_out) {
+        const bool timed_out = attempt_.timed_out;
+        return upstream_failed(timed_out ? stats::FailureReason::timeout : stats::FailureReason::reset,
+                               timed_out ? 504u : 502u, false);
+      }
+      // The client stopped sending mid-body (or sent bad chunked framing).
+      if (ec == http::error::bad_chunk && !req_.response_started) {
+        release_upstream(false);
+        req_.status = 400;
+        record_exchange(400);
+        return respond_local(400, false);
+      }
+      return close();
+    case Direction::response:
+      if (!writing) count_upstream_failure(attempt_.timed_out ? stats::FailureReason::timeout : stats::FailureReason::reset);
+      record_exchange(req_.status);
+      return close();
+    case Direction::to_upstream:
+    case Direction::to_client:
+      return close();
+  }
+}
+
+template <class Stream>
+void ClientSession<Stream>::body_too_large() {
+  release_upstream(false);
+  if (req_.response_started) return close();
+  req_.status = 413;
+  record_exchange(413);
+  respond_local(413, false);
+}
+
+// ---------------------------------------------------------------- response
+
+template <class Stream>
+void ClientSession<Stream>::do_read_response_head() {
+  phase_ = Phase::response;
+  new_response_parser();
+  attempt_.response_bytes_seen = upstream_->buffer.size() != 0;
+  parse_response_head();
+}
+
+template <class Stream>
+void ClientSession<Stream>::new_response_parser() {
+  response_parser_.emplace();
+  response_parser_->header_limit(upstream_header_limit);
+  response_parser_->body_limit(boost::none);  // bodies are relayed raw, never held
+  response_parser_->eager(false);
+  if (req_.head_method) response_parser_->skip(true);
+}
+
+template <class Stream>
+void ClientSession<Stream>::parse_response_head() {
+  auto& buf = upstream_->buffer;
+  if (buf.size() != 0) {
+    error_code ec;
+    const auto n = response_parser_->put(buf.data(), ec);
+    buf.consume(n);
+    if (!ec && response_parser_->is_header_done()) return on_response_head();
+    if (ec && ec != http::error::need_more) return upstream_failed(stats::FailureReason::protocol, 502, false);
+  }
+  arm_upstream(settings().upstream_response);
+  auto self = this->shared_from_this();
+  upstream_->async_read_some(buf.prepare(read_chunk), [self](error_code ec, std::size_t n) {
+    self->on_response_read(ec, n);
+  });
+}
+
+template <class Stream>
+void ClientSession<Stream>::on_response_read(error_code ec, std::size_t n) {
+  if (ec) {
+    if (attempt_.timed_out) return upstream_failed(stats::FailureReason::timeout, 504, false);
+    return upstream_failed(stats::FailureReason::reset, 502, false);
+  }
+  attempt_.response_bytes_seen = true;
+  upstream_->buffer.commit(n);
+  parse_response_head();
+}
+
+template <class Stream>
+void ClientSession<Stream>::on_response_head() {
+  auto& res = response_parser_->get();
+  const unsigned status = res.result_int();
+  if (status == 101) {
+    // A switch bgproxy did not ask for (no websocket upgrade forwarded), or to another
+    // protocol, would make the connection a blind tunnel: a protocol error, never a tunnel.
+    if (req_.upgrade && offers_websocket(res[http::field::upgrade])) return start_tunnel();
+    return upstream_failed(stats::FailureReason::protocol, 502, false);
+  }
+  if (status < 200) {
+    // Interim responses: 100 Continue was already answered by the proxy, and
+    // 102/103 are optional hints; read on to the final response.
+    new_response_parser();
+    return parse_response_head();
+  }
+  req_.status = status;
+  if (status >= 500) worker_.server_failed(slot_of(attempt_.server));
+  else worker_.server_succeeded(slot_of(attempt_.server));
+  BodyKind kind;
+  std::uint64_t length = 0;
+  if (req_.head_method || status == 204 || status == 304) {
+    kind = BodyKind::none;
+  } else if (response_parser_->chunked()) {
+    kind = BodyKind::chunked;
+  } else if (const auto len = response_parser_->content_length()) {
+    kind = BodyKind::length;
+    length = *len;
+  } else {
+    kind = BodyKind::until_eof;
+  }
+  attempt_.upstream_keep_alive = res.keep_alive() && kind != BodyKind::until_eof && !attempt_.request_cut;
+  const bool dechunk = kind == BodyKind::chunked && req_.http10;
+  // A request body not read to its end (the backend answered early) leaves the client
+  // connection unusable for another request.
+  if (kind == BodyKind::until_eof || dechunk || worker_.draining() || !request_body_.done()) req_.keep_alive = false;
+  response_body_.reset(kind, length, dechunk);
+
+  ResponseFraming framing;
+  // 204 has no body, so no framing field (RFC 9110 §6.4.1); HEAD and 304 keep theirs as metadata.
+  framing.chunked = response_parser_->chunked() && !req_.http10 && status != 204;
+  if (const auto len = response_parser_->content_length(); len && !response_parser_->chunked() && status != 204) {
+    framing.content_length = *len;
+  }
+  framing.keep_alive = req_.keep_alive;
+  framing.client_http10 = req_.http10;
+  head_.clear();
+  extra_headers_.assign(color_header()).append(set_cookie_);
+  if (const auto said = write_response_head(head_, res, framing, extra_headers_); !said.empty()) {
+    const auto hint = parse_keep_alive(said);
+    upstream_->retire_idle = retire_before(hint.timeout);
+    upstream_->max_requests = hint.max;
+  }
+  head_pending_ = true;
+  req_.response_started = false;
+  relay_step(*upstream_, upstream_->buffer, stream_, response_body_, Direction::response);
+}
+
+template <class Stream>
+std::string_view ClientSession<Stream>::color_header() const noexcept {
+  if (!service_route().expose_color_header) return {};
+  return req_.color == routing::Color::green ? std::string_view("X-Bg-Color: green\r\n")
+                                             : std::string_view("X-Bg-Color: blue\r\n");
+}
+
+// ---------------------------------------------------------------- end of an exchange
+
+template <class Stream>
+void ClientSession<Stream>::finish_exchange() {
+  record_exchange(req_.status);
+  const bool reusable = attempt_.upstream_keep_alive && upstream_->buffer.size() == 0;
+  release_upstream(reusable);
+  end_of_exchange();
+}
+
+/// The response is out: keep the client connection for the next request or close it.
+template <class Stream>
+void ClientSession<Stream>::end_of_exchange() {
+  parser_.reset();
+  response_parser_.reset();
+  req_.table.reset();  // let go of the snapshot while idle; the rest of req_ waits for the next request
+  req_.service = -1;
+  attempt_.server = no_server;
+  if (!req_.keep_alive) return graceful_close();
+  // Draining after this response promised keep-alive: the client may be sending its next
+  // request already, so it gets the drain grace and that request a Connection: close.
+  phase_ = Phase::idle;
+  arm_waiting(settings().client_idle);
+  do_read_head();
+}
+
+/// Answers a routed request with a proxy-generated error (502, 503, 504) and records it.
+/// The connection stays open only if the request body was fully consumed.
+template <class Stream>
+void ClientSession<Stream>::finish_with_error(unsigned status) {
+  release_upstream(false);
+  req_.status = status;
+  record_exchange(status);
+  respond_local(status, req_.keep_alive && request_body_.done());
+}
+
+/// Answers a request that never reached routing (400, 404, 413, 431).
+template <class Stream>
+void ClientSession<Stream>::reject(unsigned status, bool keep_alive) {
+  ++worker_.stats().unrouted;
+  req_.service = -1;
+  log_access(status, std::chrono::duration<double>(Clock::now() - req_.start).count());
+  respond_local(status, keep_alive);
+}
+
+template <class Stream>
+void ClientSession<Stream>::record_exchange(unsigned status) {
+  req_.finished = Clock::now();
+  const auto seconds = std::chrono::duration<double>(req_.finished - req_.start).count();
+  if (req_.service >= 0) service_stats().colors[static_cast<std::size_t>(req_.color)].record(status, seconds);
+  log_access(status, seconds);
+}
+
+template <class Stream>
+void ClientSession<Stream>::log_access(unsigned status, double seconds) {
+  const auto& log = rt_->access_log;
+  if (!log || !parser_) return;
+  const auto& req = parser_->get();
+  const bool routed = req_.service >= 0 && req_.table;
+  const auto server = attempt_.server;
+  log->info("{} \"{} {} HTTP/{}.{}\" {} {:.6f} {} {} {}", client_ip_, req.method_string(), req.target(),
+            req.version() / 10, req.version() % 10, status, seconds,
+            routed ? std::string_view(service_route().name) : "-", routed ? routing::color_name(req_.color) : "-",
+            server != no_server ? std::string_view(rt_->servers[server].endpoint.text) : "-");
+}
+
+/// Sends a proxy-generated response; closes afterwards unless `keep_alive`.
+template <class Stream>
+void ClientSession<Stream>::respond_local(unsigned status, bool keep_alive) {
+  req_.keep_alive = keep_alive && !worker_.draining();
+  head_.clear();
+  write_local_response(head_, status, req_.keep_alive);
+  arm_client(settings().client_idle);
+  phase_ = Phase::response;
+  auto self = this->shared_from_this();
+  net::async_write(stream_, net::buffer(head_), [self](error_code ec, std::size_t) {
+    if (ec) return self->close();
+    self->end_of_exchange();
+  });
+}
+
+}  // namespace bgproxy::proxy

@@ -1,0 +1,243 @@
+#pragma once
+/// ClientSession, part 1 of 4: the connection's start and deadlines, the TLS handshake, the
+/// request head and routing. Included by client_session_impl.hpp only.
+
+namespace bgproxy::proxy {
+
+template <class Stream>
+ClientSession<Stream>::ClientSession(Worker& worker, Stream stream, std::string client_ip,
+                                     std::array<std::uint8_t, 16> client_addr, Contexts contexts)
+    : worker_(worker),
+      rt_(worker.runtime()),
+      contexts_(std::move(contexts)),
+      stream_(std::move(stream)),
+      client_ip_(std::move(client_ip)),
+      client_addr_(client_addr) {
+  head_.reserve(1024);
+  worker_.track(*this);
+}
+
+template <class Stream>
+ClientSession<Stream>::~ClientSession() {
+  release_upstream(false);
+  worker_.connection_closed();
+}
+
+template <class Stream>
+void ClientSession<Stream>::start() {
+  error_code ignored;
+  lowest_layer().set_option(tcp::no_delay(true), ignored);
+  if constexpr (tls_stream) {
+    phase_ = Phase::handshake;
+    arm_waiting(settings().client_header);
+    auto self = this->shared_from_this();
+    stream_.async_handshake(Stream::server, [self](error_code ec) { self->on_handshake(ec); });
+    return;
+  }
+  phase_ = Phase::idle;
+  arm_waiting(settings().client_header);
+  do_read_head();
+}
+
+template <class Stream>
+void ClientSession<Stream>::on_deadline() {
+  deadline_ = Clock::time_point::max();
+  if (phase_ == Phase::handshake) {
+    count_handshake_failure(stats::TlsFailureReason::timeout);
+    return close();
+  }
+  if (waiting_ == Waiting::upstream && !req_.response_started && upstream_) {
+    // The backend is slow: answer 504 from the failing handler.
+    attempt_.timed_out = true;
+    error_code ignored;
+    upstream_->socket.close(ignored);
+    return;
+  }
+  close();
+}
+
+template <class Stream>
+void ClientSession<Stream>::on_drain() {
+  // An idle keep-alive client may be sending its next request right now; closing at once
+  // would lose it. It gets a short grace instead: a request that comes is answered with
+  // Connection: close, silence closes the connection at the deadline.
+  if ((phase_ == Phase::idle || phase_ == Phase::handshake) && buffer_.size() == 0) {
+    deadline_ = std::min(deadline_, worker_.coarse_now() + drain_idle_grace);
+  }
+}
+
+// ---------------------------------------------------------------- TLS handshake
+
+template <class Stream>
+void ClientSession<Stream>::on_handshake(error_code ec) {
+  if (phase_ != Phase::handshake) return;  // closed by the deadline or a drain
+  if (ec) {
+    count_handshake_failure(classify_handshake_error(ec));
+    // Plaintext or garbage: the engine may not have read it all, and closing with unread
+    // input resets the connection; half-close and drain it instead.
+    return close_after_failed_handshake();
+  }
+  ++worker_.stats().tls_handshakes;
+  phase_ = Phase::idle;
+  arm_waiting(settings().client_header);
+  do_read_head();
+}
+
+template <class Stream>
+void ClientSession<Stream>::count_handshake_failure(stats::TlsFailureReason reason) noexcept {
+  ++worker_.stats().tls_handshake_failures[static_cast<std::size_t>(reason)];
+}
+
+template <class Stream>
+void ClientSession<Stream>::close_after_failed_handshake() {
+  error_code ignored;
+  lowest_layer().shutdown(tcp::socket::shutdown_send, ignored);
+  phase_ = Phase::closing;
+  arm(linger_time);
+  buffer_.clear();
+  linger_raw();
+}
+
+template <class Stream>
+void ClientSession<Stream>::linger_raw() {
+  auto self = this->shared_from_this();
+  lowest_layer().async_read_some(buffer_.prepare(read_chunk), [self](error_code ec, std::size_t) {
+    if (ec) return self->close();
+    self->linger_raw();
+  });
+}
+
+// ---------------------------------------------------------------- request head
+
+template <class Stream>
+void ClientSession<Stream>::do_read_head() {
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(settings().max_header_bytes));
+  parser_->body_limit(boost::none);  // Beast's 1 MB default would refuse large uploads; max_body_bytes is ours
+  parser_->eager(false);
+  parse_head();
+}
+
+template <class Stream>
+void ClientSession<Stream>::parse_head() {
+  if (buffer_.size() != 0) {
+    if (phase_ == Phase::idle) begin_request();
+    error_code ec;
+    const auto n = parser_->put(buffer_.data(), ec);
+    buffer_.consume(n);
+    if (!ec && parser_->is_header_done()) return on_request_head();
+    if (ec && ec != http::error::need_more) return reject_request(ec);
+  }
+  read_head_more();
+}
+
+template <class Stream>
+void ClientSession<Stream>::begin_request() {
+  phase_ = Phase::head;
+  req_ = Request{};
+  req_.start = Clock::now();
+  arm_client(settings().client_header);
+}
+
+template <class Stream>
+void ClientSession<Stream>::read_head_more() {
+  auto self = this->shared_from_this();
+  stream_.async_read_some(buffer_.prepare(read_chunk), [self](error_code ec, std::size_t n) {
+    self->on_read_head(ec, n);
+  });
+}
+
+template <class Stream>
+void ClientSession<Stream>::on_read_head(error_code ec, std::size_t n) {
+  if (ec) return close();  // EOF between requests is the normal end of a keep-alive connection
+  buffer_.commit(n);
+  parse_head();
+}
+
+template <class Stream>
+void ClientSession<Stream>::reject_request(error_code ec) {
+  reject(ec == http::error::header_limit ? 431 : 400, false);
+}
+
+template <class Stream>
+void ClientSession<Stream>::on_request_head() {
+  auto& req = parser_->get();
+  const bool has_te = req.find(http::field::transfer_encoding) != req.end();
+  // A Transfer-Encoding that does not end in chunked leaves the body length
+  // unknowable on a request: refuse it rather than guess (RFC 9112 §6.3).
+  if (has_te && !parser_->chunked()) return reject(400, false);
+  req_.http10 = req.version() == 10;
+  // HTTP/1.0 has no Transfer-Encoding: such a message's framing is faulty (RFC 9112 §6.1), and a
+  // 1.0 hop before us may have read it by another rule. Refused, like the other ambiguous shapes.
+  if (has_te && req_.http10) return reject(400, false);
+  req_.keep_alive = req.keep_alive();
+  const auto host_count = req.count(http::field::host);
+  if (host_count > 1 || (host_count == 0 && !req_.http10)) return reject(400, false);
+
+  if (const auto len = parser_->content_length(); !parser_->chunked() && len && settings().max_body_bytes != 0 &&
+                                                  *len > settings().max_body_bytes) {
+    return reject(413, false);
+  }
+  reset_request_body();
+  // Only a websocket upgrade becomes a tunnel: any other (h2c above all) would carry traffic
+  // past routing, rules and accounting. Those requests go on as plain ones, Upgrade removed.
+  req_.upgrade = parser_->upgrade() && offers_websocket(req[http::field::upgrade]);
+  req_.head_method = req.method() == http::verb::head;
+  req_.idempotent = is_idempotent(req.method());
+  req_.expect_continue =
+      !request_body_.done() && !req_.http10 && beast::iequals(req[http::field::expect], "100-continue");
+
+  req_.target = split_target(req.target(), req[http::field::host]);
+  if (!req_.target.valid) return reject(400, false);
+
+  // The table and the generation it was built for are pinned together.
+  req_.table = worker_.table();
+  if (rt_ != worker_.runtime()) rt_ = worker_.runtime();
+  req_.service = routing::match_service(*req_.table, req_.target.host_without_port, req_.target.path);
+  if (req_.service < 0) return reject(404, request_body_.done() && req_.keep_alive);
+  const auto& svc = service_route();
+  const auto bucket = client_bucket(svc);
+  const auto decision = routing::decide(svc, bucket, forced_color(svc.override_color, req[svc.override_color.header],
+                                                                  client_addr_));
+  req_.color = decision.color;
+  req_.panic = decision.panic;
+  if (decision.unavailable) return finish_with_error(503);
+  if (decision.failover) ++service_stats().failovers_from[static_cast<std::size_t>(routing::other(req_.color))];
+  req_.retries_left = 1;
+  choose_server_and_connect(req_.start);
+}
+
+/// The request body's framing from its start (again, when a request that never left is resent).
+template <class Stream>
+void ClientSession<Stream>::reset_request_body() {
+  if (parser_->chunked()) {
+    request_body_.reset(BodyKind::chunked);
+  } else if (const auto len = parser_->content_length(); len && *len > 0) {
+    request_body_.reset(BodyKind::length, *len);
+  } else {
+    request_body_.reset(BodyKind::none);
+  }
+}
+
+/// The client's bucket in [0, 10000): from its sticky key, so raising the
+/// green weight only ever moves clients blue → green (SPEC §4). A client
+/// without a cookie gets a fresh random id, returned as Set-Cookie.
+template <class Stream>
+std::uint32_t ClientSession<Stream>::client_bucket(const routing::ServiceRoute& svc) {
+  set_cookie_.clear();
+  if (const auto key = sticky_key(svc.sticky, parser_->get(), client_ip_); !key.empty()) {
+    return routing::bucket_of(routing::stable_hash(key));
+  }
+  if (svc.sticky.kind == config::Sticky::Kind::cookie) {
+    char id[17];
+    const auto r = worker_.random();
+    for (int i = 0; i < 16; ++i) id[i] = "0123456789abcdef"[(r >> (i * 4)) & 0xf];
+    const std::string_view key(id, 16);
+    set_cookie_.append("Set-Cookie: ").append(svc.sticky.name).append("=").append(key);
+    set_cookie_.append("; Path=/; HttpOnly; SameSite=Lax\r\n");
+    return routing::bucket_of(routing::stable_hash(key));
+  }
+  return routing::bucket_of(worker_.random());
+}
+
+}  // namespace bgproxy::proxy

@@ -1,0 +1,226 @@
+#pragma once
+/// ClientSession, part 2 of 4: one upstream attempt — choosing a server, a pooled or new
+/// connection, the forwarded head, an early answer from the backend — and what a failed attempt
+/// leads to. Included by client_session_impl.hpp only.
+
+namespace bgproxy::proxy {
+
+/// @param now a precise time, for the ages of pooled connections (the request's start, or now on a retry)
+template <class Stream>
+void ClientSession<Stream>::choose_server_and_connect(Clock::time_point now) {
+  phase_ = Phase::upstream;
+  attempt_ = Attempt{};
+  const auto& pool = service_route().pool(req_.color);
+  const auto start = pool.empty() ? 0 : static_cast<std::size_t>(worker_.random() % pool.size());
+  attempt_.server = pick_server(pool, req_.panic, req_.excluded_server, start,
+                                [this](std::uint32_t id) { return worker_.pool().outstanding(slot_of(id)); });
+  if (attempt_.server == no_server) return finish_with_error(503);
+  const auto slot = slot_of(attempt_.server);
+  ++worker_.pool().outstanding(slot);
+  attempt_.counted_outstanding = true;
+  if (!req_.fresh_connection_only) upstream_ = worker_.pool().take_idle(slot, now, settings().upstream_idle);
+  req_.fresh_connection_only = false;
+  attempt_.reused = upstream_ != nullptr;
+  if (attempt_.reused) return after_connect();
+  upstream_ = worker_.pool().create(slot);
+  if (const auto& tls = settings().upstream_tls[attempt_.server]) {
+    upstream_->tls.emplace(upstream_->socket, tls->context());
+    if (!tls->prepare(upstream_->tls->native_handle())) return upstream_failed(stats::FailureReason::connect, 502, true);
+  }
+  arm_upstream(settings().upstream_connect);
+  auto self = this->shared_from_this();
+  upstream_->socket.async_connect(rt_->endpoints[attempt_.server], [self](error_code ec) { self->on_connect(ec); });
+}
+
+template <class Stream>
+void ClientSession<Stream>::on_connect(error_code ec) {
+  if (ec) return upstream_failed(stats::FailureReason::connect, attempt_.timed_out ? 504u : 502u, true);
+  error_code ignored;
+  upstream_->socket.set_option(tcp::no_delay(true), ignored);
+  if (upstream_->tls) {
+    // Still under the upstream_connect deadline; a failed handshake is a failed connect.
+    auto self = this->shared_from_this();
+    upstream_->tls->async_handshake(net::ssl::stream_base::client,
+                                    [self](error_code hec) { self->on_upstream_handshake(hec); });
+    return;
+  }
+  after_connect();
+}
+
+template <class Stream>
+void ClientSession<Stream>::on_upstream_handshake(error_code ec) {
+  if (ec) return on_connect(ec);
+  after_connect();
+}
+
+template <class Stream>
+void ClientSession<Stream>::after_connect() {
+  if (req_.expect_continue) {
+    req_.expect_continue = false;
+    static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+    arm_client(settings().client_idle);
+    auto self = this->shared_from_this();
+    net::async_write(stream_, net::buffer(continue_line), [self](error_code ec, std::size_t) {
+      if (ec) return self->close();
+      self->send_request_head();
+    });
+    return;
+  }
+  send_request_head();
+}
+
+template <class Stream>
+void ClientSession<Stream>::send_request_head() {
+  const auto& req = parser_->get();
+  const auto& svc = service_route();
+  head_.clear();
+  RequestForwarding how;
+  how.body.chunked = request_body_.kind() == BodyKind::chunked;
+  if (const auto len = parser_->content_length(); len && !how.body.chunked) how.body.content_length = *len;
+  how.upgrade = req_.upgrade;
+  if (svc.override_color.enabled) how.strip = svc.override_color.header;
+  if (svc.sticky.kind == config::Sticky::Kind::header) how.sticky = svc.sticky.name;
+  const auto& target = req_.target;
+  write_request_head(head_, req, target.origin_form,
+                     ForwardedFor{client_ip_, tls_stream ? "https" : "http",
+                                  target.authority.empty() ? std::string_view(req[http::field::host]) : target.authority,
+                                  target.authority},
+                     how);
+  head_pending_ = true;
+  // First: relay_step may fail at once (bad chunked framing) and release the upstream.
+  watch_for_early_answer();
+  relay_step(stream_, buffer_, *upstream_, request_body_, Direction::request);
+}
+
+// ---------------------------------------------------------------- early answers
+
+/// Peeks at what the backend sent: a final status line ("HTTP/1.1 401") or its close. An
+/// interim 1xx, or a status line still in pieces, is left to the usual response read.
+template <class Stream>
+bool ClientSession<Stream>::final_answer_or_close(Socket& s) {
+  char peek[12];
+  const auto n = ::recv(s.native_handle(), peek, sizeof peek, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return true;
+  if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  const std::string_view line(peek, static_cast<std::size_t>(n));
+  return line.size() >= 10 && line.substr(0, 7) == "HTTP/1." && line[8] == ' ' && line[9] >= '2' && line[9] <= '5';
+}
+
+/// While a request body streams to a plain upstream, waits (without reading) for the backend
+/// to speak first: a 401 or 413 to an upload it will not read is relayed at once, instead of
+/// the body stalling until upstream_response.
+template <class Stream>
+void ClientSession<Stream>::watch_for_early_answer() {
+  if (request_body_.done() || req_.upgrade || upstream_->tls) return;
+  attempt_.watching_early = true;
+  auto self = this->shared_from_this();
+  upstream_->socket.async_wait(tcp::socket::wait_read, [self](error_code ec) { self->on_early_answer(ec); });
+}
+
+/// The request body is through (or failed): the response is read the usual way.
+template <class Stream>
+void ClientSession<Stream>::stop_watching_early() {
+  if (!attempt_.watching_early) return;
+  attempt_.watching_early = false;
+  error_code ignored;
+  if (upstream_) upstream_->socket.cancel(ignored);  // only the readiness wait is pending on it here
+}
+
+template <class Stream>
+void ClientSession<Stream>::on_early_answer(error_code ec) {
+  if (ec == net::error::operation_aborted || !attempt_.watching_early || !upstream_) return;
+  attempt_.watching_early = false;
+  if (!ec && !final_answer_or_close(upstream_->socket)) return;  // an interim 1xx, or too little to tell
+  // The backend answered (or closed) before the body was complete: the relay of the request
+  // stops where it is (its pending operations are cancelled and their handlers do nothing),
+  // and the client connection closes after the answer, its body unread.
+  attempt_.request_abandoned = true;
+  attempt_.request_cut = true;
+  error_code ignored;
+  upstream_->socket.cancel(ignored);
+  lowest_layer().cancel(ignored);
+  do_read_response_head();
+}
+
+// ---------------------------------------------------------------- failures and retries
+
+/// The first write of a request to a reused connection failed before the kernel took a byte:
+/// the backend had already reset the connection, so it provably saw nothing of the request.
+/// Whatever its method, such a request may go again, once, on a fresh connection: its head
+/// and body bytes are all still in buffer_ (they leave it only once written).
+template <class Stream>
+bool ClientSession<Stream>::never_sent(error_code ec) const noexcept {
+  return attempt_.reused && !req_.resent_unsent &&
+         (ec == net::error::broken_pipe || ec == net::error::connection_reset);
+}
+
+template <class Stream>
+void ClientSession<Stream>::resend_unsent() {
+  req_.resent_unsent = true;
+  worker_.pool().learn(slot_of(attempt_.server), upstream_->idle_age);
+  release_upstream(false);
+  reset_request_body();
+  req_.fresh_connection_only = true;
+  choose_server_and_connect(Clock::now());
+}
+
+template <class Stream>
+void ClientSession<Stream>::count_upstream_failure(stats::FailureReason reason) {
+  if (attempt_.server == no_server) return;
+  ++worker_.stats().servers[slot_of(attempt_.server)].failures[static_cast<std::size_t>(reason)];
+  worker_.server_failed(slot_of(attempt_.server));
+}
+
+/// An upstream attempt failed before any response byte reached the client.
+template <class Stream>
+void ClientSession<Stream>::upstream_failed(stats::FailureReason reason, unsigned status, bool connect_phase) {
+  FailedAttempt failed;
+  failed.reason = reason;
+  failed.status = status;
+  failed.connect_phase = connect_phase;
+  failed.reused = attempt_.reused;
+  failed.response_bytes_seen = attempt_.response_bytes_seen;
+  failed.body_intact = connect_phase || request_body_.kind() == BodyKind::none;
+  failed.idempotent = req_.idempotent;
+  failed.retries_left = req_.retries_left;
+  const bool stale = stale_reuse(failed);
+  // The backend closed the connection while it idled in the pool: its age teaches when to let go.
+  if (stale) worker_.pool().learn(slot_of(attempt_.server), upstream_->idle_age);
+  release_upstream(false);
+  switch (retry_verdict(failed)) {
+    case RetryVerdict::fresh_connection:
+      // A pooled connection the backend closed while idle says nothing about the server.
+      return choose_server_and_connect(Clock::now());
+    case RetryVerdict::other_server:
+      count_upstream_failure(reason);
+      --req_.retries_left;
+      req_.excluded_server = attempt_.server;
+      return choose_server_and_connect(Clock::now());
+    case RetryVerdict::fail:
+      break;
+  }
+  count_upstream_failure(reason);
+  if (stale) ++worker_.stats().servers[slot_of(attempt_.server)].stale_reuses;
+  ++service_stats().colors[static_cast<std::size_t>(req_.color)].upstream_failures;
+  finish_with_error(status);
+}
+
+template <class Stream>
+void ClientSession<Stream>::release_upstream(bool reusable) {
+  if (attempt_.counted_outstanding) {
+    --worker_.pool().outstanding(slot_of(attempt_.server));
+    attempt_.counted_outstanding = false;
+  }
+  stop_watching_early();
+  if (!upstream_) return;
+  // Opened under an older generation (maybe to an address or with TLS settings a reload has
+  // since renewed): not pooled for requests of the current one.
+  if (reusable && rt_ == worker_.runtime()) {
+    ++upstream_->requests;
+    worker_.pool().put_idle(std::move(upstream_), req_.finished);  // set by record_exchange()
+  } else {
+    upstream_.reset();
+  }
+}
+
+}  // namespace bgproxy::proxy
