@@ -1,4 +1,4 @@
-// bgproxy — the daemon. See SPEC §2 for flags, signals and exit codes.
+// bgproxy — the daemon. Flags, signals and exit codes: README "Running it".
 #include <cstdlib>
 #include <iostream>
 #include <optional>

@@ -153,7 +153,7 @@ std::variant<Invocation, Finished> parse_command_line(const std::vector<std::str
       sub->add_option("action", o.action);
       steps = sub->add_option("--steps", steps_text);
       interval = sub->add_option("--interval", interval_text);
-      sub->add_flag("--force", o.force);  // start only; not in the usage line (SPEC §7 leaves it out)
+      sub->add_flag("--force", o.force);  // start only; left out of the usage line
     } else if (name == "history") {
       limit = sub->add_option("--limit", limit_text);
     } else if (name == "server") {

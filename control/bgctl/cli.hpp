@@ -1,7 +1,7 @@
 #pragma once
-/// bgproxy::bgctl — bgctl's command line (SPEC §7) parsed with CLI11 into either a request to
-/// send or a finished outcome (help text, usage error). Pure: no I/O, the environment is passed
-/// in. Thread: any.
+/// bgproxy::bgctl — bgctl's command line (README "bgctl walkthrough") parsed with CLI11 into
+/// either a request to send or a finished outcome (help text, usage error). Pure: no I/O, the
+/// environment is passed in. Thread: any.
 
 #include <optional>
 #include <string>
@@ -13,7 +13,7 @@ namespace bgproxy::bgctl {
 
 inline constexpr std::string_view default_socket = "/run/bgproxy/control.sock";
 
-/// Exit codes of SPEC §7.
+/// Exit codes (README "bgctl walkthrough").
 enum ExitCode : int { exit_ok = 0, exit_refused = 1, exit_usage = 2, exit_unreachable = 3 };
 
 /// A request to send.

@@ -1,5 +1,5 @@
 #pragma once
-/// bgproxy::bgctl — one exchange on the control socket (SPEC §7): connect to the Unix
+/// bgproxy::bgctl — one exchange on the control socket: connect to the Unix
 /// socket, send one request line, read one answer line. Plain POSIX, blocking with poll().
 /// Thread: any (no shared state).
 

@@ -1,4 +1,4 @@
-// bgctl: the control CLI of bgproxy (SPEC §7). Parses the command line, sends one request
+// bgctl: the control CLI of bgproxy (README "bgctl walkthrough"). Parses the command line, sends one request
 // line to the control socket, prints the answer. The parts are in cli/request/client/render.
 
 #include <cstdio>

@@ -1,5 +1,5 @@
 #pragma once
-/// bgproxy::bgctl — the human form of the proxy's answers (SPEC §7): what an operator reads at
+/// bgproxy::bgctl — the human form of the proxy's answers: what an operator reads at
 /// a glance. Every field may be missing; a missing value prints as "-". Text from the proxy is
 /// printed with control characters replaced, so an answer cannot drive the terminal.
 /// Pure: no I/O. Thread: any.

@@ -1,6 +1,6 @@
 #pragma once
 /// bgproxy::bgctl — bgctl's parsed command line turned into one control-socket request line
-/// (SPEC §7), with the usage checks bgctl makes before it connects (exit code 2).
+/// (one JSON object), with the usage checks bgctl makes before it connects (exit code 2).
 /// Pure: no I/O. Thread: any.
 
 #include <optional>

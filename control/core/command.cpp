@@ -1,4 +1,4 @@
-// Control-socket request parsing (SPEC §7): one JSON line -> Command.
+// Control-socket request parsing: one JSON line -> Command.
 //
 // HAProxy-style: a static table of commands (name, usage, summary) drives both
 // `bgctl help` and the dispatch; every row has a parser of its own and the set

@@ -1,5 +1,5 @@
 #pragma once
-/// bgproxy::control — the control-socket commands of SPEC §7, parsed from one
+/// bgproxy::control — the control-socket commands (README "bgctl walkthrough"), parsed from one
 /// JSON line into a plain Command. Pure: no I/O, no clock.
 /// Thread: any.
 
@@ -46,7 +46,7 @@ struct CommandError {
 
 [[noreturn]] void throw_exception_from_error(const CommandError& e, const boost::source_location& loc);
 
-/// Longest accepted line (SPEC §7); longer ones get "line too long" and the connection closes.
+/// Longest accepted line; longer ones get "line too long" and the connection closes.
 inline constexpr std::size_t max_line_bytes = 64 * 1024;
 
 /// Parses one request line (without its newline), e.g.

@@ -142,7 +142,7 @@ Controller::Decision Controller::set_weight(const Command& c, int service, std::
   ss.weights = after;
   ss.target = raised;
   // A hand-made change ends any running canary; the watchdog keeps watching the
-  // raised color while it shares traffic, then while it bakes at 100 % (SPEC §6).
+  // raised color while it shares traffic, then while it bakes at 100 %.
   ss.canary_steps_bp.clear();
   ss.canary_interval_ms = 0;
   ss.phase = target_share(ss) >= weights::full_bp ? Phase::baking : Phase::canary;

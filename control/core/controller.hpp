@@ -83,7 +83,7 @@ class Controller {
   std::vector<bool> healthy_;
 };
 
-/// Server state as SPEC §7 names it: "up", "down", "draining" or "disabled".
+/// Server state as `bgctl health` names it: "up", "down", "draining" or "disabled".
 std::string_view server_state_name(AdminState admin, bool healthy) noexcept;
 
 }  // namespace bgproxy::control

@@ -1,5 +1,5 @@
 #pragma once
-/// The JSON answers of the control socket (SPEC §7), one line each.
+/// The JSON answers of the control socket (`bgctl --json`, README "bgctl walkthrough"), one line each.
 /// Pure. Thread: control.
 
 #include <array>

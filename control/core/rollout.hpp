@@ -1,6 +1,6 @@
 #pragma once
 /// bgproxy::control — the rollout loop's decision for one service on one tick
-/// (SPEC §6): roll back on a failing verdict, advance a canary step once its
+/// (README "Canary and automatic rollback"): roll back on a failing verdict, advance a canary step once its
 /// interval has passed with a passing verdict, promote after the bake time.
 /// Pure: the caller passes the verdict and the wall time.
 /// Thread: control.

@@ -44,7 +44,7 @@ std::optional<AdminState> parse_admin(std::string_view name) noexcept {
 
 // ---------------------------------------------------------------------------------------------
 // Writing. Done by hand rather than through json::serialize: Boost 1.81 prints doubles as
-// "7E1", while SPEC §7 shows weights as 70.0 / 33.33, and basis points format exactly.
+// "7E1", while the answers show weights as 70.0 / 33.33, and basis points format exactly.
 
 /// Length of the well-formed UTF-8 sequence at s[i], or 0 if it is not one (RFC 3629 table:
 /// no overlongs, no surrogates, nothing above U+10FFFF).

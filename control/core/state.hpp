@@ -1,5 +1,5 @@
 #pragma once
-/// bgproxy::control — runtime state that survives restarts (SPEC §8): per
+/// bgproxy::control — runtime state that survives restarts (the state file): per
 /// service weights, rollout phase, server admin states, and the change history.
 /// The model and its JSON form are pure; StateFile does the file I/O.
 /// Thread: control.
@@ -34,8 +34,8 @@ struct Weights {
 struct HistoryEntry {
   std::string time;     ///< RFC 3339 UTC with milliseconds: "2026-11-24T21:30:00.123Z"
   std::string service;
-  /// The bare verb, so that scripts can filter on it (SPEC §7): "split", "switch", "rollback",
-  /// "canary" (also for the rollout loop's advance and promote), "server".
+  /// The bare verb, so that scripts can filter on it (README "bgctl walkthrough"): "split",
+  /// "switch", "rollback", "canary" (also for the rollout loop's advance and promote), "server".
   std::string command;
   /// What the verb was given: {"green":10}, {"color":"green"}, {} for rollback,
   /// {"action":"start","target":"green","steps":[10,50,100],"interval_seconds":60},
@@ -95,7 +95,7 @@ struct HistoryCommand {
 /// with no args. from_json applies it to every history entry without "args".
 HistoryCommand parse_legacy_command(std::string_view text);
 
-/// {"version":1,"services":[...],"history":[...]} — field names as SPEC §7's answers use them.
+/// {"version":1,"services":[...],"history":[...]} — field names as the control answers use them.
 std::string to_json(const State& s);
 boost::system::result<State, std::string> from_json(std::string_view text);
 

@@ -49,7 +49,7 @@ std::string format_duration(Duration d);
 /// Shortest round-trip-ish text of a double for messages ("0.05", "1.5").
 std::string format_number(double v);
 
-/// Checks the semantic rules of SPEC §3 that span fields.
+/// Checks the rules of the configuration that span fields.
 /// @param lines where each field was seen (missing paths fall back to their parent)
 /// @return the first problem as "FILE:LINE: field: problem", or nullopt
 std::optional<ConfigError> validate(const Config& cfg, const LineMap& lines, std::string_view file);

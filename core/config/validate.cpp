@@ -1,4 +1,4 @@
-// Semantic checks of a parsed configuration (SPEC §3): the rules that a single field
+// Semantic checks of a parsed configuration (conf/bgproxy.yaml): the rules that a single field
 // cannot check on its own. Errors name the line where the parser saw the field, or
 // its nearest parent when the field took its default.
 #include <algorithm>

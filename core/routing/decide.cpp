@@ -49,7 +49,7 @@ Decision decide(const ServiceRoute& service, std::uint32_t bucket, std::optional
     d.failover = true;
     return d;
   }
-  // Panic mode (SPEC §5, Envoy's panic threshold): with no healthy server left
+  // Panic mode (README "Health checks", Envoy's panic threshold): with no healthy server left
   // anywhere, a possibly-failing server beats a certain 503.
   d.panic = true;
   if (service.has_enabled(d.color)) return d;

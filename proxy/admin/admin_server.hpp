@@ -1,5 +1,5 @@
 #pragma once
-/// The read-only admin listener (SPEC §3 `admin`): GET /metrics, /healthz,
+/// The read-only admin listener (`admin` in conf/bgproxy.yaml): GET /metrics, /healthz,
 /// /readyz, /status. Runs on the control thread's io_context; not on the
 /// request path, so it uses Beast's plain message-oriented API.
 /// Thread: control.

@@ -1,5 +1,5 @@
 #pragma once
-/// Renders SPEC §9 metrics from the merged worker stats, in Prometheus text
+/// Renders the metrics (README "Metrics") from the merged worker stats, in Prometheus text
 /// format (prometheus-cpp's model and serializer; we serve it ourselves).
 /// Thread: control.
 

@@ -96,7 +96,7 @@ class Worker {
   std::uint64_t random() noexcept;
 
   void track(Timed& t) noexcept { timed_.push_back(t); }
-  /// Passive health (SPEC §5): a failed or 5xx exchange with a server (by slot), or a good one.
+  /// Passive health (README "Health checks"): a failed or 5xx exchange with a server (by slot), or a good one.
   void server_failed(std::uint32_t server_slot);
   void server_succeeded(std::uint32_t server_slot) noexcept { consecutive_failures_[server_slot] = 0; }
   void connection_closed() noexcept;

@@ -1,6 +1,6 @@
 #pragma once
-/// bgproxy::config — the configuration model of SPEC §3 as plain structs.
-/// Every field carries its SPEC default, so a value-initialised struct is the
+/// bgproxy::config — the configuration model (conf/bgproxy.yaml) as plain structs.
+/// Every field carries its documented default, so a value-initialised struct is the
 /// default configuration (except `services`, which the file must provide).
 /// Thread: any (immutable once loaded).
 
@@ -16,7 +16,7 @@ namespace bgproxy::config {
 using Duration = std::chrono::milliseconds;
 
 /// A host:port as written in the config. `text` is kept verbatim because it is
-/// the `server` label value of SPEC §9.
+/// the `server` label value of the metrics (README "Metrics").
 struct Endpoint {
   std::string text;   ///< as written, e.g. "127.0.0.1:5006"
   std::string host;   ///< "127.0.0.1", "::1" (no brackets), or a DNS name

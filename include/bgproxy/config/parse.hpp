@@ -11,7 +11,7 @@
 
 namespace bgproxy::config {
 
-/// Why a configuration was refused. `message` is the SPEC §2 form
+/// Why a configuration was refused. `message` is the form `bgproxy --check` prints
 /// "FILE:LINE: field: problem", e.g. "bg.yaml:12: services[0].blue.servers[1]: bad port".
 struct ConfigError {
   std::string message;

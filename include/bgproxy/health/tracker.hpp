@@ -1,6 +1,6 @@
 #pragma once
 /// bgproxy::health — per-server health state from active check results and
-/// passive failure reports (SPEC §5). Pure: the caller passes time and results.
+/// passive failure reports (README "Health checks"). Pure: the caller passes time and results.
 /// Thread: control.
 
 #include <chrono>
@@ -25,7 +25,7 @@ struct CheckResult {
 };
 
 struct ServerHealth {
-  bool up = false;                 ///< servers start down until `rise` successes (SPEC §5)
+  bool up = false;                 ///< servers start down until `rise` successes
   unsigned consecutive_successes = 0;
   unsigned consecutive_failures = 0;
   std::optional<CheckResult> last_check;

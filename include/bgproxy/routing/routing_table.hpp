@@ -1,7 +1,7 @@
 #pragma once
 /// bgproxy::routing — the immutable routing snapshot that workers route by.
 /// Built on the control thread, published to every worker as a shared_ptr to
-/// const; a request pins the snapshot it started with (SPEC §4).
+/// const; a request pins the snapshot it started with (docs/architecture.md).
 /// Thread: any (immutable after construction).
 
 #include <array>

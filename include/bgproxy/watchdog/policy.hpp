@@ -1,7 +1,7 @@
 #pragma once
-/// bgproxy::watchdog — the pure verdict on a rollout target's health (SPEC §6):
-/// compare the target color's window figures with the thresholds and with the
-/// other color. No I/O, no clock.
+/// bgproxy::watchdog — the pure verdict on a rollout target's health (README "Canary and
+/// automatic rollback"): compare the target color's window figures with the thresholds and
+/// with the other color. No I/O, no clock.
 /// Thread: any.
 
 #include <chrono>
@@ -22,7 +22,7 @@ struct Figures {
 
 enum class Outcome : std::uint8_t { inconclusive, pass, fail };
 
-/// The rule a failing verdict broke (SPEC §6), so that callers can tell failures apart without
+/// The rule a failing verdict broke, so that callers can tell failures apart without
 /// reading the reason text, which is for people and may change.
 enum class Rule : std::uint8_t {
   none,              ///< the verdict did not fail (pass or inconclusive)
