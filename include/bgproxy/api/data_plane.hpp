@@ -1,6 +1,6 @@
 #pragma once
 /// bgproxy::api — the only channel between the control plane (control/) and
-/// the data plane (proxy/). Implemented by proxy/DataPlaneImpl, wired in
+/// the data plane (proxy/). Implemented by proxy/app/Server, wired in
 /// proxy/main.cpp (Envoy's envoy/ ↔ source/ rule).
 /// Thread: control thread only, for every member; callbacks run on it too.
 
