@@ -23,15 +23,6 @@ const control::CommandInfo* find_command(std::string_view name) {
   return nullptr;
 }
 
-std::string shown(std::string_view s) {
-  std::string out = "'";
-  for (const char ch : s.substr(0, 40)) {
-    const auto c = static_cast<unsigned char>(ch);
-    out += (c < 0x20 || c == 0x7f) ? '?' : ch;
-  }
-  return out + (s.size() > 40 ? "...'" : "'");
-}
-
 /// Where the command word is, found the way CLI11 will: past the global options.
 struct Scan {
   std::optional<std::size_t> command;  ///< index into args

@@ -17,14 +17,13 @@ namespace bgproxy::bgctl {
 
 namespace json = boost::json;
 
+std::string shown(std::string_view s) { return text::quote(s, {.mark = '\'', .max_bytes = 40}); }
+
 void throw_exception_from_error(const UsageError& e, const boost::source_location& loc) {
   boost::throw_exception(std::invalid_argument(e.message), loc);
 }
 
 namespace {
-
-/// What the user typed, in a usage error: in single quotes, as a shell user would write it.
-std::string shown(std::string_view s) { return text::quote(s, {.mark = '\'', .max_bytes = 40}); }
 
 std::string weight_problem(std::string_view flag, std::string_view text) {
   return std::string(flag) + " must be a number between 0 and 100 with at most two decimals, not " + shown(text);

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <boost/system/result.hpp>
 
@@ -32,6 +33,10 @@ struct UsageError {
 };
 
 [[noreturn]] void throw_exception_from_error(const UsageError& e, const boost::source_location& loc);
+
+/// What the user typed, in a usage error: in single quotes, as a shell user would write it,
+/// escaped and cut short (text::quote).
+std::string shown(std::string_view s);
 
 /// Builds the request line (without its newline), fields in a fixed order, e.g.
 /// {"command":"split","service":"app","green":12.5,"force":true}.
