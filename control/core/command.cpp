@@ -77,9 +77,6 @@ Weight weight_from_json(const json::value& v) noexcept {
   }
 }
 
-// ---------------------------------------------------------------------------------
-// Messages.
-
 std::string_view json_string(const json::value& v) noexcept {
   const json::string& s = v.get_string();
   return std::string_view(s.data(), s.size());
