@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -112,6 +113,9 @@ private:
   void limits(const YAML::Node& n, const std::string& path, Limits& out);
   void timeouts(const YAML::Node& n, const std::string& path, Timeouts& out);
   AccessLog access_log(const YAML::Node& n, const std::string& path);
+  void cluster(const YAML::Node& n, const std::string& path, Cluster& out);
+  void etcd(const YAML::Node& n, const std::string& path, Cluster& out);
+  EtcdEndpoint etcd_endpoint(const YAML::Node& n, const std::string& path);
   Service service(const YAML::Node& n, const std::string& path);
   void match(const YAML::Node& n, const std::string& path, Match& out);
   void pool(const YAML::Node& n, const std::string& path, Pool& out);
@@ -234,7 +238,7 @@ Config Parser::run(const YAML::Node& root) {
   if (!root.IsNull() && !root.IsMap())
     fail_at(std::max(line_of(root), 1), "", std::string("expected a map at the top level, got ") + kind_name(root));
   const Fields f = map(root, "", {"listen", "admin", "control", "state_file", "threads", "limits", "timeouts",
-                                  "access_log", "services"});
+                                  "access_log", "cluster", "services"});
   lines_[""] = std::max(line_of(root), 1);
   if (auto e = f.find("listen")) cfg.listen = listeners(e->value, "listen");
   if (auto e = f.find("admin")) admin(e->value, "admin", cfg.admin);
@@ -244,6 +248,7 @@ Config Parser::run(const YAML::Node& root) {
   if (auto e = f.find("limits")) limits(e->value, "limits", cfg.limits);
   if (auto e = f.find("timeouts")) timeouts(e->value, "timeouts", cfg.timeouts);
   if (auto e = f.find("access_log")) cfg.access_log = access_log(e->value, "access_log");
+  if (auto e = f.find("cluster")) cluster(e->value, "cluster", cfg.cluster);
 
   const Entry* svcs = f.find("services");
   if (svcs == nullptr) fail_at(lines_[""], "services", "at least one service is required");
@@ -354,6 +359,79 @@ AccessLog Parser::access_log(const YAML::Node& n, const std::string& path) {
     return a;
   }
   fail(n, path, "expected stdout, off or an absolute path, got " + quoted(s));
+}
+
+void Parser::cluster(const YAML::Node& n, const std::string& path, Cluster& out) {
+  const Fields f = map(n, path, {"etcd", "instance"});
+  out.enabled = true;
+  if (auto e = f.find("etcd")) etcd(e->value, join(path, e->name), out);
+  if (auto e = f.find("instance")) {
+    out.instance = text(e->value, join(path, e->name));
+    // It names etcd keys (PREFIX/members/INSTANCE) and log lines: no '/', no spaces.
+    const bool ok = out.instance.size() <= 128 && std::all_of(out.instance.begin(), out.instance.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':';
+    });
+    if (!ok) fail(e->value, join(path, e->name), "letters, digits, '-', '_', '.' and ':' only, got " + quoted(out.instance));
+  }
+}
+
+void Parser::etcd(const YAML::Node& n, const std::string& path, Cluster& out) {
+  const Fields f = map(n, path, {"endpoints", "prefix", "username", "password_file", "tls", "timeout", "lease_ttl"});
+  if (auto e = f.find("endpoints")) {
+    const auto items = list(e->value, join(path, e->name));
+    if (items.empty()) fail(e->value, join(path, e->name), "at least one endpoint is required");
+    out.endpoints.clear();
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      out.endpoints.push_back(etcd_endpoint(items[i], index(join(path, e->name), i)));
+    }
+  }
+  if (auto e = f.find("prefix")) {
+    out.prefix = text(e->value, join(path, e->name));
+    if (out.prefix.front() != '/' || out.prefix.back() == '/' || out.prefix.find("//") != std::string::npos) {
+      fail(e->value, join(path, e->name), "must start with '/' and not end with one, got " + quoted(out.prefix));
+    }
+  }
+  const Entry* user = f.find("username");
+  const Entry* password = f.find("password_file");
+  if (user != nullptr) out.username = scalar(user->value, join(path, user->name));
+  if (password != nullptr) out.password_file = scalar(password->value, join(path, password->name));
+  if (!out.username.empty() && out.password_file.empty()) fail(n, join(path, "password_file"), "required with username");
+  if (out.username.empty() && !out.password_file.empty()) fail(n, join(path, "username"), "required with password_file");
+  if (auto e = f.find("tls")) {
+    const auto tls_path = join(path, e->name);
+    const Fields t = map(e->value, tls_path, {"ca", "certificate", "private_key"});
+    if (auto c = t.find("ca")) out.ca = scalar(c->value, join(tls_path, c->name));
+    if (auto c = t.find("certificate")) out.certificate = scalar(c->value, join(tls_path, c->name));
+    if (auto c = t.find("private_key")) out.private_key = scalar(c->value, join(tls_path, c->name));
+    if (!out.certificate.empty() && out.private_key.empty()) fail(e->value, join(tls_path, "private_key"), "required with certificate");
+    if (out.certificate.empty() && !out.private_key.empty()) fail(e->value, join(tls_path, "certificate"), "required with private_key");
+  }
+  if (auto e = f.find("timeout")) out.timeout = duration(e->value, join(path, e->name));
+  if (auto e = f.find("lease_ttl")) out.lease_ttl = duration(e->value, join(path, e->name));
+}
+
+EtcdEndpoint Parser::etcd_endpoint(const YAML::Node& n, const std::string& path) {
+  EtcdEndpoint ep;
+  ep.text = text(n, path);
+  std::string_view rest = ep.text;
+  if (rest.starts_with("http://")) {
+    rest.remove_prefix(7);
+  } else if (rest.starts_with("https://")) {
+    rest.remove_prefix(8);
+    ep.tls = true;
+  } else {
+    fail(n, path, "expected http://HOST:PORT or https://HOST:PORT, got " + quoted(ep.text));
+  }
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  // HOST[:PORT], with an IPv6 HOST in brackets; parse_endpoint wants the port, so supply etcd's.
+  const bool has_port = rest.rfind(':') != std::string_view::npos && rest.back() != ']';
+  const auto parsed = detail::parse_endpoint(has_port ? std::string(rest) : std::string(rest) + ":2379", false);
+  if (!parsed || rest.find('/') != std::string_view::npos) {
+    fail(n, path, "expected http://HOST:PORT or https://HOST:PORT, got " + quoted(ep.text));
+  }
+  ep.host = parsed->host;
+  ep.port = parsed->port;
+  return ep;
 }
 
 Service Parser::service(const YAML::Node& n, const std::string& path) {

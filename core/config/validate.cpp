@@ -129,6 +129,18 @@ std::optional<ConfigError> validate(const Config& cfg, const LineMap& lines, std
   positive(c, "timeouts.upstream_response", cfg.timeouts.upstream_response);
   positive(c, "timeouts.upstream_idle", cfg.timeouts.upstream_idle);
   positive(c, "timeouts.shutdown", cfg.timeouts.shutdown);
+  if (cfg.cluster.enabled) {
+    positive(c, "cluster.etcd.timeout", cfg.cluster.timeout);
+    // The lease must outlive a keepalive that waits a whole request timeout, or a healthy
+    // instance drops out of the fleet whenever etcd is slow.
+    if (cfg.cluster.lease_ttl < std::chrono::seconds(2)) {
+      c.fail("cluster.etcd.lease_ttl", "must be at least 2s, got " + format_duration(cfg.cluster.lease_ttl));
+    } else if (cfg.cluster.lease_ttl < 2 * cfg.cluster.timeout) {
+      c.fail("cluster.etcd.lease_ttl", "must be at least twice cluster.etcd.timeout (" +
+                                           format_duration(cfg.cluster.timeout) + "), got " +
+                                           format_duration(cfg.cluster.lease_ttl));
+    }
+  }
 
   if (cfg.listen.empty()) c.fail("listen", "at least one listener is required");
   // Port 0 asks the kernel for a fresh port each time, so two of them never clash.

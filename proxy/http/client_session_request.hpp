@@ -220,7 +220,7 @@ void ClientSession<Stream>::reset_request_body() {
 }
 
 /// The client's bucket in [0, 10000): from its sticky key, so raising the
-/// green weight only ever moves clients blue → green (SPEC §4). A client
+/// green weight only ever moves clients blue → green (docs/architecture.md). A client
 /// without a cookie gets a fresh random id, returned as Set-Cookie.
 template <class Stream>
 std::uint32_t ClientSession<Stream>::client_bucket(const routing::ServiceRoute& svc) {

@@ -43,7 +43,7 @@ inline bool offers_websocket(std::string_view upgrade) noexcept {
   return false;
 }
 
-/// The key a request's sticky bucket is hashed from (SPEC §4: the configured header, else the
+/// The key a request's sticky bucket is hashed from (conf/bgproxy.yaml `sticky`: the configured header, else the
 /// cookie, or the source address). Empty when the client brings none: a cookie service then
 /// gives it a fresh id; a service without stickiness routes it by a random bucket.
 inline std::string_view sticky_key(const config::Sticky& sticky, const boost::beast::http::fields& req,

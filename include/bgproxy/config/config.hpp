@@ -157,6 +157,31 @@ struct Service {
   Canary canary;
 };
 
+/// One etcd client URL: `http://host:port` or `https://host:port` (port 2379 when left out).
+struct EtcdEndpoint {
+  std::string text;  ///< as written
+  bool tls = false;
+  std::string host;
+  std::uint16_t port = 2379;
+  bool operator==(const EtcdEndpoint&) const = default;
+};
+
+/// `cluster:` — several bgproxy instances share one state through etcd v3 (README "Running a
+/// fleet"). Absent: one process and its state file, as before.
+struct Cluster {
+  bool enabled = false;  ///< a `cluster` section is present
+  std::vector<EtcdEndpoint> endpoints{EtcdEndpoint{"http://127.0.0.1:2379", false, "127.0.0.1", 2379}};
+  std::string prefix = "/bgproxy";  ///< every key of this fleet lives under it; no trailing '/'
+  std::string username;             ///< etcd auth; its password is read from password_file
+  std::string password_file;
+  std::string ca;                   ///< https endpoints: CA bundle (empty = system CAs)
+  std::string certificate;          ///< client certificate and key, both or neither
+  std::string private_key;
+  Duration timeout = std::chrono::seconds(2);     ///< one etcd request
+  Duration lease_ttl = std::chrono::seconds(10);  ///< liveness of this instance's member and stats keys
+  std::string instance;  ///< this instance's name; empty = hostname:admin port
+};
+
 struct Config {
   std::string source_path;  ///< file it was read from, for messages
   std::vector<Listener> listen{Listener{Endpoint{"0.0.0.0:8080", "0.0.0.0", 8080}, {}}};
@@ -167,6 +192,7 @@ struct Config {
   Limits limits;
   Timeouts timeouts;
   AccessLog access_log;
+  Cluster cluster;
   std::vector<Service> services;
 };
 
