@@ -1,7 +1,7 @@
 #pragma once
 /// bgproxy::control — runtime state that survives restarts (the state file): per
 /// service weights, rollout phase, server admin states, and the change history.
-/// The model and its JSON form are pure; StateFile does the file I/O.
+/// The model and its JSON form are pure; a StateStore (state_store.hpp) keeps it.
 /// Thread: control.
 
 #include <cstdint>
@@ -98,29 +98,5 @@ HistoryCommand parse_legacy_command(std::string_view text);
 /// {"version":1,"services":[...],"history":[...]} — field names as the control answers use them.
 std::string to_json(const State& s);
 boost::system::result<State, std::string> from_json(std::string_view text);
-
-/// The state file: atomic replace on every save (temp file in the same
-/// directory, fsync, rename, fsync of the directory).
-class StateFile {
- public:
-  explicit StateFile(std::string path) : path_(std::move(path)) {}
-
-  struct Loaded {
-    std::optional<State> state;    ///< nullopt: no usable file, start from the config's `initial`
-    std::string problem;           ///< non-empty when the file was corrupt (and where it was moved)
-  };
-  /// Reads the file. Missing → {nullopt, ""}. Corrupt (unparsable JSON or wrong shape) → the file
-  /// is renamed to "<path>.corrupt-<unix seconds>" and {nullopt, "state file X is corrupt (why); moved to Y"}.
-  Loaded load() const;
-
-  /// @return an error message (with errno text) when the state could not be made durable;
-  /// the caller then refuses the change.
-  boost::system::result<void, std::string> save(const State& s) const;
-
-  const std::string& path() const noexcept { return path_; }
-
- private:
-  std::string path_;
-};
 
 }  // namespace bgproxy::control

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "control/core/fd.hpp"
-#include "control/core/state.hpp"
+#include "control/core/state_file.hpp"
 
 namespace bgproxy::control {
 
@@ -95,7 +95,7 @@ int move_aside(const std::string& path, std::string& moved) {
 
 }  // namespace
 
-StateFile::Loaded StateFile::load() const {
+StateFile::Loaded StateFile::load() {
   const auto cannot_read = [&](int err) {
     return Loaded{std::nullopt, "cannot read state file " + path_ + ": " + errno_text(err)};
   };
@@ -152,7 +152,7 @@ StateFile::Loaded StateFile::load() const {
                 "state file " + path_ + " is corrupt (" + why + "); moved to " + moved};
 }
 
-boost::system::result<void, std::string> StateFile::save(const State& s) const {
+boost::system::result<void, std::string> StateFile::save(const State& s) {
   const auto fail = [&](int err) -> boost::system::result<void, std::string> {
     return "cannot write state file " + path_ + ": " + errno_text(err);
   };

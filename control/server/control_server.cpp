@@ -191,9 +191,9 @@ std::string ControlServer::start(Inherited* inherited) {
   if (!loaded.problem.empty()) spdlog::error("{}", loaded.problem);
   if (loaded.state) {
     controller_.commit(Controller::reconcile(cfg, *loaded.state));
-    spdlog::info("state restored from {}", state_file_.path());
+    spdlog::info("state restored from {}", state_file_.location());
   } else {
-    spdlog::info("no usable state file at {}: starting from the configured initial weights", state_file_.path());
+    spdlog::info("no usable state file at {}: starting from the configured initial weights", state_file_.location());
   }
   for (const auto& ss : controller_.state().services) {
     spdlog::info("service {}: {} (phase {})", ss.name, weights_text(ss.weights), phase_name(ss.phase));

@@ -18,6 +18,7 @@
 
 #include "bgproxy/api/data_plane.hpp"
 #include "control/core/state.hpp"
+#include "control/core/state_file.hpp"
 #include "bgproxy/stats/request_stats.hpp"
 #include "bgproxy/watchdog/policy.hpp"
 #include "control/core/controller.hpp"

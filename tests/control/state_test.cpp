@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "control/core/state.hpp"
+#include "control/core/state_file.hpp"
 
 namespace bgproxy::control {
 namespace {
@@ -640,7 +641,7 @@ TEST(StateJson, MalformedDocumentsNameTheField) {
 TEST(StateFile, SaveThenLoadEquals) {
   TempDir dir;
   StateFile file(dir.file("state.json"));
-  EXPECT_EQ(file.path(), dir.file("state.json"));
+  EXPECT_EQ(file.location(), dir.file("state.json"));
   const State s = rich_state();
   auto saved = file.save(s);
   ASSERT_TRUE(saved) << saved.error();
@@ -660,7 +661,7 @@ TEST(StateFile, SaveWritesMode0640) {
   ::umask(old_mask);
   ASSERT_TRUE(saved) << saved.error();
   struct stat st {};
-  ASSERT_EQ(::stat(file.path().c_str(), &st), 0);
+  ASSERT_EQ(::stat(file.location().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0640U);
 }
 
@@ -669,11 +670,11 @@ TEST(StateFile, SaveReplacesAtomically) {
   StateFile file(dir.file("state.json"));
   const State old_state = rich_state();
   ASSERT_TRUE(file.save(old_state));
-  const std::string old_text = read_file(file.path());
+  const std::string old_text = read_file(file.location());
 
   // A reader holding the old file keeps seeing all of it: the new content goes to a new inode
   // that is renamed over the path, never written into the old file in place.
-  const int reader = ::open(file.path().c_str(), O_RDONLY | O_CLOEXEC);
+  const int reader = ::open(file.location().c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(reader, 0);
   struct stat before {};
   ASSERT_EQ(::fstat(reader, &before), 0);
@@ -690,9 +691,9 @@ TEST(StateFile, SaveReplacesAtomically) {
   EXPECT_EQ(seen, old_text);
 
   struct stat after {};
-  ASSERT_EQ(::stat(file.path().c_str(), &after), 0);
+  ASSERT_EQ(::stat(file.location().c_str(), &after), 0);
   EXPECT_NE(after.st_ino, before.st_ino);
-  EXPECT_EQ(read_file(file.path()), to_json(new_state) + "\n");
+  EXPECT_EQ(read_file(file.location()), to_json(new_state) + "\n");
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"state.json"});  // no temp file left
 
   auto loaded = file.load();
@@ -862,10 +863,22 @@ TEST(StateFile, LoadOfAnEmptyFileIsCorrupt) {
   EXPECT_FALSE(exists(path));
 }
 
+TEST(StateFile, IsAStateStore) {
+  TempDir dir;
+  StateFile file(dir.file("state.json"));
+  StateStore& store = file;
+  EXPECT_EQ(store.location(), dir.file("state.json"));
+  EXPECT_FALSE(store.load().state.has_value());
+  ASSERT_TRUE(store.save(small_state()));
+  auto loaded = store.load();
+  ASSERT_TRUE(loaded.state.has_value()) << loaded.problem;
+  EXPECT_EQ(*loaded.state, small_state());
+}
+
 TEST(StateFile, AfterACorruptLoadASaveStartsAFreshFile) {
   TempDir dir;
   StateFile file(dir.file("state.json"));
-  write_file(file.path(), "}{");
+  write_file(file.location(), "}{");
   EXPECT_FALSE(file.load().state.has_value());
   ASSERT_TRUE(file.save(small_state()));
   auto loaded = file.load();
