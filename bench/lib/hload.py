@@ -8,7 +8,11 @@ selectors in one thread. Responses are framed by Content-Length or chunked
 encoding; a connection the server closes (or marks `Connection: close`) is
 reopened and the count carries on.
 
-    hload.py PORT N [-c CONNS] [-p PATH] [--host HOST]
+The request is the head of a bench/lib/profiles.py profile (default `small`: only
+Host, like wrk's own request) with target PATH; wrk gets the same bytes through
+`profiles.py wrk-lua`.
+
+    hload.py PORT N [-c CONNS] [-p PATH] [--profile NAME] [--host HOST]
 
 Prints one line `requests=N ok=K errors=E reconnects=R seconds=S rps=X` and exits
 1 if any response was not 2xx or the run could not finish (timeout 120 s idle).
@@ -18,6 +22,8 @@ import selectors
 import socket
 import sys
 import time
+
+import profiles
 
 
 class Conn:
@@ -123,9 +129,10 @@ def main():
     ap.add_argument("-c", "--conns", type=int, default=8)
     ap.add_argument("-p", "--path", default="/")
     ap.add_argument("--host", default=None)
+    ap.add_argument("--profile", default="small", choices=list(profiles.PROFILES))
     a = ap.parse_args()
     host = a.host or f"127.0.0.1:{a.port}"
-    req = f"GET {a.path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    req = profiles.head(a.profile, host, a.path)
 
     sel = selectors.DefaultSelector()
     sent = ok = errors = reconnects = 0
