@@ -6,7 +6,8 @@
 Inputs: TMPDIR/wrk.<profile>.<label>.<round>.txt (wrk --latency output, label = backend or a
 proxy) and rows of RESULTS.tsv, the second field being the profile:
   profile P DESCRIPTION BACKENDS TARGET RESPONSE_BYTES REQUEST_HEAD_BYTES
-  instr|sys P NAME TOTAL N          sysdetail P NAME SYSCALL PER_REQ     fail P NAME REASON
+  instr|sys|sysempty P NAME TOTAL N  sysdetail P NAME SYSCALL PER_REQ     fail P NAME REASON
+  (sysempty: calls that returned EAGAIN, perf only)
   cpu P NAME ROUND TICKS HZ         head P LABEL RESP_HEAD_BYTES RESP_FIELDS BACKEND_FIELDS
   busy P PCT LOAD_BEFORE LOAD_AFTER
   idlebase NAME KIB FDS   idlestage NAME N KIB FDS SECONDS   idleafter NAME KIB FDS   idlelost NAME N
@@ -82,6 +83,7 @@ class Profile:
         self.wrk = {}       # label -> round -> parsed
         self.hs = {}
         self.instr, self.sysc, self.fail, self.detail, self.heads = {}, {}, {}, {}, {}
+        self.empty = {}     # EAGAIN results per request (perf only)
         self.cpu, self.hscpu, self.hscount, self.tlsneg = {}, {}, {}, {}
         self.busy = None
 
@@ -111,6 +113,8 @@ def load(res_path, tmp, proxies):
             P(f[1]).instr[f[2]] = int(f[3]) / int(f[4])
         elif k == "sys":
             P(f[1]).sysc[f[2]] = int(f[3]) / int(f[4])
+        elif k == "sysempty":
+            P(f[1]).empty[f[2]] = int(f[3]) / int(f[4])
         elif k == "fail":
             if f[1] == "idle":
                 idle["fail"][f[2]] = f[3]
@@ -207,8 +211,12 @@ def syscall_table(w, p, proxies):
     for x in names:
         for sc, v in p.detail[x].items():
             allsc[sc] = max(allsc.get(sc, 0), v)
-    top = [sc for sc, v in sorted(allsc.items(), key=lambda kv: -kv[1]) if v >= 0.01]
-    w("System calls per request by call (strace -c -f; ≥ 0.01/req in any proxy):")
+    top = [sc for sc, v in sorted(allsc.items(), key=lambda kv: (("EAGAIN" in kv[0]), -kv[1])) if v >= 0.01]
+    if os.environ.get("BR_SYSTOOL", "strace") == "perf":
+        w("System calls per request by call (perf stat on the syscall tracepoints, the proxy at full speed; "
+          "`→ EAGAIN`: calls that returned EAGAIN, i.e. a read that found nothing; ≥ 0.01/req in any proxy):")
+    else:
+        w("System calls per request by call (strace -c -f; ≥ 0.01/req in any proxy):")
     w("")
     w("| syscall | " + " | ".join(names) + " |")
     w("|---|" + "---:|" * len(names))
@@ -279,6 +287,8 @@ def main():
             p99 = {l: p.med(l, "p99") for l in proxies}
             ins = f"{p.instr[b]:,.0f}" if b in p.instr else "—"
             sy = f"{p.sysc[b]:.2f}" if b in p.sysc else "—"
+            if b in p.sysc and p.empty.get(b, 0) >= 0.005:
+                sy += f" ({p.empty[b]:.2f} EAGAIN)"
             w(f"| `{p.name}` | {fmt_ratio(rps.get(b), rps.get('haproxy'))} | {fmt_ratio(rps.get(b), rps.get('nginx'))} "
               f"| {fmt_ratio(p99.get(b), p99.get('haproxy'))} | {fmt_ratio(p99.get(b), p99.get('nginx'))} "
               f"| {ins} | {fmt_ratio(p.instr.get(b), p.instr.get('haproxy'))} | {fmt_ratio(p.instr.get(b), p.instr.get('nginx'))} "
@@ -349,6 +359,8 @@ def render_profile(w, p, proxies, labels):
             pr = fmt_ratio(p99, p.med("haproxy", "p99"))
         ins = f"{p.instr[l]:,.0f}" if l in p.instr else "—"
         sy = f"{p.sysc[l]:.2f}" if l in p.sysc else "—"
+        if l in p.sysc and p.empty.get(l, 0) >= 0.005:
+            sy += f" ({p.empty[l]:.2f} EAGAIN)"
         ih = fmt_ratio(p.instr.get(l), p.instr.get("haproxy")) if l != "backend" else "—"
         inn = fmt_ratio(p.instr.get(l), p.instr.get("nginx")) if l != "backend" else "—"
         sh = fmt_ratio(p.sysc.get(l), p.sysc.get("haproxy")) if l != "backend" else "—"
