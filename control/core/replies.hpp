@@ -2,20 +2,16 @@
 /// The JSON answers of the control socket (`bgctl --json`, README "bgctl walkthrough"), one line each.
 /// Pure. Thread: control.
 
-#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "bgproxy/health/tracker.hpp"
 #include "bgproxy/stats/request_stats.hpp"
-#include "bgproxy/stats/window.hpp"
 #include "control/core/controller.hpp"
+#include "control/core/stats_history.hpp"
 
 namespace bgproxy::control {
-
-/// Per service, per color (blue, green) figures over the watchdog window.
-using WindowFigures = std::vector<std::array<stats::ColorWindow, 2>>;
 
 /// @param service -1 for every service
 /// @param figures may be empty (no traffic figures yet)

@@ -1,0 +1,86 @@
+#include "control/core/metrics.hpp"
+
+#include <utility>
+
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+namespace bgproxy::control {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+std::string render_metrics(const config::Config& cfg, const State& state, const std::vector<ServiceRuntime>& runtime,
+                           const std::vector<routing::ServerInfo>& servers, const health::Tracker* health,
+                           const WindowFigures& figures) {
+  MetricFamily switches{"bgproxy_switches_total", "Accepted weight changes.", MetricType::Counter, {}};
+  MetricFamily rollbacks{"bgproxy_rollbacks_total", "Rollbacks, by reason.", MetricType::Counter, {}};
+  for (std::size_t si = 0; si < cfg.services.size(); ++si) {
+    ClientMetric s;
+    s.label = {{"service", cfg.services[si].name}};
+    s.counter.value = static_cast<double>(runtime[si].switches);
+    switches.metric.push_back(std::move(s));
+    // No reason="health" (README "Metrics"): health never rolls a service back. Requests for a
+    // color with no healthy server fail over to the other color one by one
+    // (bgproxy_failovers_total) while the weights stay; only the watchdog and an operator
+    // (rollback, canary abort) move them back. A series that could only ever read 0 would suggest
+    // otherwise.
+    for (const auto& [reason, count] : {std::pair{"manual", runtime[si].manual_rollbacks},
+                                        std::pair{"watchdog", runtime[si].watchdog_rollbacks}}) {
+      ClientMetric r;
+      r.label = {{"service", cfg.services[si].name}, {"reason", reason}};
+      r.counter.value = static_cast<double>(count);
+      rollbacks.metric.push_back(std::move(r));
+    }
+  }
+  MetricFamily up{"bgproxy_server_up", "1 when the server passes its health checks.", MetricType::Gauge, {}};
+  MetricFamily checks{"bgproxy_health_checks_total", "Active health checks, by result.", MetricType::Counter, {}};
+  for (const auto& s : servers) {
+    const std::vector<ClientMetric::Label> labels{{"service", cfg.services[s.service].name},
+                                                  {"color", std::string(routing::color_name(s.color))},
+                                                  {"server", s.endpoint.text}};
+    ClientMetric u;
+    u.label = labels;
+    u.gauge.value = health && health->is_up(s.id) ? 1.0 : 0.0;
+    up.metric.push_back(std::move(u));
+    if (!health || !cfg.services[s.service].health_check.enabled) continue;
+    for (const bool ok : {true, false}) {
+      ClientMetric c;
+      c.label = labels;
+      c.label.push_back({"result", ok ? "success" : "failure"});
+      const auto& h = health->at(s.id);
+      c.counter.value = static_cast<double>(ok ? h.checks_ok : h.checks_failed);
+      checks.metric.push_back(std::move(c));
+    }
+  }
+  MetricFamily error_rate{"bgproxy_watchdog_error_rate", "Error rate over the watchdog window.", MetricType::Gauge,
+                          {}};
+  MetricFamily p95{"bgproxy_watchdog_p95_seconds", "p95 request duration over the watchdog window.",
+                   MetricType::Gauge, {}};
+  MetricFamily phase{"bgproxy_rollout_phase", "1 for the rollout phase each service is in.", MetricType::Gauge, {}};
+  for (std::size_t si = 0; si < cfg.services.size(); ++si) {
+    for (auto color : {routing::Color::blue, routing::Color::green}) {
+      const std::vector<ClientMetric::Label> labels{{"service", cfg.services[si].name},
+                                                    {"color", std::string(routing::color_name(color))}};
+      const auto w = si < figures.size() ? figures[si][static_cast<std::size_t>(color)] : stats::ColorWindow{};
+      ClientMetric e;
+      e.label = labels;
+      e.gauge.value = w.error_rate;
+      error_rate.metric.push_back(std::move(e));
+      ClientMetric q;
+      q.label = labels;
+      q.gauge.value = w.p95_seconds;
+      p95.metric.push_back(std::move(q));
+    }
+    for (auto p : {Phase::idle, Phase::canary, Phase::baking, Phase::promoted, Phase::rolled_back, Phase::paused}) {
+      ClientMetric m;
+      m.label = {{"service", cfg.services[si].name}, {"phase", std::string(phase_name(p))}};
+      m.gauge.value = state.services[si].phase == p ? 1.0 : 0.0;
+      phase.metric.push_back(std::move(m));
+    }
+  }
+  return prometheus::TextSerializer().Serialize({switches, rollbacks, up, checks, error_rate, p95, phase});
+}
+
+}  // namespace bgproxy::control

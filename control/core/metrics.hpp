@@ -1,0 +1,30 @@
+#pragma once
+/// bgproxy::control — the control plane's metric families on the admin listener's /metrics
+/// (README "Metrics"): switches and rollbacks per service, server health and active checks,
+/// the watchdog's figures over its window, and the rollout phase.
+/// Pure: a function of what it is given. Thread: control.
+
+#include <string>
+#include <vector>
+
+#include "bgproxy/config/config.hpp"
+#include "bgproxy/health/tracker.hpp"
+#include "bgproxy/routing/routing_table.hpp"
+#include "control/core/service_runtime.hpp"
+#include "control/core/state.hpp"
+#include "control/core/stats_history.hpp"
+
+namespace bgproxy::control {
+
+/// Prometheus text of bgproxy_switches_total, bgproxy_rollbacks_total, bgproxy_server_up,
+/// bgproxy_health_checks_total, bgproxy_watchdog_error_rate, bgproxy_watchdog_p95_seconds and
+/// bgproxy_rollout_phase.
+/// @param state, runtime, figures per service, indexed like cfg.services (figures may be empty
+/// before the first window: zeros)
+/// @param servers every server, by id
+/// @param health null when no health is tracked: every server reads down and no check counts
+std::string render_metrics(const config::Config& cfg, const State& state, const std::vector<ServiceRuntime>& runtime,
+                           const std::vector<routing::ServerInfo>& servers, const health::Tracker* health,
+                           const WindowFigures& figures);
+
+}  // namespace bgproxy::control

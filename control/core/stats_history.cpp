@@ -1,0 +1,47 @@
+#include "control/core/stats_history.hpp"
+
+#include <algorithm>
+#include <iterator>
+
+namespace bgproxy::control {
+
+void StatsHistory::push(Clock::time_point at, stats::RequestStats snapshot, const config::Config& cfg) {
+  snapshots_.emplace_back(at, std::move(snapshot));
+  std::chrono::milliseconds longest{0};
+  for (const auto& svc : cfg.services) longest = std::max(longest, svc.watchdog.window);
+  // The second oldest already covers every window: the oldest is needed no more.
+  while (snapshots_.size() > 2 && at - snapshots_[1].first >= longest) snapshots_.pop_front();
+}
+
+WindowFigures StatsHistory::window_figures(const config::Config& cfg) const {
+  WindowFigures out;
+  if (snapshots_.empty()) return out;
+  const auto& [newest_time, newest] = snapshots_.back();
+  for (std::size_t si = 0; si < cfg.services.size(); ++si) {
+    // The oldest snapshot still inside this service's window.
+    auto oldest = snapshots_.begin();
+    while (std::next(oldest) != snapshots_.end() && newest_time - oldest->first > cfg.services[si].watchdog.window) {
+      ++oldest;
+    }
+    const double seconds = std::chrono::duration<double>(newest_time - oldest->first).count();
+    std::array<stats::ColorWindow, 2> figures{};
+    // A snapshot collected while a reload switched configs may cover fewer services.
+    if (si < newest.services.size() && si < oldest->second.services.size()) {
+      for (std::size_t c = 0; c < 2; ++c) {
+        figures[c] = stats::window_between(oldest->second.services[si].colors[c], newest.services[si].colors[c],
+                                           seconds);
+      }
+    }
+    out.push_back(figures);
+  }
+  return out;
+}
+
+void StatsHistory::renumber(const ServiceRenumbering& renumbering) {
+  for (auto& [when, snapshot] : snapshots_) {
+    snapshot.services = renumbering.apply(snapshot.services);
+    snapshot.servers.clear();
+  }
+}
+
+}  // namespace bgproxy::control
