@@ -1,40 +1,44 @@
 #pragma once
-/// The control socket (SPEC §7): a Unix stream socket speaking one JSON object
-/// per line each way, served on the control thread. Commands are applied one at
-/// a time: decide → persist the state file → publish the routing table to every
-/// worker → commit → answer, so an acknowledged change is durable and routed by.
+/// The control plane on the control thread: commands from the control socket (README "bgctl
+/// walkthrough") applied one at a time — decide → save to the state store → publish the routing
+/// table to every worker → commit → answer, so an acknowledged change is durable and routed
+/// by — with health wiring, the watchdog and rollout loop, reloads and binary upgrades.
+/// By job: control_server.cpp (start, the queue, changes, health, the rollout loop),
+/// control_server_reload.cpp (a reload's control-plane part), control_server_upgrade.cpp (the
+/// old process's side of a binary upgrade), control_socket.cpp (listening, connections, lines).
 /// Thread: control.
 
-#include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "bgproxy/api/data_plane.hpp"
-#include "control/core/state.hpp"
-#include "control/core/state_file.hpp"
-#include "bgproxy/stats/request_stats.hpp"
-#include "bgproxy/watchdog/policy.hpp"
+#include "bgproxy/health/tracker.hpp"
 #include "control/core/controller.hpp"
-#include "control/core/replies.hpp"
 #include "control/core/rollout.hpp"
+#include "control/core/service_runtime.hpp"
+#include "control/core/state_store.hpp"
+#include "control/core/stats_history.hpp"
+#include "control/server/control_socket.hpp"
 #include "control/server/health_checker.hpp"
 #include "control/server/takeover.hpp"
 
 namespace bgproxy::control {
 
-class ControlServer {
+class ControlServer final : private Connection::Handler {
  public:
   ControlServer(boost::asio::io_context& ioc, api::DataPlane& data_plane);
   ~ControlServer();
 
-  /// Loads the state file (a corrupt one is reported and moved aside), publishes
+  /// Loads the stored state (a corrupt state file is reported and moved aside), publishes
   /// the routing table it implies, and listens on control.socket.
   /// @param inherited a binary upgrade: serve on the old process's control socket and start
   /// from the health it knew (its control_fd is taken)
@@ -43,73 +47,101 @@ class ControlServer {
   void stop();
 
  private:
-  class Connection;
-  /// A control-socket line, or an internal change (the rollout loop) queued behind them.
-  struct Pending {
+  /// Gets a command's answer; empty when there is none to write (yet).
+  using Done = std::function<void(std::string answer)>;
+
+  /// A line from a control-socket client, answered through `reply`.
+  struct ClientCommand {
     std::string line;
     Peer peer;
-    std::function<void(std::string)> reply;
-    std::function<void(std::function<void(std::string)>)> task;
-    std::function<void()> cancel;  ///< a task dropped unrun (a handover froze changes)
+    Done reply;
+  };
+  /// A change the control plane makes itself (a rollout step, a SIGHUP reload), queued behind
+  /// the clients' commands.
+  struct InternalTask {
+    std::function<void(Done)> run;
+    std::function<void()> dropped;  ///< runs instead of `run` when a handover froze changes
+  };
+  using Pending = std::variant<ClientCommand, InternalTask>;
+
+  /// A binary upgrade under way (README "Binary upgrade").
+  struct Upgrade {
+    enum class Stage : std::uint8_t {
+      starting,      ///< `bgctl upgrade` started the new binary; it has not asked for the sockets yet
+      handing_over,  ///< a new process has our sockets; no change may start
+      handed_over,   ///< it serves; this process drains and exits
+    };
+    Stage stage = Stage::starting;
+    Done reply;  ///< the `bgctl upgrade` waiting for the outcome; none for a takeover started by hand
   };
 
-  std::string finish_start();
-  void do_accept();
-  /// A new bgproxy asks for our sockets (binary upgrade): freeze changes, pass the sockets,
-  /// and hand over once it says it serves; carry on as before if it goes away first.
-  void take_over(std::shared_ptr<Connection> c, std::int32_t pid);
-  void handover_finished(std::int32_t pid, bool served);
-  std::string handover_answer(const api::ListeningSockets& sockets) const;
+  // Connection::Handler
+  void on_line(std::string line, const Peer& peer, Done reply) override;
+  void on_takeover(std::shared_ptr<Connection> c, std::int32_t pid) override;
+
+  // The queue: one command or task at a time, each running until its Done.
+  void submit(Pending p);
+  void run_next();
+  void execute(const ClientCommand& c, Done done);
+  void execute(const InternalTask& t, Done done);
+  /// Saves, commits and publishes a decided change; `done` gets the answer once every worker
+  /// routes by it.
+  void apply_change(Controller::Decision d, Done done, bool by_watchdog = false);
+  void publish(std::function<void()> done);
+  /// Where `cfg` keeps the state: its state file.
+  std::unique_ptr<StateStore> open_store(const config::Config& cfg) const;
+
+  // Health.
+  void start_health_checks();
+  void on_transition(const health::Transition& t);
+  /// Publishes the routing table after a health change and logs panic mode entry and exit.
+  void health_changed();
+  const health::Tracker* health() const noexcept { return tracker_ ? &*tracker_ : nullptr; }
+
+  // The rollout loop: every second, collect the workers' stats, then decide per service.
+  void do_tick();
+  void evaluate_rollouts();
+  WindowFigures window_figures() const { return stats_.window_figures(*cfg_); }
+
+  // control_server_reload.cpp
   /// The control plane's part of a reload: state reconciled with `next` and saved, health
   /// carried over by (service, color, address), the first table; applied by the plan's commit.
   api::DataPlane::ReloadPlan prepare_reload(std::shared_ptr<const config::Config> next,
                                             const std::vector<routing::ServerInfo>& servers);
   /// Queues a reload (SIGHUP) behind the commands already waiting.
   void queue_reload();
-  void start_health_checks();
-  void submit(std::string line, Peer peer, std::function<void(std::string)> reply);
-  void run_next();
-  void execute(const Pending& p, std::function<void(std::string)> done);
-  void apply_change(Controller::Decision d, std::function<void(std::string)> done, bool by_watchdog = false);
-  void evaluate_rollouts();
-  void publish(std::function<void()> done);
-  void do_tick();
-  void on_transition(const health::Transition& t);
-  /// Publishes the routing table after a health change and logs panic mode entry and exit.
-  void health_changed();
-  const health::Tracker* health() const noexcept { return tracker_ ? &*tracker_ : nullptr; }
-  WindowFigures window_figures() const;
-  std::string render_metrics() const;
+
+  // control_server_upgrade.cpp
+  /// `bgctl upgrade`: starts this binary again, which takes over through the control socket;
+  /// `c` is answered once it serves or gives up.
+  void start_upgrade(const ClientCommand& c, Done done);
+  std::string handover_answer(const api::ListeningSockets& sockets) const;
+  void handover_finished(std::int32_t pid, bool served);
+  /// Ends the upgrade under way, handed over or not (then this process carries on), and answers
+  /// the `bgctl upgrade` waiting for it, if any, with `answer`.
+  void settle_upgrade(bool handed_over, std::string answer);
+  /// A change now would be lost: the new process has read the stored state already.
+  bool changes_frozen() const noexcept { return upgrade_ && upgrade_->stage != Upgrade::Stage::starting; }
+  bool handed_over() const noexcept { return upgrade_ && upgrade_->stage == Upgrade::Stage::handed_over; }
 
   boost::asio::io_context& ioc_;
   api::DataPlane& data_plane_;
   std::shared_ptr<const config::Config> cfg_;  ///< what controller_ and tracker_ refer to
-  StateFile state_file_;
-  std::string socket_path_;  ///< as bound at start (a reload does not move it)
+  std::unique_ptr<StateStore> store_;
   Controller controller_;
-  boost::asio::local::stream_protocol::acceptor acceptor_;
-  boost::asio::steady_timer tick_timer_;
-  std::vector<std::weak_ptr<Connection>> connections_;  ///< so stop() can close them
+  std::vector<ServiceRuntime> runtime_;  ///< by service, like cfg_->services
+  StatsHistory stats_;
   std::optional<health::Tracker> tracker_;
   std::unique_ptr<HealthChecker> checker_;
+  ControlSocket socket_;
+  boost::asio::steady_timer tick_timer_;
   std::deque<Pending> queue_;
-  bool busy_ = false;
+  bool busy_ = false;  ///< a command or task runs; the next waits for its Done
   bool stopped_ = false;
-  bool handing_over_ = false;  ///< a new process has our sockets; no change may start
-  bool handed_over_ = false;   ///< it serves; this process drains and exits
-  std::function<void(std::string)> upgrade_reply_;  ///< the `bgctl upgrade` waiting for the outcome
-  boost::asio::steady_timer upgrade_timer_;
+  std::optional<Upgrade> upgrade_;
+  boost::asio::steady_timer upgrade_timer_;  ///< how long the new binary may take to ask for the sockets
   std::uint64_t table_version_ = 1;
-  /// One merged stats snapshot per second, covering the watchdog window.
-  std::deque<std::pair<std::chrono::steady_clock::time_point, stats::RequestStats>> history_;
-  std::vector<std::uint64_t> switches_;            ///< by service
-  std::vector<std::uint64_t> manual_rollbacks_;    ///< by service
-  std::vector<std::uint64_t> watchdog_rollbacks_;  ///< by service
-  std::vector<std::string> verdicts_;              ///< last verdict per service, for status (""=none)
-  std::vector<bool> rollout_queued_;               ///< a rollout step waits in the queue
-  std::vector<watchdog::Rule> dry_run_logged_;     ///< failing rule last logged in dry run, per service
-  std::vector<bool> panic_;                        ///< no healthy server in either color, per service
-  Peer self_;                                      ///< who the watchdog's changes are recorded as
+  Peer self_;  ///< who the watchdog's changes are recorded as
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -1,5 +1,5 @@
 #pragma once
-/// Active HTTP health checks (SPEC §5), run on the control thread's loop, off the
+/// Active HTTP health checks (README "Health checks"), run on the control thread's loop, off the
 /// workers' request path: per server, `GET path` with the service's host every
 /// `interval` (±10 % jitter so checks of many servers spread out), failing on
 /// timeout, connect error or an unexpected status. One keep-alive connection per
