@@ -8,13 +8,17 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include <spdlog/spdlog.h>
 
+#include "bgproxy/watchdog/policy.hpp"
 #include "control/core/json_line.hpp"
 #include "control/core/metrics.hpp"
 #include "control/core/replies.hpp"
+#include "control/core/rollout.hpp"
 #include "control/core/state_file.hpp"
 
 namespace bgproxy::control {

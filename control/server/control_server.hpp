@@ -23,7 +23,6 @@
 #include "bgproxy/api/data_plane.hpp"
 #include "bgproxy/health/tracker.hpp"
 #include "control/core/controller.hpp"
-#include "control/core/rollout.hpp"
 #include "control/core/service_runtime.hpp"
 #include "control/core/state_store.hpp"
 #include "control/core/stats_history.hpp"
