@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """hload: send exactly N keep-alive HTTP/1.1 GET requests to 127.0.0.1:PORT.
 
-per request, system calls per request under perf or strace) and wrk, being time-based, does
-not fit. One request in flight per connection, C connections multiplexed with
+Used by bench/run where a fixed request count matters (callgrind instructions
+per request, system calls per request under perf or strace) and wrk, being
+time-based, does not fit. One request in flight per connection, C connections multiplexed with
 selectors in one thread. Responses are framed by Content-Length or chunked
 encoding; a connection the server closes (or marks `Connection: close`) is
 reopened and the count carries on.
