@@ -47,6 +47,10 @@ using WsStream = std::variant<websocket::stream<PlainStream>, websocket::stream<
 /// Largest answer or watch message taken: the state of every service of a fleet is far below.
 constexpr std::uint64_t max_message_bytes = 64 * 1024 * 1024;
 
+/// TCP keepalive idle time of request connections: a pooled one whose peer vanished is found
+/// out and closed while idle (watch streams use their ping interval).
+constexpr Ms request_keepalive_idle{2000};
+
 EtcdError make_error(EtcdError::Kind kind, std::string message) { return EtcdError{kind, 0, std::move(message)}; }
 
 std::string host_header(const config::EtcdEndpoint& ep) {
@@ -176,7 +180,7 @@ class HttpConn : public std::enable_shared_from_this<HttpConn> {
   void connect(const config::EtcdEndpoint& ep, Clock::time_point deadline, std::function<void(std::optional<EtcdError>)> done) {
     std::visit(
         [&](auto& s) {
-          connect_stream(s, resolver_, ep, deadline, Ms(2000),
+          connect_stream(s, resolver_, ep, deadline, request_keepalive_idle,
                          [self = shared_from_this(), done = std::move(done)](std::optional<EtcdError> e) { done(std::move(e)); });
         },
         stream_);
