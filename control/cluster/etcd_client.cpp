@@ -334,20 +334,13 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     idle_.clear();
   }
 
-  /// Runs `stop` when the client closes (a watch stops with it).
-  void on_close(std::function<void()> stop) { on_close_.push_back(std::move(stop)); }
-
-  void close() {
-    if (closed_) return;
-    closed_ = true;
-    for (auto& stop : std::exchange(on_close_, {})) stop();
-    for (auto& c : idle_) c->close();
-    for (auto& c : busy_) c->close();
-    idle_.clear();
-    busy_.clear();
-    queue_.clear();
-    token_waiters_.clear();
+  /// The watch stops when the client closes.
+  void add_watch(const std::shared_ptr<Watch::Impl>& w) {
+    std::erase_if(watches_, [](const auto& weak) { return weak.expired(); });
+    watches_.push_back(w);
   }
+
+  void close();  // after Watch::Impl
 
  private:
   void execute(const CallPtr& c) {
@@ -508,7 +501,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   bool authenticating_ = false;
   bool auth_disabled_ = false;  ///< the cluster said "authentication is not enabled"
   std::vector<std::function<void(std::optional<EtcdError>)>> token_waiters_;
-  std::vector<std::function<void()>> on_close_;
+  std::vector<std::weak_ptr<Watch::Impl>> watches_;
   bool closed_ = false;
 };
 
@@ -925,6 +918,20 @@ class Watch::Impl : public std::enable_shared_from_this<Watch::Impl> {
   bool stopped_ = false;
 };
 
+void Client::Impl::close() {
+  if (closed_) return;
+  closed_ = true;
+  for (const auto& weak : std::exchange(watches_, {})) {
+    if (auto w = weak.lock()) w->stop();
+  }
+  for (auto& c : idle_) c->close();
+  for (auto& c : busy_) c->close();
+  idle_.clear();
+  busy_.clear();
+  queue_.clear();
+  token_waiters_.clear();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Public faces
 
@@ -1003,9 +1010,7 @@ void Client::authenticate(Handler<AuthResult> h) { impl_->authenticate(std::move
 
 std::unique_ptr<Watch> Client::watch(WatchOptions o, Watch::Handlers h) {
   auto impl = std::make_shared<Watch::Impl>(impl_, std::move(o), std::move(h));
-  impl_->on_close([weak = std::weak_ptr<Watch::Impl>(impl)] {
-    if (auto w = weak.lock()) w->stop();
-  });
+  impl_->add_watch(impl);
   impl->start();
   return std::make_unique<Watch>(std::move(impl));
 }
