@@ -784,7 +784,8 @@ class Watch::Impl : public std::enable_shared_from_this<Watch::Impl> {
       case WatchTransport::http_stream: return false;
       case WatchTransport::automatic: break;
     }
-    return !client_->needs_token();
+    // Only where the websocket loses nothing: no token to carry, no other member to move to.
+    return !client_->needs_token() && client_->options().endpoints.size() == 1;
   }
 
   void connect() {

@@ -14,13 +14,14 @@
 /// wait for its token), and a request refused for its token ("invalid auth token", "revision of
 /// auth store is old") authenticates again and is repeated once.
 ///
-/// Watch: over WebSocket (one JSON message per frame, pinged with progress requests) when no
-/// token is needed; with authentication over a plain HTTP stream instead, because etcd 3.4's
-/// websocket proxy cannot hand a token on: it turns `Sec-WebSocket-Protocol: Bearer, T` into
-/// `Authorization: Bearer T`, which etcd refuses ("invalid auth token"; etcd issue #19752), and
-/// forwards no other header. The HTTP stream also carries Hasleader, so a member that loses its
-/// leader ends the watch ("etcdserver: no leader") and it moves on; over WebSocket such a member
-/// keeps the watch open and silent until its leader is back, and still answers pings.
+/// Watch: over WebSocket (one JSON message per frame, pinged with progress requests) or over a
+/// plain HTTP stream (POST /v3/watch, one JSON line per message; TCP keepalive, no pings). etcd
+/// 3.4's websocket proxy forwards no request header: it cannot hand a token on (it turns
+/// `Sec-WebSocket-Protocol: Bearer, T` into `Authorization: Bearer T`, which etcd refuses, "invalid
+/// auth token"; etcd issue #19752), nor Hasleader, so a member that lost its leader (partitioned,
+/// or without quorum) keeps a websocket watch open and silent while still answering its pings. The
+/// HTTP stream carries both: that member ends it ("etcdserver: no leader") and the watch moves to
+/// the next endpoint. So `automatic` takes the websocket only with one endpoint and no user name.
 ///
 /// Lifetime: the owner keeps the Client (and each Watch) alive while it wants answers; `close()`
 /// or the destructor cancels every request and stops every watch, and no handler runs after it.
@@ -71,7 +72,7 @@ struct WatchOptions {
   std::string range_end;            ///< empty: the key alone; prefix_end(p) for a prefix
   std::int64_t start_revision = 0;  ///< 0: changes from now on
   bool prev_kv = false;
-  WatchTransport transport = WatchTransport::automatic;  ///< automatic: websocket unless a user name is set
+  WatchTransport transport = WatchTransport::automatic;  ///< see the file comment
   /// WebSocket: a progress request when nothing arrived for this long; no message at all for this
   /// long plus the client's timeout is a dead connection. Also the TCP keepalive idle time.
   std::chrono::milliseconds ping_interval{1000};
