@@ -228,9 +228,9 @@ void ClientSession<Stream>::on_response_head() {
 
   ResponseFraming framing;
   // 204 has no body, so no framing field (RFC 9110 §6.4.1); HEAD and 304 keep theirs as metadata.
-  framing.chunked = response_parser_->chunked() && !req_.http10 && status != 204;
+  framing.body.chunked = response_parser_->chunked() && !req_.http10 && status != 204;
   if (const auto len = response_parser_->content_length(); len && !response_parser_->chunked() && status != 204) {
-    framing.content_length = *len;
+    framing.body.content_length = *len;
   }
   framing.keep_alive = req_.keep_alive;
   framing.client_http10 = req_.http10;

@@ -160,7 +160,7 @@ std::string_view write_response_head(std::string& out, const ResponseHead& res, 
   out.append("\r\n");
 
   const NominatedFields nominated(res, {});
-  FramingWriter body(BodyHeader{framing.chunked, framing.content_length});
+  FramingWriter body(framing.body);
   std::string_view keep_alive;
   for (const auto& f : res) {
     if (f.name() == http::field::content_length) {

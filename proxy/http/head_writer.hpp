@@ -49,9 +49,9 @@ void write_request_head(std::string& out, const RequestHead& req, std::string_vi
                         const ForwardedFor& fwd, const RequestForwarding& how);
 
 struct ResponseFraming {
-  bool chunked = false;      ///< relay chunked framing as is (client speaks HTTP/1.1)
-  /// Content-Length as parsed, when not chunked (bodiless answers to HEAD and 304 keep it as metadata).
-  std::optional<std::uint64_t> content_length;
+  /// Chunked: relayed as is (the client speaks HTTP/1.1). Content-Length as parsed, when not
+  /// chunked (bodiless answers to HEAD and 304 keep it as metadata).
+  BodyHeader body;
   bool keep_alive = true;    ///< the client connection stays open afterwards
   bool client_http10 = false;
   bool upgrade = false;      ///< 101: keep Upgrade and Connection: upgrade

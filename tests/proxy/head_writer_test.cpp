@@ -389,7 +389,7 @@ TEST(HeadWriter, Issue2FieldNamedInSecondConnectionLineIsRemoved) {
 
 /// As a session writes it: the framing's Content-Length comes from the parsed response.
 std::string response_bytes(const ResponseHead& res, ResponseFraming framing, std::string_view extra = {}) {
-  framing.content_length = parsed_body(res, framing.chunked).content_length;
+  framing.body.content_length = parsed_body(res, framing.body.chunked).content_length;
   std::string out;
   write_response_head(out, res, framing, extra);
   return out;
@@ -437,7 +437,7 @@ TEST(HeadWriter, ResponseHopByHopRemoved) {
 TEST(HeadWriter, ResponseChunked) {
   const auto res = make_response(200, 11, {{"Transfer-Encoding", "chunked"}, {"Content-Type", "a/b"}});
   ResponseFraming framing;
-  framing.chunked = true;
+  framing.body.chunked = true;
   EXPECT_EQ(response_bytes(res, framing),
             "HTTP/1.1 200 OK\r\n"
             "Content-Type: a/b\r\n"
@@ -493,7 +493,7 @@ TEST(HeadWriter, ResponseExtraLinesComeLast) {
   const auto res = make_response(200, 11, {{"Content-Length", "0"}});
   ResponseFraming framing;
   framing.keep_alive = false;
-  framing.content_length = 0;
+  framing.body.content_length = 0;
   std::string out = "x";
   write_response_head(out, res, framing, "Set-Cookie: bg=abc; Path=/\r\nX-Bg-Color: green\r\n");
   EXPECT_EQ(out,
@@ -523,7 +523,7 @@ TEST(HeadWriter, Issue11ResponseContentLengthNamedInConnectionIsStillWritten) {
 TEST(HeadWriter, Issue11ChunkedResponseDropsAnyContentLength) {
   const auto res = make_response(200, 11, {{"Content-Length", "7"}, {"Transfer-Encoding", "chunked"}});
   ResponseFraming framing;
-  framing.chunked = true;
+  framing.body.chunked = true;
   EXPECT_EQ(response_bytes(res, framing), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
 }
 
