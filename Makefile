@@ -4,7 +4,7 @@ ASAN_BUILD_DIR ?= build-asan
 JOBS           ?= 2
 CMAKE_FLAGS    ?=
 
-.PHONY: all deps build test test-asan demo demo-stop bench package clean
+.PHONY: all deps build test test-asan demo demo-stop demo-fleet demo-fleet-stop bench package clean
 
 all: build
 
@@ -33,6 +33,13 @@ demo: build
 
 demo-stop:
 	@bash scripts/demo $(BUILD_DIR) stop
+
+# Three bgproxy instances sharing one state through one etcd (README "Running a fleet").
+demo-fleet: build
+	@bash scripts/demo-fleet $(BUILD_DIR)
+
+demo-fleet-stop:
+	@bash scripts/demo-fleet $(BUILD_DIR) stop
 
 package: build
 	cd $(BUILD_DIR) && cpack -G DEB
