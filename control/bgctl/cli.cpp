@@ -13,7 +13,7 @@ namespace bgproxy::bgctl {
 
 namespace {
 
-constexpr std::string_view global_usage = "bgctl [-S SOCKET] [--json]";
+constexpr std::string_view global_usage = "bgctl [-S SOCKET] [--json] [--local]";
 constexpr std::string_view help_usage = "help [COMMAND]";
 constexpr std::string_view help_summary = "this text, or one command's usage";
 
@@ -89,6 +89,7 @@ std::string help_text() {
   out += "\noptions:\n";
   out += "  -S SOCKET   control socket (default: $BGCTL_SOCKET, else " + std::string(default_socket) + ")\n";
   out += "  --json      print the proxy's answer object as it was received\n";
+  out += "  --local     in a fleet whose etcd is out of reach: make the change on this instance alone\n";
   out += "  -s SERVICE  may be left out when the proxy has one service\n";
   out += "\nexit codes: 0 done, 1 refused by the proxy, 2 usage error, 3 cannot reach the socket\n";
   return out;
@@ -117,6 +118,7 @@ std::variant<Invocation, Finished> parse_command_line(const std::vector<std::str
   app.add_flag("--json", json);
 
   Options o;
+  app.add_flag("--local", o.local);
   std::string help_topic;
   CLI::Option* green = nullptr;
   CLI::Option* blue = nullptr;

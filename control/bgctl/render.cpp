@@ -255,6 +255,30 @@ std::string service_line(const json::object& service) {
   return out;
 }
 
+/// The fleet part of a status (README "Running a fleet"): empty outside a fleet.
+///   fleet: connected to etcd, routing by revision 42, 3 members
+///     a  127.0.0.1:9901  revision 42  connected
+std::string fleet_text(const json::object* fleet) {
+  if (fleet == nullptr) return {};
+  const auto connected = field(fleet, "connected");
+  const bool is_connected = connected && connected->is_bool() && connected->as_bool();
+  const json::array* members = array_field(fleet, "members");
+  const std::size_t count = members ? members->size() : 0;
+  std::string out = "\nfleet: " + std::string(is_connected ? "connected to etcd" : "NOT connected to etcd") +
+                    ", routing by revision " + integer_text(fleet, "revision") + ", " + std::to_string(count) +
+                    (count == 1 ? " member" : " members") + '\n';
+  std::vector<std::vector<std::string>> rows;
+  if (members != nullptr) {
+    for (const auto& v : *members) {
+      const json::object* m = v.if_object();
+      const auto up = field(m, "connected");
+      rows.push_back({text_or_dash(m, "instance"), text_or_dash(m, "address"), "revision " + integer_text(m, "revision"),
+                      up && up->is_bool() && up->as_bool() ? "connected" : "not connected"});
+    }
+  }
+  return rows.empty() ? out : out + table(rows, "  ");
+}
+
 std::string render_status(const json::object& answer) {
   const json::array* services = array_field(&answer, "services");
   if (services == nullptr || services->empty()) return "no services\n";
@@ -293,7 +317,7 @@ std::string render_status(const json::object& answer) {
       out += '\n';
     }
   }
-  return out;
+  return out + fleet_text(object_field(&answer, "fleet"));
 }
 
 /// Time since the server's state last changed: "42s", "12m", "3h".

@@ -178,6 +178,17 @@ Result build_plain(const Options& o, bool with_service) {
 
 boost::system::result<std::string, UsageError> build_request(const Options& o) {
   const auto& c = o.command;
+  if (o.local) {
+    if (c != "split" && c != "switch" && c != "rollback" && c != "canary" && c != "server")
+      return usage("--local only goes with a change: split, switch, rollback, canary or server");
+    Options change = o;
+    change.local = false;
+    auto line = build_request(change);
+    if (!line) return line;
+    // Every builder ends its object with '}': the flag goes last, after the command's own fields.
+    line->insert(line->size() - 1, ",\"local\":true");
+    return line;
+  }
   if (c == "status" || c == "rollback" || c == "health") return build_plain(o, true);
   if (c == "reload" || c == "upgrade") return build_plain(o, false);
   if (c == "split") return build_split(o);

@@ -25,6 +25,7 @@ struct Options {
   std::optional<std::string> steps;     ///< canary start --steps 10,50,100
   std::optional<std::string> interval;  ///< canary start --interval 60s
   std::optional<std::string> limit;     ///< history --limit N
+  bool local = false;                   ///< --local: a change on this instance alone (fleet)
 };
 
 /// A usage error found by bgctl itself: printed as "bgctl: <message>", exit code 2, nothing sent.

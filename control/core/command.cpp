@@ -257,17 +257,18 @@ Error parse_server(const json::object& o, Command& c) {
 
 constexpr std::array<std::string_view, 1> service_fields{"service"};
 constexpr std::array<std::string_view, 0> no_fields{};
-constexpr std::array<std::string_view, 4> split_fields{"service", "green", "blue", "force"};
-constexpr std::array<std::string_view, 3> switch_fields{"service", "color", "force"};
-constexpr std::array<std::string_view, 5> canary_fields{"service", "action", "steps", "interval", "force"};
+constexpr std::array<std::string_view, 5> split_fields{"service", "green", "blue", "force", "local"};
+constexpr std::array<std::string_view, 4> switch_fields{"service", "color", "force", "local"};
+constexpr std::array<std::string_view, 2> rollback_fields{"service", "local"};
+constexpr std::array<std::string_view, 6> canary_fields{"service", "action", "steps", "interval", "force", "local"};
 constexpr std::array<std::string_view, 2> history_fields{"service", "limit"};
-constexpr std::array<std::string_view, 3> server_fields{"service", "action", "address"};
+constexpr std::array<std::string_view, 4> server_fields{"service", "action", "address", "local"};
 
 constexpr std::array<Row, 10> rows{{
     {"status", CommandKind::status, service_fields, parse_service_only},
     {"split", CommandKind::split, split_fields, parse_split},
     {"switch", CommandKind::switch_color, switch_fields, parse_switch},
-    {"rollback", CommandKind::rollback, service_fields, parse_service_only},
+    {"rollback", CommandKind::rollback, rollback_fields, parse_service_only},
     {"canary", CommandKind::canary, canary_fields, parse_canary},
     {"health", CommandKind::health, service_fields, parse_service_only},
     {"history", CommandKind::history, history_fields, parse_history},
@@ -330,6 +331,10 @@ boost::system::result<Command, CommandError> parse_command(std::string_view line
   Command c;
   c.kind = row->kind;
   if (Error e = row->parse(*o, c)) return std::move(*e);
+  if (const json::value* local = o->if_contains("local")) {
+    if (!local->is_bool()) return CommandError{"\"local\" must be true or false"};
+    c.local = local->get_bool();
+  }
   return c;
 }
 

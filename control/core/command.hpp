@@ -31,6 +31,9 @@ struct Command {
   std::uint32_t green_bp = 0;            ///< split: green weight in basis points (blue = 10000 - green)
   routing::Color color = routing::Color::blue;  ///< switch
   bool force = false;                    ///< split, switch, canary start: even toward a color with no healthy server
+  /// A change made on this instance alone while its fleet's cluster store is out of reach
+  /// (`bgctl --local`, README "Running a fleet"); meaningless without a fleet.
+  bool local = false;
   CanaryAction canary = CanaryAction::start;
   std::vector<std::uint32_t> steps_bp;   ///< canary start; empty = the service's configured steps
   std::optional<std::chrono::milliseconds> interval;  ///< canary start

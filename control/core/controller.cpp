@@ -16,6 +16,23 @@ const config::Pool& pool_of(const config::Service& s, routing::Color c) {
 
 bool at_endpoint(const Weights& w) noexcept { return w.green_bp == 0 || w.green_bp == weights::full_bp; }
 
+/// A change's history entry; the fleet fields (instance, local) are the control server's to set.
+HistoryEntry history_entry(std::string_view now, const std::string& service, std::string command,
+                           boost::json::object args, const Peer& peer, std::string reason, Weights before,
+                           Weights after) {
+  HistoryEntry e;
+  e.time = now;
+  e.service = service;
+  e.command = std::move(command);
+  e.args = std::move(args);
+  e.uid = peer.uid;
+  e.pid = peer.pid;
+  e.reason = std::move(reason);
+  e.before = before;
+  e.after = after;
+  return e;
+}
+
 /// A history entry's args with "force":true added when the operator forced the change.
 boost::json::object with_force(boost::json::object args, bool force) {
   if (force) args["force"] = true;
@@ -153,8 +170,8 @@ Controller::Decision Controller::set_weight(const Command& c, int service, std::
   boost::json::object args;
   if (split) args["green"] = percent_arg(green_bp);
   else args["color"] = routing::color_name(c.color);
-  next.record(HistoryEntry{std::string(now), ss.name, split ? "split" : "switch", with_force(std::move(args), c.force),
-                           peer.uid, peer.pid, "manual", before, after});
+  next.record(history_entry(now, ss.name, split ? "split" : "switch", with_force(std::move(args), c.force),
+                           peer, "manual", before, after));
   d.next = std::move(next);
   d.switched = true;
   return d;
@@ -178,8 +195,8 @@ Controller::Decision Controller::rollback(int service, const Peer& peer, std::st
   ss.canary_steps_bp.clear();
   ss.canary_interval_ms = 0;
   ss.step_started_ms = 0;
-  next.record(HistoryEntry{std::string(now), ss.name, std::string(command), std::move(args), peer.uid, peer.pid,
-                           std::string(reason), before, ss.weights});
+  next.record(history_entry(now, ss.name, std::string(command), std::move(args), peer,
+                           std::string(reason), before, ss.weights));
   d.next = std::move(next);
   d.rollback = true;
   d.switched = true;
@@ -212,9 +229,9 @@ Controller::Decision Controller::set_server(const Command& c, int service, const
   if (wanted == AdminState::enabled) ss.servers.erase(c.address);
   else ss.servers[c.address] = wanted;
   static constexpr std::string_view actions[] = {"enable", "disable", "drain"};
-  next.record(HistoryEntry{std::string(now), ss.name, "server",
-                           {{"action", actions[static_cast<int>(c.server)]}, {"address", c.address}}, peer.uid,
-                           peer.pid, "manual", ss.weights, ss.weights});
+  next.record(history_entry(now, ss.name, "server",
+                           {{"action", actions[static_cast<int>(c.server)]}, {"address", c.address}}, peer,
+                            "manual", ss.weights, ss.weights));
   d.next = std::move(next);
   return d;
 }
@@ -261,8 +278,8 @@ Controller::Decision Controller::canary(const Command& c, int service, const Pee
                                {"target", routing::color_name(target)},
                                {"steps", std::move(steps)},
                                {"interval_seconds", interval}};
-      next.record(HistoryEntry{std::string(now), ss.name, "canary", with_force(std::move(args), c.force), peer.uid,
-                               peer.pid, "manual", current.weights, ss.weights});
+      next.record(history_entry(now, ss.name, "canary", with_force(std::move(args), c.force), peer,
+                                "manual", current.weights, ss.weights));
       d.switched = current.weights != ss.weights;
       break;
     }
@@ -272,8 +289,8 @@ Controller::Decision Controller::canary(const Command& c, int service, const Pee
         return d;
       }
       ss.phase = Phase::paused;
-      next.record(HistoryEntry{std::string(now), ss.name, "canary", {{"action", "pause"}}, peer.uid, peer.pid,
-                               "manual", ss.weights, ss.weights});
+      next.record(history_entry(now, ss.name, "canary", {{"action", "pause"}}, peer,
+                               "manual", ss.weights, ss.weights));
       break;
     case CanaryAction::resume:
       if (!running || current.phase != Phase::paused) {
@@ -282,8 +299,8 @@ Controller::Decision Controller::canary(const Command& c, int service, const Pee
       }
       ss.phase = Phase::canary;
       ss.step_started_ms = now_ms;  // the step's interval starts again
-      next.record(HistoryEntry{std::string(now), ss.name, "canary", {{"action", "resume"}}, peer.uid, peer.pid,
-                               "manual", ss.weights, ss.weights});
+      next.record(history_entry(now, ss.name, "canary", {{"action", "resume"}}, peer,
+                               "manual", ss.weights, ss.weights));
       break;
     case CanaryAction::abort:
       if (!under_watch(current)) {
@@ -316,8 +333,8 @@ Controller::Decision Controller::apply_rollout(int service, const RolloutStep& s
       ss.phase = target_share(ss) >= weights::full_bp ? Phase::baking : Phase::canary;
       ss.step_started_ms = now_ms;
       ss.reason = step.reason;
-      next.record(HistoryEntry{std::string(now), ss.name, "canary", {{"action", "advance"}}, peer.uid, peer.pid,
-                               step.reason, current.weights, ss.weights});
+      next.record(history_entry(now, ss.name, "canary", {{"action", "advance"}}, peer,
+                               step.reason, current.weights, ss.weights));
       d.next = std::move(next);
       d.switched = true;
       return d;
@@ -331,8 +348,8 @@ Controller::Decision Controller::apply_rollout(int service, const RolloutStep& s
       ss.canary_interval_ms = 0;
       ss.step_started_ms = 0;
       ss.reason = step.reason;
-      next.record(HistoryEntry{std::string(now), ss.name, "canary", {{"action", "promote"}}, peer.uid, peer.pid,
-                               step.reason, ss.weights, ss.weights});
+      next.record(history_entry(now, ss.name, "canary", {{"action", "promote"}}, peer,
+                               step.reason, ss.weights, ss.weights));
       d.next = std::move(next);
       return d;
     }

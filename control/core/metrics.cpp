@@ -13,7 +13,7 @@ using prometheus::MetricType;
 
 std::string render_metrics(const config::Config& cfg, const State& state, const std::vector<ServiceRuntime>& runtime,
                            const std::vector<routing::ServerInfo>& servers, const health::Tracker* health,
-                           const WindowFigures& figures) {
+                           const WindowFigures& figures, const FleetView* fleet) {
   MetricFamily switches{"bgproxy_switches_total", "Accepted weight changes.", MetricType::Counter, {}};
   MetricFamily rollbacks{"bgproxy_rollbacks_total", "Rollbacks, by reason.", MetricType::Counter, {}};
   for (std::size_t si = 0; si < cfg.services.size(); ++si) {
@@ -80,7 +80,29 @@ std::string render_metrics(const config::Config& cfg, const State& state, const 
       phase.metric.push_back(std::move(m));
     }
   }
-  return prometheus::TextSerializer().Serialize({switches, rollbacks, up, checks, error_rate, p95, phase});
+  std::vector<MetricFamily> families{switches, rollbacks, up, checks, error_rate, p95, phase};
+  if (fleet != nullptr) {
+    MetricFamily connected{"bgproxy_cluster_connected", "1 while this instance reaches etcd and watches it.",
+                           MetricType::Gauge, {}};
+    connected.metric.emplace_back().gauge.value = fleet->connected ? 1.0 : 0.0;
+    MetricFamily members{"bgproxy_cluster_members", "Fleet members with a live lease, this one included.",
+                         MetricType::Gauge, {}};
+    members.metric.emplace_back().gauge.value = static_cast<double>(fleet->members.size());
+    MetricFamily revision{"bgproxy_cluster_revision", "The etcd revision of the service state this instance routes by.",
+                          MetricType::Gauge, {}};
+    MetricFamily conflicts{"bgproxy_cluster_conflicts_total",
+                           "Changes that lost a compare-and-swap to another member's.", MetricType::Counter, {}};
+    for (std::size_t si = 0; si < cfg.services.size(); ++si) {
+      auto& r = revision.metric.emplace_back();
+      r.label = {{"service", cfg.services[si].name}};
+      r.gauge.value = si < fleet->service_revisions.size() ? static_cast<double>(fleet->service_revisions[si]) : 0.0;
+      auto& c = conflicts.metric.emplace_back();
+      c.label = {{"service", cfg.services[si].name}};
+      c.counter.value = si < fleet->conflicts.size() ? static_cast<double>(fleet->conflicts[si]) : 0.0;
+    }
+    families.insert(families.end(), {connected, revision, members, conflicts});
+  }
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 }  // namespace bgproxy::control

@@ -12,6 +12,7 @@
 #include "bgproxy/routing/routing_table.hpp"
 #include "control/core/service_runtime.hpp"
 #include "control/core/state.hpp"
+#include "control/core/fleet_view.hpp"
 #include "control/core/stats_history.hpp"
 
 namespace bgproxy::control {
@@ -23,8 +24,10 @@ namespace bgproxy::control {
 /// before the first window: zeros)
 /// @param servers every server, by id
 /// @param health null when no health is tracked: every server reads down and no check counts
+/// @param fleet in a fleet (README "Running a fleet"): also bgproxy_cluster_connected,
+/// bgproxy_cluster_revision, bgproxy_cluster_members and bgproxy_cluster_conflicts_total
 std::string render_metrics(const config::Config& cfg, const State& state, const std::vector<ServiceRuntime>& runtime,
                            const std::vector<routing::ServerInfo>& servers, const health::Tracker* health,
-                           const WindowFigures& figures);
+                           const WindowFigures& figures, const FleetView* fleet = nullptr);
 
 }  // namespace bgproxy::control

@@ -95,13 +95,28 @@ std::string line(const json::object& o) { return to_line(o); }
 }  // namespace
 
 std::string status_reply(const Controller& c, int service, const WindowFigures& figures,
-                         const health::Tracker* health, const std::vector<std::string>* verdicts) {
+                         const health::Tracker* health, const std::vector<std::string>* verdicts,
+                         const FleetView* fleet) {
   json::array services;
   for (std::size_t si = 0; si < c.config().services.size(); ++si) {
     if (service >= 0 && static_cast<std::size_t>(service) != si) continue;
-    services.push_back(service_json(c, si, figures, health, verdicts));
+    auto s = service_json(c, si, figures, health, verdicts);
+    if (fleet && si < fleet->service_revisions.size()) s["revision"] = fleet->service_revisions[si];
+    services.push_back(std::move(s));
   }
-  return line({{"ok", true}, {"services", std::move(services)}});
+  json::object out{{"ok", true}, {"services", std::move(services)}};
+  if (fleet) {
+    json::array members;
+    for (const auto& m : fleet->members) {
+      members.push_back(
+          {{"instance", m.instance}, {"address", m.address}, {"revision", m.revision}, {"connected", m.connected}});
+    }
+    out["fleet"] = {{"connected", fleet->connected},
+                    {"instance", fleet->instance},
+                    {"revision", fleet->revision},
+                    {"members", std::move(members)}};
+  }
+  return line(out);
 }
 
 std::string health_reply(const Controller& c, int service, const health::Tracker* health,
@@ -157,14 +172,17 @@ std::string history_reply(const State& s, std::string_view service, std::size_t 
   }
   for (auto it = picked.rbegin(); it != picked.rend(); ++it) {
     const auto& e = **it;
-    entries.push_back({{"time", e.time},
+    json::object entry{{"time", e.time},
                        {"service", e.service},
                        {"command", e.command},
                        {"args", e.args},
                        {"by", {{"uid", e.uid}, {"pid", e.pid}}},
                        {"reason", e.reason},
                        {"before", weights_json(e.before)},
-                       {"after", weights_json(e.after)}});
+                       {"after", weights_json(e.after)}};
+    if (!e.instance.empty()) entry["instance"] = e.instance;
+    if (e.local) entry["local"] = true;
+    entries.push_back(std::move(entry));
   }
   return line({{"ok", true}, {"history", std::move(entries)}});
 }

@@ -9,6 +9,7 @@
 #include "bgproxy/health/tracker.hpp"
 #include "bgproxy/stats/request_stats.hpp"
 #include "control/core/controller.hpp"
+#include "control/core/fleet_view.hpp"
 #include "control/core/stats_history.hpp"
 
 namespace bgproxy::control {
@@ -17,8 +18,10 @@ namespace bgproxy::control {
 /// @param figures may be empty (no traffic figures yet)
 /// @param health null when no service runs health checks (every server counts as up)
 /// @param verdicts the watchdog's last verdict per service ("" when it is not watching)
+/// @param fleet in a fleet: the answer's "fleet" object (README "Running a fleet")
 std::string status_reply(const Controller& c, int service, const WindowFigures& figures,
-                         const health::Tracker* health, const std::vector<std::string>* verdicts = nullptr);
+                         const health::Tracker* health, const std::vector<std::string>* verdicts = nullptr,
+                         const FleetView* fleet = nullptr);
 /// @param servers the latest merged per-server stats, by server id (what the pools learned), or
 /// null before the first collection
 std::string health_reply(const Controller& c, int service, const health::Tracker* health,

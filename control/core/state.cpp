@@ -246,8 +246,17 @@ class Reader {
     }
     h.uid = static_cast<std::uint32_t>(uid);
     h.pid = static_cast<std::int32_t>(pid);
-    return string(o, path, "reason", h.reason) && weights(o, path, "before", h.before) &&
-           weights(o, path, "after", h.after);
+    if (!string(o, path, "reason", h.reason) || !weights(o, path, "before", h.before) ||
+        !weights(o, path, "after", h.after)) {
+      return false;
+    }
+    // Fleet fields (issue 13): absent outside a fleet.
+    if (o.contains("instance") && !string(o, path, "instance", h.instance)) return false;
+    if (const auto* local = o.if_contains("local")) {
+      if (!local->is_bool()) return fail(key_path(path, "local"), "must be true or false");
+      h.local = local->get_bool();
+    }
+    return true;
   }
 
   bool state(const json::value& root, State& s) {

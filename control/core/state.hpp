@@ -46,6 +46,11 @@ struct HistoryEntry {
   std::string reason = "manual";  ///< manual | watchdog: ... | health: ... | canary: ...
   Weights before;
   Weights after;
+  /// In a fleet (README "Running a fleet"): the instance that made the change; empty otherwise.
+  std::string instance = {};
+  /// Made on this instance alone while the cluster store was out of reach (`bgctl --local`, or a
+  /// watchdog rollback during a partition).
+  bool local = false;
   friend bool operator==(const HistoryEntry&, const HistoryEntry&) = default;
 };
 

@@ -234,6 +234,11 @@ void put_history(std::string& out, const HistoryEntry& h) {
   put_weights(out, h.before);
   out += ",\"after\":";
   put_weights(out, h.after);
+  if (!h.instance.empty()) {
+    out += ",\"instance\":";
+    put_string(out, h.instance);
+  }
+  if (h.local) out += ",\"local\":true";
   out += '}';
 }
 

@@ -13,8 +13,8 @@ void StatsHistory::push(Clock::time_point at, stats::RequestStats snapshot, cons
   while (snapshots_.size() > 2 && at - snapshots_[1].first >= longest) snapshots_.pop_front();
 }
 
-WindowFigures StatsHistory::window_figures(const config::Config& cfg) const {
-  WindowFigures out;
+std::vector<ServiceWindow> StatsHistory::windows(const config::Config& cfg) const {
+  std::vector<ServiceWindow> out;
   if (snapshots_.empty()) return out;
   const auto& [newest_time, newest] = snapshots_.back();
   for (std::size_t si = 0; si < cfg.services.size(); ++si) {
@@ -23,16 +23,24 @@ WindowFigures StatsHistory::window_figures(const config::Config& cfg) const {
     while (std::next(oldest) != snapshots_.end() && newest_time - oldest->first > cfg.services[si].watchdog.window) {
       ++oldest;
     }
-    const double seconds = std::chrono::duration<double>(newest_time - oldest->first).count();
-    std::array<stats::ColorWindow, 2> figures{};
+    ServiceWindow w;
+    w.seconds = std::chrono::duration<double>(newest_time - oldest->first).count();
     // A snapshot collected while a reload switched configs may cover fewer services.
     if (si < newest.services.size() && si < oldest->second.services.size()) {
       for (std::size_t c = 0; c < 2; ++c) {
-        figures[c] = stats::window_between(oldest->second.services[si].colors[c], newest.services[si].colors[c],
-                                           seconds);
+        w.colors[c] = stats::counts_between(oldest->second.services[si].colors[c], newest.services[si].colors[c]);
       }
     }
-    out.push_back(figures);
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+WindowFigures figures_of(const std::vector<ServiceWindow>& windows) {
+  WindowFigures out;
+  out.reserve(windows.size());
+  for (const auto& w : windows) {
+    out.push_back({stats::figures_of(w.colors[0], w.seconds), stats::figures_of(w.colors[1], w.seconds)});
   }
   return out;
 }

@@ -20,6 +20,15 @@ namespace bgproxy::control {
 /// Per service, per color (blue, green) figures over the watchdog window.
 using WindowFigures = std::vector<std::array<stats::ColorWindow, 2>>;
 
+/// One service's window as counts that add up across fleet members.
+struct ServiceWindow {
+  std::array<stats::WindowCounts, 2> colors;  ///< by routing::Color
+  double seconds = 0;                         ///< how long the window is (for rps)
+};
+
+/// The figures of windows (each service's, or a fleet's sums).
+WindowFigures figures_of(const std::vector<ServiceWindow>& windows);
+
 class StatsHistory {
  public:
   using Clock = std::chrono::steady_clock;
@@ -31,7 +40,9 @@ class StatsHistory {
   /// Per service of `cfg`: each color's figures between the oldest snapshot inside the
   /// service's watchdog window and the newest. Empty before the first snapshot; zeros for a
   /// service the snapshots do not cover.
-  WindowFigures window_figures(const config::Config& cfg) const;
+  WindowFigures window_figures(const config::Config& cfg) const { return figures_of(windows(cfg)); }
+  /// The same windows as counts. Empty before the first snapshot.
+  std::vector<ServiceWindow> windows(const config::Config& cfg) const;
 
   /// The latest snapshot, or null before the first.
   const stats::RequestStats* newest() const noexcept {

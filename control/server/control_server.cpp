@@ -120,11 +120,18 @@ std::string ControlServer::start(Inherited* inherited) {
   }
   data_plane_.add_metrics_source([this, alive = alive_] {
     if (!*alive) return std::string();
-    return render_metrics(*cfg_, controller_.state(), runtime_, data_plane_.servers(), health(), window_figures());
+    const auto fleet = fleet_view();
+    return render_metrics(*cfg_, controller_.state(), runtime_, data_plane_.servers(), health(), window_figures(),
+                          fleet ? &*fleet : nullptr);
   });
   data_plane_.on_stop([this, alive = alive_] {
     if (*alive) stop();
   });
+  if (cfg.cluster.enabled) {
+    Fleet::Owner& owner = *this;
+    fleet_ = std::make_unique<Fleet>(ioc_, cfg, instance_name(cfg), owner);
+    if (auto problem = fleet_->start(); !problem.empty()) return problem;
+  }
   socket_.start_accepting();
   do_tick();
   start_health_checks();
@@ -143,6 +150,7 @@ void ControlServer::stop() {
   }
   tick_timer_.cancel();
   if (checker_) checker_->stop();
+  if (fleet_ && !handed_over()) fleet_->stop();
 }
 
 void ControlServer::on_line(std::string line, const Peer& peer, Done reply) {
@@ -196,7 +204,8 @@ void ControlServer::execute(const ClientCommand& p, Done done) {
   switch (c.kind) {
     case CommandKind::status: {
       const auto v = verdicts(runtime_);
-      return done(status_reply(controller_, service, window_figures(), health(), &v));
+      const auto fleet = fleet_view();
+      return done(status_reply(controller_, service, window_figures(), health(), &v, fleet ? &*fleet : nullptr));
     }
     case CommandKind::health: {
       const auto* newest = stats_.newest();
@@ -215,21 +224,37 @@ void ControlServer::execute(const ClientCommand& p, Done done) {
     default:
       break;
   }
-  auto d = controller_.decide(c, p.peer, now_rfc3339(), unix_ms());
-  if (!d.error.empty()) return done(error_reply(d.error));
-  if (!d.next) {
-    const auto v = verdicts(runtime_);
-    return done(change_reply(controller_, d.service, window_figures(), health(), &v));
-  }
-  apply_change(std::move(d), std::move(done));
+  change([this, c, peer = p.peer] { return controller_.decide(c, peer, now_rfc3339(), unix_ms()); }, std::move(done),
+         Origin::command, c.local);
 }
 
-void ControlServer::apply_change(Controller::Decision d, Done done, bool by_watchdog) {
+void ControlServer::change(std::function<Controller::Decision()> decide, Done done, Origin origin, bool local,
+                           int retries) {
+  auto d = decide();
+  if (!d.error.empty()) return done(origin == Origin::command ? error_reply(d.error) : std::string());
+  if (!d.next) return answer_unchanged(d, origin, done);
+  if (fleet_) d.next->history.back().instance = fleet_->instance();
+  if (!fleet_) return apply_change(std::move(d), std::move(done), origin == Origin::watchdog);
+  if (local) return apply_local_change(std::move(d), std::move(done), origin == Origin::watchdog);
+  share_change(std::move(d), std::move(decide), std::move(done), origin, retries);
+}
+
+void ControlServer::answer_unchanged(const Controller::Decision& d, Origin origin, const Done& done) {
+  if (origin != Origin::command) return done({});
+  const auto v = verdicts(runtime_);
+  done(change_reply(controller_, d.service, window_figures(), health(), &v));
+}
+
+void ControlServer::apply_change(Controller::Decision d, Done done, bool by_watchdog, bool shared) {
   // Durable first: a change the store does not hold is refused, so what runs never diverges
-  // from what a restart would restore.
+  // from what a restart would restore. In a fleet, etcd holds it already.
   if (auto saved = store_->save(*d.next); saved.has_error()) {
-    spdlog::error("change refused: {}", saved.error());
-    return done(error_reply(saved.error() + "; change refused"));
+    if (shared) {
+      spdlog::error("state file not updated (the change is in etcd and applies): {}", saved.error());
+    } else {
+      spdlog::error("change refused: {}", saved.error());
+      return done(error_reply(saved.error() + "; change refused"));
+    }
   }
   const auto si = static_cast<std::size_t>(d.service);
   const auto before = controller_.state().services[si].weights;
@@ -249,6 +274,16 @@ void ControlServer::apply_change(Controller::Decision d, Done done, bool by_watc
     const auto v = verdicts(runtime_);
     done(change_reply(controller_, service, window_figures(), health(), &v));
   });
+}
+
+std::vector<ServiceWindow> ControlServer::windows() const {
+  auto out = stats_.windows(*cfg_);
+  if (fleet_) {
+    for (std::size_t si = 0; si < out.size() && si < cfg_->services.size(); ++si) {
+      fleet_->add_others(cfg_->services[si].name, out[si]);
+    }
+  }
+  return out;
 }
 
 void ControlServer::publish(std::function<void()> done) {
@@ -300,6 +335,10 @@ void ControlServer::do_tick() {
     data_plane_.collect([this, alive](stats::RequestStats s) {
       if (!*alive) return;
       stats_.push(std::chrono::steady_clock::now(), std::move(s), *cfg_);
+      if (fleet_) {
+        const auto own = stats_.windows(*cfg_);
+        for (std::size_t si = 0; si < own.size(); ++si) fleet_->publish_stats(cfg_->services[si].name, own[si]);
+      }
       evaluate_rollouts();
     });
     do_tick();
@@ -342,7 +381,9 @@ void ControlServer::evaluate_rollouts() {
       spdlog::warn("watchdog: rollback {} {}: {}", svc.name, target_name, verdict->reason);
     }
     runtime.rollout_queued = true;
-    const bool by_watchdog = step.kind == RolloutStep::Kind::rollback;
+    const Origin origin = step.kind == RolloutStep::Kind::rollback ? Origin::watchdog : Origin::rollout;
+    // In a fleet, the step holds for the shared state it was evaluated on, and for no other.
+    const std::int64_t evaluated_revision = fleet_ ? fleet_services_[svc.name].revision : 0;
     // By name: a reload queued ahead of this step may renumber or remove services.
     const auto unqueue = [this, name = svc.name] {
       std::string unknown;
@@ -350,12 +391,17 @@ void ControlServer::evaluate_rollouts() {
       if (service >= 0) runtime_[static_cast<std::size_t>(service)].rollout_queued = false;
       return service;
     };
-    submit(InternalTask{[this, unqueue, step, by_watchdog](Done done) {
+    submit(InternalTask{[this, unqueue, step, origin, evaluated_revision, name = svc.name](Done done) {
                           const int service = unqueue();
                           if (service < 0) return done({});
-                          auto d = controller_.apply_rollout(service, step, self_, now_rfc3339(), unix_ms());
-                          if (!d.next) return done({});
-                          apply_change(std::move(d), std::move(done), by_watchdog);
+                          if (fleet_ && fleet_services_[name].revision != evaluated_revision) return done({});
+                          // Made locally only when etcd is out of reach, and then only a rollback.
+                          const bool local = fleet_ && !fleet_->connected() && origin == Origin::watchdog;
+                          if (fleet_ && !fleet_->connected() && !local) return done({});
+                          change([this, service, step] {
+                                   return controller_.apply_rollout(service, step, self_, now_rfc3339(), unix_ms());
+                                 },
+                                 std::move(done), origin, local);
                         },
                         // Dropped: the next tick decides again (here, or in the new process).
                         [unqueue] { (void)unqueue(); }});

@@ -4,13 +4,16 @@
 /// table to every worker → commit → answer, so an acknowledged change is durable and routed
 /// by — with health wiring, the watchdog and rollout loop, reloads and binary upgrades.
 /// By job: control_server.cpp (start, the queue, changes, health, the rollout loop),
-/// control_server_reload.cpp (a reload's control-plane part), control_server_upgrade.cpp (the
-/// old process's side of a binary upgrade), control_socket.cpp (listening, connections, lines).
+/// control_server_fleet.cpp (a fleet's shared state: changes by compare-and-swap in etcd, the
+/// others' changes taken from the watch), control_server_reload.cpp (a reload's control-plane
+/// part), control_server_upgrade.cpp (the old process's side of a binary upgrade),
+/// control_socket.cpp (listening, connections, lines).
 /// Thread: control.
 
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,16 +26,18 @@
 #include "bgproxy/api/data_plane.hpp"
 #include "bgproxy/health/tracker.hpp"
 #include "control/core/controller.hpp"
+#include "control/core/fleet_view.hpp"
 #include "control/core/service_runtime.hpp"
 #include "control/core/state_store.hpp"
 #include "control/core/stats_history.hpp"
 #include "control/server/control_socket.hpp"
+#include "control/server/fleet.hpp"
 #include "control/server/health_checker.hpp"
 #include "control/server/takeover.hpp"
 
 namespace bgproxy::control {
 
-class ControlServer final : private Connection::Handler {
+class ControlServer final : private Connection::Handler, private Fleet::Owner {
  public:
   ControlServer(boost::asio::io_context& ioc, api::DataPlane& data_plane);
   ~ControlServer();
@@ -83,9 +88,24 @@ class ControlServer final : private Connection::Handler {
   void run_next();
   void execute(const ClientCommand& c, Done done);
   void execute(const InternalTask& t, Done done);
+
+  /// Who asked for a change: how a lost compare-and-swap or an unreachable etcd is answered.
+  enum class Origin : std::uint8_t {
+    command,   ///< an operator: retried against the new state, else refused
+    rollout,   ///< a canary step: dropped, the next tick decides again
+    watchdog,  ///< a rollback: made locally when etcd is out of reach (safety first)
+  };
+  /// Makes the change `decide` decides: with a fleet, through etcd (decide runs again after a
+  /// lost compare-and-swap); without one, or `local`, on this instance. `done` gets the answer
+  /// once every worker routes by it.
+  void change(std::function<Controller::Decision()> decide, Done done, Origin origin, bool local,
+              int retries = 2);
   /// Saves, commits and publishes a decided change; `done` gets the answer once every worker
-  /// routes by it.
-  void apply_change(Controller::Decision d, Done done, bool by_watchdog = false);
+  /// routes by it. @param shared the change is already in etcd: the state file is a cache then,
+  /// and failing to write it is logged, not a refusal
+  void apply_change(Controller::Decision d, Done done, bool by_watchdog = false, bool shared = false);
+  /// Answers a change that left nothing to do (or a rollout's, which nobody waits for).
+  void answer_unchanged(const Controller::Decision& d, Origin origin, const Done& done);
   void publish(std::function<void()> done);
   /// Where `cfg` keeps the state: its state file.
   std::unique_ptr<StateStore> open_store(const config::Config& cfg) const;
@@ -100,7 +120,31 @@ class ControlServer final : private Connection::Handler {
   // The rollout loop: every second, collect the workers' stats, then decide per service.
   void do_tick();
   void evaluate_rollouts();
-  WindowFigures window_figures() const { return stats_.window_figures(*cfg_); }
+  /// Per service: this instance's window, plus the other fleet members' when in a fleet.
+  std::vector<ServiceWindow> windows() const;
+  WindowFigures window_figures() const { return figures_of(windows()); }
+
+  // control_server_fleet.cpp
+  /// A fleet's bookkeeping per service (by name: reloads renumber services).
+  struct FleetService {
+    std::int64_t revision = 0;   ///< mod_revision of the service key this instance's state is
+    bool local_pending = false;  ///< changed here alone while etcd was out of reach; not in etcd yet
+    std::uint64_t conflicts = 0; ///< changes that lost a compare-and-swap
+  };
+  void on_service_value(const std::string& service, std::int64_t mod_revision, const std::string& value) override;
+  void on_resynced(const std::map<std::string, std::int64_t>& present) override;
+  /// Takes etcd's value of a service as this instance's state (the shared state wins).
+  void take_shared(const std::string& service, std::int64_t mod_revision, const std::string& value);
+  /// Writes the change `d` decided to etcd, then applies it.
+  void share_change(Controller::Decision d, std::function<Controller::Decision()> decide, Done done, Origin origin,
+                    int retries);
+  /// Applies `d` here alone (while etcd is out of reach), to be written to etcd later.
+  void apply_local_change(Controller::Decision d, Done done, bool by_watchdog);
+  /// Writes what this instance changed alone to etcd, or creates a missing key (an InternalTask).
+  void settle_with_fleet(const std::string& service, bool present, Done done);
+  /// The revision this instance routes by: the newest of its services'.
+  std::int64_t fleet_revision() const;
+  std::optional<FleetView> fleet_view() const;
 
   // control_server_reload.cpp
   /// The control plane's part of a reload: state reconciled with `next` and saved, health
@@ -127,6 +171,8 @@ class ControlServer final : private Connection::Handler {
   api::DataPlane& data_plane_;
   std::shared_ptr<const config::Config> cfg_;  ///< what controller_ and tracker_ refer to
   std::unique_ptr<StateStore> store_;
+  std::unique_ptr<Fleet> fleet_;  ///< with a `cluster:` section
+  std::map<std::string, FleetService> fleet_services_;
   Controller controller_;
   std::vector<ServiceRuntime> runtime_;  ///< by service, like cfg_->services
   StatsHistory stats_;

@@ -52,6 +52,12 @@ void LatencyHistogram::record(double seconds) noexcept {
   ++count_;
 }
 
+void LatencyHistogram::add(unsigned bucket, std::uint64_t n) noexcept {
+  if (bucket >= bucket_count) bucket = bucket_count - 1;
+  buckets_[bucket] += n;
+  count_ += n;
+}
+
 void LatencyHistogram::merge(const LatencyHistogram& other) noexcept {
   for (unsigned i = 0; i < bucket_count; ++i) buckets_[i] += other.buckets_[i];
   count_ += other.count_;

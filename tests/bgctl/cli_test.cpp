@@ -208,7 +208,7 @@ TEST(BgctlUsage, SplitNeedsExactlyOneColor) {
 
 TEST(BgctlUsage, UsageLineFollowsTheMessage) {
   const std::string err = usage_error({"split", "--green", "abc"});
-  EXPECT_NE(err.find("\nusage: bgctl [-S SOCKET] [--json] split --green N | --blue N [-s SERVICE] [--force]\n"),
+  EXPECT_NE(err.find("\nusage: bgctl [-S SOCKET] [--json] [--local] split --green N | --blue N [-s SERVICE] [--force]\n"),
             std::string::npos)
       << err;
 }
@@ -309,7 +309,7 @@ TEST(BgctlHelp, HelpCommandAndFlags) {
     auto r = run(args);
     const auto& f = std::get<Finished>(r);
     EXPECT_EQ(f.exit_code, exit_ok);
-    EXPECT_EQ(first_line(f.out), "usage: bgctl [-S SOCKET] [--json] split --green N | --blue N [-s SERVICE] [--force]");
+    EXPECT_EQ(first_line(f.out), "usage: bgctl [-S SOCKET] [--json] [--local] split --green N | --blue N [-s SERVICE] [--force]");
   }
 }
 

@@ -24,6 +24,10 @@ class LatencyHistogram {
   void subtract(const LatencyHistogram& older) noexcept;
 
   std::uint64_t count() const noexcept { return count_; }
+  /// One bucket's count, and adding to it: how a histogram travels between fleet members
+  /// (README "Running a fleet") as its non-empty buckets.
+  std::uint64_t bucket(unsigned i) const noexcept { return i < bucket_count ? buckets_[i] : 0; }
+  void add(unsigned bucket, std::uint64_t n) noexcept;
   /// The q-quantile (0 ≤ q ≤ 1) in seconds, interpolated linearly inside its bucket; 0 when empty.
   double quantile(double q) const noexcept;
 

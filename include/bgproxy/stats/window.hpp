@@ -15,6 +15,20 @@ struct ColorWindow {
   double p95_seconds = 0;    ///< from the log-linear latency histogram; 0 without requests
 };
 
+/// What a window's figures are made of, in a form that adds up: the windows of several fleet
+/// members (README "Running a fleet") sum to the fleet's, bucket by bucket.
+struct WindowCounts {
+  std::uint64_t requests = 0;
+  std::uint64_t errors = 0;  ///< 5xx answers
+  LatencyHistogram latency;
+  void add(const WindowCounts& o) noexcept;
+};
+
+/// @param older, newer cumulative stats of one color
+WindowCounts counts_between(const ColorStats& older, const ColorStats& newer) noexcept;
+/// @param seconds the window's length (for rps)
+ColorWindow figures_of(const WindowCounts& c, double seconds) noexcept;
+
 /// @param older, newer cumulative stats of one color; newer taken `seconds` after older
 ColorWindow window_between(const ColorStats& older, const ColorStats& newer, double seconds) noexcept;
 
