@@ -49,9 +49,13 @@ void ControlServer::share_change(Controller::Decision d, std::function<Controlle
               spdlog::info("cluster: {} changed in the fleet meanwhile (rev {}); deciding again on it", name, lost_to);
               return change(std::move(decide), std::move(done), origin, false, retries - 1);
             }
+            if (origin != Origin::command) {
+              // Every member evaluates the rollout; one decision lands, the others see it land.
+              spdlog::info("cluster: {}: another member's decision landed first (rev {})", name, lost_to);
+              return done({});
+            }
             spdlog::warn("cluster: conflict: {} changed in the fleet meanwhile (rev {}); this change was not made", name,
                          lost_to);
-            if (origin != Origin::command) return done({});
             return done(error_reply("conflict: service " + name + " kept changing in the fleet (now at revision " +
                                     std::to_string(lost_to) + "); not applied, retry"));
           }

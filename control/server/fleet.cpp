@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <set>
 
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
@@ -101,14 +102,22 @@ void Fleet::on_resync_read(EtcdResult<cluster::RangeResult> r) {
     set_connected(false, cluster::describe(r.error()));
     return retry_later();
   }
-  members_.clear();
   stats_.clear();
   std::map<std::string, std::int64_t> present;
   const std::string services = cluster_.prefix + "/services/";
+  const std::string members = cluster_.prefix + "/members/";
+  std::set<std::string> live;
   for (const auto& kv : r->kvs) {
     take(kv, false);
     if (kv.key.starts_with(services)) present[kv.key.substr(services.size())] = kv.mod_revision;
+    if (kv.key.starts_with(members)) live.insert(kv.key.substr(members.size()));
   }
+  // Members whose lease expired while this instance did not watch.
+  std::erase_if(members_, [&](const auto& m) {
+    if (live.contains(m.first)) return false;
+    spdlog::info("cluster: member {} left", m.first);
+    return true;
+  });
   if (!watch_) start_watch(r->header.revision + 1);
   // A new watch says when it is created; its connection resyncs again, and settles then.
   if (!watch_->connected()) return;

@@ -63,6 +63,9 @@ class Fleet {
   /// Revokes this instance's lease (its member and stats keys go at once), best effort.
   void stop();
 
+  /// Reads the fleet's keys again (after a reload added services: their keys get created).
+  void refresh() { resync(); }
+
   /// Writes `value` to the service's key if its mod_revision is `expected` (0: it must not exist).
   void write_service(const std::string& service, std::int64_t expected, const std::string& value,
                      std::function<void(CasOutcome)> done);
