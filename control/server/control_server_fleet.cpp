@@ -78,7 +78,13 @@ void ControlServer::apply_local_change(Controller::Decision d, Done done, bool b
   const auto& name = cfg_->services[static_cast<std::size_t>(d.service)].name;
   d.next->history.back().local = true;
   fleet_services_[name].local_pending = true;
-  spdlog::warn("cluster: {} changed on this instance alone; it goes to etcd when etcd answers", name);
+  if (fleet_->connected()) {
+    // etcd answers after all: the change goes there now, behind this one, unless the fleet moved on.
+    spdlog::warn("cluster: {} changed on this instance alone; writing it to etcd", name);
+    submit(InternalTask{[this, name](Done next) { settle_with_fleet(name, true, std::move(next)); }, [] {}});
+  } else {
+    spdlog::warn("cluster: {} changed on this instance alone; it goes to etcd when etcd answers", name);
+  }
   apply_change(std::move(d), std::move(done), by_watchdog);
 }
 
