@@ -227,7 +227,7 @@ std::optional<std::vector<std::string>> Process::wait_for_line(const std::regex&
 }
 
 CommandResult run_command(std::vector<std::string> argv, const fs::path& dir, Ms timeout) {
-  static int counter = 0;
+  static std::atomic<int> counter{0};  // commands may run from several threads at once
   std::string tag = "cmd-" + std::to_string(++counter);
   CommandResult r;
   {
@@ -842,6 +842,12 @@ std::string render_config(const ProxyConfig& cfg, const fs::path& dir, int index
   if (!cfg.upstream_idle.empty()) y << "  upstream_idle: " << cfg.upstream_idle << "\n";
   y << "  shutdown: " << cfg.shutdown << "\n";
   y << "access_log: " << cfg.access_log << "\n";
+  if (!cfg.cluster.empty()) {
+    y << "cluster:\n";
+    std::istringstream cl(cfg.cluster);
+    std::string line;
+    while (std::getline(cl, line)) y << "  " << line << "\n";
+  }
   y << "services:\n";
   y << "  - name: " << cfg.service_name << "\n";
   y << "    match: { host: \"" << cfg.match_host << "\", path_prefix: \"" << cfg.path_prefix << "\" }\n";
