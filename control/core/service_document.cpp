@@ -1,6 +1,7 @@
 #include "control/core/service_document.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <iterator>
 
 #include <boost/json.hpp>
@@ -63,7 +64,7 @@ State adopt(const State& s, std::size_t service, const ServiceDocument& doc) {
   std::vector<HistoryEntry> merged;
   merged.reserve(s.history.size() + doc.history.size());
   for (const auto& e : s.history) {
-    if (e.service != name || (from != nullptr && e.time < *from)) merged.push_back(e);
+    if (e.service != name || from == nullptr || e.time < *from) merged.push_back(e);
   }
   merged.insert(merged.end(), doc.history.begin(), doc.history.end());
   // Times are RFC 3339 UTC with milliseconds, all of one width: text order is time order.
@@ -75,6 +76,29 @@ State adopt(const State& s, std::size_t service, const ServiceDocument& doc) {
   return next;
 }
 
+namespace {
+
+/// A value as an operator writes it: 12.5 rather than JSON's 1.25E1, lists as [10,50,100].
+std::string plain(const json::value& v) {
+  if (v.is_string()) return std::string(v.get_string());
+  if (v.is_double()) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.10g", v.get_double());
+    return buf;
+  }
+  if (v.is_array()) {
+    std::string out = "[";
+    for (const auto& item : v.get_array()) {
+      if (out.size() > 1) out += ',';
+      out += plain(item);
+    }
+    return out + "]";
+  }
+  return json::serialize(v);
+}
+
+}  // namespace
+
 std::string change_summary(const HistoryEntry& e) {
   std::string out = e.command;
   for (const auto& [key, value] : e.args) {
@@ -82,8 +106,7 @@ std::string change_summary(const HistoryEntry& e) {
     const bool label = key == "action" || key == "color" || key == "address" || key == "target";
     if (!label) out.append(" ").append(key.data(), key.size());
     out += ' ';
-    if (value.is_string()) out.append(value.get_string().data(), value.get_string().size());
-    else out += json::serialize(value);
+    out += plain(value);
   }
   return out;
 }

@@ -3,6 +3,9 @@
 // upgrade in control_server_upgrade.cpp.
 #include "control/server/control_server.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -52,6 +55,24 @@ std::string weights_text(const Weights& w) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "blue %.2f%% / green %.2f%%", (10000 - w.green_bp) / 100.0, w.green_bp / 100.0);
   return buf;
+}
+
+/// The admin listener as bound: its port when the config asks for 0 (a fleet member's key
+/// says where to reach it).
+config::Endpoint bound_admin_endpoint(const api::ListeningSockets& sockets, config::Endpoint configured) {
+  sockaddr_storage local{};
+  socklen_t len = sizeof local;
+  if (sockets.admin_fd < 0 || ::getsockname(sockets.admin_fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) {
+    return configured;
+  }
+  if (local.ss_family == AF_INET) {
+    configured.port = ntohs(reinterpret_cast<const sockaddr_in&>(local).sin_port);
+  } else if (local.ss_family == AF_INET6) {
+    configured.port = ntohs(reinterpret_cast<const sockaddr_in6&>(local).sin6_port);
+  }
+  const bool v6 = configured.host.find(':') != std::string::npos;
+  configured.text = (v6 ? "[" + configured.host + "]" : configured.host) + ":" + std::to_string(configured.port);
+  return configured;
 }
 
 }  // namespace
@@ -129,7 +150,8 @@ std::string ControlServer::start(Inherited* inherited) {
   });
   if (cfg.cluster.enabled) {
     Fleet::Owner& owner = *this;
-    fleet_ = std::make_unique<Fleet>(ioc_, cfg, instance_name(cfg), owner);
+    const auto admin = bound_admin_endpoint(data_plane_.listening_sockets(), cfg.admin.address);
+    fleet_ = std::make_unique<Fleet>(ioc_, cfg, instance_name(cfg, admin.port), admin.text, owner);
     if (auto problem = fleet_->start(); !problem.empty()) return problem;
   }
   socket_.start_accepting();

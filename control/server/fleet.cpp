@@ -34,17 +34,18 @@ std::string utc_now() {
 
 }  // namespace
 
-std::string instance_name(const config::Config& cfg) {
+std::string instance_name(const config::Config& cfg, std::uint16_t admin_port) {
   if (!cfg.cluster.instance.empty()) return cfg.cluster.instance;
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "localhost");
-  return std::string(host) + ":" + std::to_string(cfg.admin.address.port);
+  return std::string(host) + ":" + std::to_string(admin_port);
 }
 
-Fleet::Fleet(net::io_context& ioc, const config::Config& cfg, std::string instance, Owner& owner)
+Fleet::Fleet(net::io_context& ioc, const config::Config& cfg, std::string instance, std::string admin_address,
+             Owner& owner)
     : ioc_(ioc),
       cluster_(cfg.cluster),
-      admin_address_(cfg.admin.address.text),
+      admin_address_(std::move(admin_address)),
       instance_(std::move(instance)),
       started_(utc_now()),
       owner_(owner),
@@ -151,11 +152,11 @@ void Fleet::start_watch(std::int64_t from_revision) {
     watch_.reset();
     resync();
   };
-  h.on_connection = [this, alive = alive_](bool connected, const cluster::EtcdError* why) {
+  h.on_connection = [this, alive = alive_](bool up, const cluster::EtcdError* why) {
     if (!*alive) return;
-    if (!connected) return set_connected(false, why ? cluster::describe(*why) : "watch closed");
+    if (!up) return set_connected(false, why ? cluster::describe(*why) : "watch closed");
     // Back after a break: read everything again so that what this instance did alone is settled.
-    if (!connected_) resync();
+    if (!connected()) resync();
   };
   watch_ = client_->watch(std::move(o), std::move(h));
 }
@@ -214,8 +215,8 @@ void Fleet::take(const cluster::KeyValue& kv, bool deleted) {
 }
 
 void Fleet::set_connected(bool connected, const std::string& why) {
-  if (connected == connected_) return;
-  connected_ = connected;
+  if (link_ == connected) return;
+  link_ = connected;
   if (connected) {
     spdlog::info("cluster: connected to etcd at {} (instance {})", client_->current_endpoint(), instance_);
   } else {
@@ -250,7 +251,7 @@ void Fleet::write_service(const std::string& service, std::int64_t expected, con
 }
 
 void Fleet::publish_stats(const std::string& service, const ServiceWindow& window) {
-  if (!connected_ || lease_ == 0 || stats_in_flight_[service]) return;
+  if (!connected() || lease_ == 0 || stats_in_flight_[service]) return;
   stats_in_flight_[service] = true;
   client_->put(cluster_.prefix + "/stats/" + service + "/" + instance_, to_stats_document(window), lease_,
                [this, alive = alive_, service](EtcdResult<cluster::PutResult>) {
@@ -269,7 +270,9 @@ std::vector<FleetMember> Fleet::members() const {
   std::vector<FleetMember> out;
   for (const auto& [name, m] : members_) {
     out.push_back(m);
-    out.back().connected = connected_;
+    out.back().connected = connected();
+    // Its own key lags behind by the put that carries the new revision.
+    if (name == instance_) out.back().revision = revision_;
   }
   if (!members_.contains(instance_)) {
     // Not (yet, or no more) in etcd: still a member, one that is not connected.
@@ -281,7 +284,7 @@ std::vector<FleetMember> Fleet::members() const {
 
 void Fleet::add_others(const std::string& service, ServiceWindow& sum) const {
   // Cut off from etcd, the others' windows age: the local figures alone decide (SPEC §12).
-  if (!connected_) return;
+  if (!connected()) return;
   const auto it = stats_.find(service);
   if (it == stats_.end()) return;
   for (const auto& [instance, w] : it->second) {

@@ -53,7 +53,9 @@ class Fleet {
   };
 
   /// @param instance this instance's name (`cluster.instance` or hostname:admin port)
-  Fleet(boost::asio::io_context& ioc, const config::Config& cfg, std::string instance, Owner& owner);
+  /// @param admin_address where its admin listener is bound, for the member key
+  Fleet(boost::asio::io_context& ioc, const config::Config& cfg, std::string instance, std::string admin_address,
+        Owner& owner);
   ~Fleet();
   Fleet(const Fleet&) = delete;
   Fleet& operator=(const Fleet&) = delete;
@@ -74,7 +76,7 @@ class Fleet {
   /// The revision this instance routes by, for its member key.
   void set_revision(std::int64_t revision);
 
-  bool connected() const noexcept { return connected_; }
+  bool connected() const noexcept { return link_.value_or(false); }
   const std::string& instance() const noexcept { return instance_; }
   std::vector<FleetMember> members() const;
   /// The other members' published windows of `service`, added to `sum`.
@@ -105,7 +107,7 @@ class Fleet {
   std::unique_ptr<cluster::Watch> watch_;
   boost::asio::steady_timer retry_timer_;
   boost::asio::steady_timer lease_timer_;
-  bool connected_ = false;
+  std::optional<bool> link_;  ///< reaches etcd and watches it; nullopt until the first answer or failure
   bool resyncing_ = false;
   bool stopped_ = false;
   std::int64_t lease_ = 0;
@@ -118,7 +120,7 @@ class Fleet {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
-/// `cluster.instance`, else "HOSTNAME:ADMIN_PORT".
-std::string instance_name(const config::Config& cfg);
+/// `cluster.instance`, else "HOSTNAME:PORT" with the admin listener's port.
+std::string instance_name(const config::Config& cfg, std::uint16_t admin_port);
 
 }  // namespace bgproxy::control

@@ -353,11 +353,9 @@ TEST(ServiceDocumentAdopt, TwiceIsOnceAlsoAtTheCap) {
   EXPECT_EQ(adopt(once, 0, d), once);
 }
 
-// DISABLED until adopt() is fixed: with an empty document history (a key seeded as "initial
-// state" by a member without history of the service) `from` is null, and the filter
-// `e.service != name || (from != nullptr && e.time < *from)` then drops every local entry of the
-// service instead of keeping them all; it wants `from == nullptr || e.time < *from`.
-TEST(ServiceDocumentAdopt, DISABLED_AnEmptyDocumentHistoryKeepsLocalEntries) {
+// A key seeded as "initial state" by a member without history of the service: a member that has
+// some keeps it.
+TEST(ServiceDocumentAdopt, AnEmptyDocumentHistoryKeepsLocalEntries) {
   State s = two_services();
   const State next = adopt(s, 0, doc_of(7000, {}));
   EXPECT_EQ(times_of(next.history), (std::vector<std::string>{time_at(1), time_at(2), time_at(3)}));
@@ -396,10 +394,9 @@ TEST(ChangeSummary, EveryKindOfChange) {
             "server drain 127.0.0.1:5006");
 }
 
-// DISABLED until change_summary() writes numbers the plain way: json::serialize gives a
-// non-whole percentage in exponent form ("split green 1.25E1"), in the document's "change" and
-// the `cluster: applied ...` log line (history_reply and the state file write "12.5").
-TEST(ChangeSummary, DISABLED_FractionalPercentagesReadPlainly) {
+// Numbers as an operator writes them (12.5), as history_reply and the state file do, not in
+// JSON's exponent form (1.25E1).
+TEST(ChangeSummary, FractionalPercentagesReadPlainly) {
   EXPECT_EQ(change_summary(with_args("split", {{"green", percent_arg(1250)}})), "split green 12.5");
   EXPECT_EQ(change_summary(with_args("split", {{"green", percent_arg(3333)}})), "split green 33.33");
   EXPECT_EQ(change_summary(with_args("canary", {{"action", "start"},
