@@ -121,6 +121,9 @@ std::string ControlServer::start(Inherited* inherited) {
     }
   }
   health_changed();
+  // Counting starts now: requests before the first collection count in the first window.
+  stats_.push(std::chrono::steady_clock::now(), stats::RequestStats(cfg.services.size(), data_plane_.servers().size()),
+              cfg);
   data_plane_.on_reload([this](std::shared_ptr<const config::Config> next,
                                const std::vector<routing::ServerInfo>& servers) {
     return prepare_reload(std::move(next), servers);
@@ -279,7 +282,8 @@ void ControlServer::apply_change(Controller::Decision d, Done done, bool by_watc
     }
   }
   const auto si = static_cast<std::size_t>(d.service);
-  const auto before = controller_.state().services[si].weights;
+  // From the entry: in a fleet, the watch may have brought this very change in already.
+  const auto before = d.next->history.back().before;
   controller_.commit(std::move(*d.next));
   const auto& ss = controller_.state().services[si];
   const auto& entry = controller_.state().history.back();
