@@ -12,7 +12,7 @@ void ClientSession<Stream>::start_tunnel() {
   ResponseFraming framing;
   framing.upgrade = true;
   head_.clear();
-  write_response_head(head_, response_parser_->get(), framing, color_header());
+  write_response_head(head_, response_head_, framing, color_header());
   record_exchange(101);
   upgrade_body_.reset(BodyKind::until_eof);
   tunnel_open_ = 2;

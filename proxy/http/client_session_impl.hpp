@@ -31,14 +31,13 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <spdlog/logger.h>
 
 #include "bgproxy/routing/decide.hpp"
 #include "proxy/http/body_framing.hpp"
 #include "proxy/http/exchange_policy.hpp"
+#include "proxy/http/head_parser.hpp"
 #include "proxy/http/head_writer.hpp"
 #include "proxy/http/keep_alive.hpp"
 #include "proxy/http/request_target.hpp"
@@ -168,6 +167,8 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void on_connect(error_code ec);
   void on_upstream_handshake(error_code ec);
   void after_connect();
+  /// Writes the head to forward into head_ (once per request, at routing time).
+  void write_upstream_head();
   void send_request_head();
   static bool final_answer_or_close(Socket& s);
   void watch_for_early_answer();
@@ -219,8 +220,14 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   std::string client_ip_;
   std::array<std::uint8_t, 16> client_addr_;
 
-  std::optional<http::request_parser<http::empty_body>> parser_;  ///< emplaced per request head
-  std::optional<http::response_parser<http::empty_body>> response_parser_;  ///< per response head
+  /// The heads as parsed: flat arrays of views into buffer_ and the upstream connection's
+  /// buffer, reused from message to message. A request head is read until it was written out
+  /// (head_), a response head until its answer was; no buffer is read into meanwhile.
+  ParsedHead request_head_;
+  ParsedHead response_head_;
+  std::optional<RequestHeadParser> parser_;            ///< emplaced per request head
+  std::optional<ResponseHeadParser> response_parser_;  ///< per response head
+  std::string request_line_;   ///< "GET /x" for the access log (only when it is on), reused
   std::string head_;           ///< the outgoing head, reused
   bool head_pending_ = false;  ///< head_ goes out with the next relay write
   std::string set_cookie_;     ///< "Set-Cookie: ...\r\n" for a client that had no sticky cookie

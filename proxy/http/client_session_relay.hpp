@@ -153,7 +153,7 @@ void ClientSession<Stream>::do_read_response_head() {
 
 template <class Stream>
 void ClientSession<Stream>::new_response_parser() {
-  response_parser_.emplace();
+  response_parser_.emplace(response_head_);
   response_parser_->header_limit(upstream_header_limit);
   response_parser_->body_limit(boost::none);  // bodies are relayed raw, never held
   response_parser_->eager(false);
@@ -190,7 +190,7 @@ void ClientSession<Stream>::on_response_read(error_code ec, std::size_t n) {
 
 template <class Stream>
 void ClientSession<Stream>::on_response_head() {
-  auto& res = response_parser_->get();
+  const auto& res = response_head_;
   const unsigned status = res.result_int();
   if (status == 101) {
     // A switch bgproxy did not ask for (no websocket upgrade forwarded), or to another
@@ -219,7 +219,7 @@ void ClientSession<Stream>::on_response_head() {
   } else {
     kind = BodyKind::until_eof;
   }
-  attempt_.upstream_keep_alive = res.keep_alive() && kind != BodyKind::until_eof && !attempt_.request_cut;
+  attempt_.upstream_keep_alive = response_parser_->keep_alive() && kind != BodyKind::until_eof && !attempt_.request_cut;
   const bool dechunk = kind == BodyKind::chunked && req_.http10;
   // A request body not read to its end (the backend answered early) leaves the client
   // connection unusable for another request.
@@ -310,11 +310,13 @@ template <class Stream>
 void ClientSession<Stream>::log_access(unsigned status, double seconds) {
   const auto& log = rt_->access_log;
   if (!log || !parser_) return;
-  const auto& req = parser_->get();
   const bool routed = req_.service >= 0 && req_.table;
   const auto server = attempt_.server;
-  log->info("{} \"{} {} HTTP/{}.{}\" {} {:.6f} {} {} {}", client_ip_, req.method_string(), req.target(),
-            req.version() / 10, req.version() % 10, status, seconds,
+  // The request line as on_request_head() kept it: the views into buffer_ may be gone by now.
+  const auto version = parser_->is_header_done() ? request_head_.version() : 11;
+  log->info("{} \"{} HTTP/{}.{}\" {} {:.6f} {} {} {}", client_ip_,
+            parser_->is_header_done() ? std::string_view(request_line_) : std::string_view(" "), version / 10,
+            version % 10, status, seconds,
             routed ? std::string_view(service_route().name) : "-", routed ? routing::color_name(req_.color) : "-",
             server != no_server ? std::string_view(rt_->servers[server].endpoint.text) : "-");
 }

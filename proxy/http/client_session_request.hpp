@@ -111,7 +111,7 @@ void ClientSession<Stream>::linger_raw() {
 
 template <class Stream>
 void ClientSession<Stream>::do_read_head() {
-  parser_.emplace();
+  parser_.emplace(request_head_);
   parser_->header_limit(static_cast<std::uint32_t>(settings().max_header_bytes));
   parser_->body_limit(boost::none);  // Beast's 1 MB default would refuse large uploads; max_body_bytes is ours
   parser_->eager(false);
@@ -161,7 +161,8 @@ void ClientSession<Stream>::reject_request(error_code ec) {
 
 template <class Stream>
 void ClientSession<Stream>::on_request_head() {
-  auto& req = parser_->get();
+  const auto& req = request_head_;
+  if (worker_.runtime()->access_log) request_line_.assign(req.method_string()).append(" ").append(req.target());
   const bool has_te = req.find(http::field::transfer_encoding) != req.end();
   // A Transfer-Encoding that does not end in chunked leaves the body length
   // unknowable on a request: refuse it rather than guess (RFC 9112 §6.3).
@@ -170,7 +171,7 @@ void ClientSession<Stream>::on_request_head() {
   // HTTP/1.0 has no Transfer-Encoding: such a message's framing is faulty (RFC 9112 §6.1), and a
   // 1.0 hop before us may have read it by another rule. Refused, like the other ambiguous shapes.
   if (has_te && req_.http10) return reject(400, false);
-  req_.keep_alive = req.keep_alive();
+  req_.keep_alive = parser_->keep_alive();
   const auto host_count = req.count(http::field::host);
   if (host_count > 1 || (host_count == 0 && !req_.http10)) return reject(400, false);
 
@@ -204,6 +205,8 @@ void ClientSession<Stream>::on_request_head() {
   if (decision.unavailable) return finish_with_error(503);
   if (decision.failover) ++service_stats().failovers_from[static_cast<std::size_t>(routing::other(req_.color))];
   req_.retries_left = 1;
+  // The forwarded head is written now, while the views into buffer_ hold; every attempt sends it.
+  write_upstream_head();
   choose_server_and_connect(req_.start);
 }
 
@@ -225,7 +228,7 @@ void ClientSession<Stream>::reset_request_body() {
 template <class Stream>
 std::uint32_t ClientSession<Stream>::client_bucket(const routing::ServiceRoute& svc) {
   set_cookie_.clear();
-  if (const auto key = sticky_key(svc.sticky, parser_->get(), client_ip_); !key.empty()) {
+  if (const auto key = sticky_key(svc.sticky, request_head_, client_ip_); !key.empty()) {
     return routing::bucket_of(routing::stable_hash(key));
   }
   if (svc.sticky.kind == config::Sticky::Kind::cookie) {

@@ -70,8 +70,8 @@ void ClientSession<Stream>::after_connect() {
 }
 
 template <class Stream>
-void ClientSession<Stream>::send_request_head() {
-  const auto& req = parser_->get();
+void ClientSession<Stream>::write_upstream_head() {
+  const auto& req = request_head_;
   const auto& svc = service_route();
   head_.clear();
   RequestForwarding how;
@@ -86,6 +86,10 @@ void ClientSession<Stream>::send_request_head() {
                                   target.authority.empty() ? std::string_view(req[http::field::host]) : target.authority,
                                   target.authority},
                      how);
+}
+
+template <class Stream>
+void ClientSession<Stream>::send_request_head() {
   head_pending_ = true;
   // First: relay_step may fail at once (bad chunked framing) and release the upstream.
   watch_for_early_answer();

@@ -14,15 +14,14 @@
 #include <vector>
 
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/verb.hpp>
-#include <boost/range/iterator_range.hpp>
 
 #include "bgproxy/config/config.hpp"
 #include "bgproxy/routing/routing_table.hpp"
 #include "bgproxy/stats/request_stats.hpp"
 #include "proxy/http/cookie.hpp"
+#include "proxy/http/parsed_head.hpp"
 
 namespace bgproxy::proxy {
 
@@ -46,8 +45,7 @@ inline bool offers_websocket(std::string_view upgrade) noexcept {
 /// The key a request's sticky bucket is hashed from (conf/bgproxy.yaml `sticky`: the configured header, else the
 /// cookie, or the source address). Empty when the client brings none: a cookie service then
 /// gives it a fresh id; a service without stickiness routes it by a random bucket.
-inline std::string_view sticky_key(const config::Sticky& sticky, const boost::beast::http::fields& req,
-                                   std::string_view client_ip) {
+inline std::string_view sticky_key(const config::Sticky& sticky, const ParsedHead& req, std::string_view client_ip) {
   namespace http = boost::beast::http;
   switch (sticky.kind) {
     case config::Sticky::Kind::source_ip:
@@ -55,7 +53,8 @@ inline std::string_view sticky_key(const config::Sticky& sticky, const boost::be
     case config::Sticky::Kind::header:
       return req[sticky.name];
     case config::Sticky::Kind::cookie:
-      for (const auto& field : boost::make_iterator_range(req.equal_range(http::field::cookie))) {
+      for (const auto& field : req) {
+        if (field.name() != http::field::cookie) continue;
         if (const auto key = find_cookie(field.value(), sticky.name); !key.empty()) return key;
       }
       return {};

@@ -60,7 +60,7 @@ class FramingWriter {
 
 /// Fields the proxy writes itself or that must not cross it: hop-by-hop ones (Upgrade too,
 /// unless `keep_upgrade`) and those the Connection field lines nominate.
-bool skip_field(const http::fields::value_type& f, const NominatedFields& nominated, bool keep_upgrade) {
+bool skip_field(const HeadField& f, const NominatedFields& nominated, bool keep_upgrade) {
   const auto name = f.name();
   if (keep_upgrade && name == http::field::upgrade) return false;
   if (is_hop_by_hop(name)) return true;

@@ -9,13 +9,12 @@
 #include <string>
 #include <string_view>
 
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/message.hpp>
+#include "proxy/http/parsed_head.hpp"
 
 namespace bgproxy::proxy {
 
-using RequestHead = boost::beast::http::request<boost::beast::http::empty_body>;
-using ResponseHead = boost::beast::http::response<boost::beast::http::empty_body>;
+using RequestHead = ParsedHead;
+using ResponseHead = ParsedHead;
 
 struct ForwardedFor {
   std::string_view client_ip;   ///< appended to X-Forwarded-For

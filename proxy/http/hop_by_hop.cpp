@@ -2,7 +2,6 @@
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
-#include <boost/range/iterator_range.hpp>
 
 namespace bgproxy::proxy {
 
@@ -57,8 +56,9 @@ bool nomination_moot(std::string_view name, std::string_view keep) noexcept {
 
 }  // namespace
 
-NominatedFields::NominatedFields(const http::fields& msg, std::string_view keep) : keep_(keep) {
-  for (const auto& c : boost::make_iterator_range(msg.equal_range(http::field::connection))) {
+NominatedFields::NominatedFields(const ParsedHead& msg, std::string_view keep) : keep_(keep) {
+  for (const auto& c : msg) {
+    if (c.name() != http::field::connection) continue;
     for (auto token : http::token_list{c.value()}) {
       const std::string_view name(token.data(), token.size());
       if (nomination_moot(name, keep)) continue;
@@ -74,8 +74,8 @@ NominatedFields::NominatedFields(const http::fields& msg, std::string_view keep)
 bool NominatedFields::contains(std::string_view name) const noexcept {
   if (overflow_) {
     if (nomination_moot(name, keep_)) return false;
-    for (const auto& c : boost::make_iterator_range(overflow_->equal_range(http::field::connection))) {
-      if (named_in_connection(c.value(), name)) return true;
+    for (const auto& c : *overflow_) {
+      if (c.name() == http::field::connection && named_in_connection(c.value(), name)) return true;
     }
     return false;
   }

@@ -7,7 +7,8 @@
 #include <string_view>
 
 #include <boost/beast/http/field.hpp>
-#include <boost/beast/http/fields.hpp>
+
+#include "proxy/http/parsed_head.hpp"
 
 namespace bgproxy::proxy {
 
@@ -31,7 +32,7 @@ bool kept_despite_connection(std::string_view name) noexcept;
 /// `Connection: keep-alive` costs nothing per forwarded field.
 class NominatedFields {
  public:
-  NominatedFields(const boost::beast::http::fields& msg, std::string_view keep);
+  NominatedFields(const ParsedHead& msg, std::string_view keep);
 
   /// @return true when the field named `name` must not be forwarded because Connection names it.
   bool contains(std::string_view name) const noexcept;
@@ -41,7 +42,7 @@ class NominatedFields {
   std::array<std::string_view, inline_names> names_{};
   std::size_t count_ = 0;
   /// More names than fit inline (an odd message): contains() scans the Connection lines instead.
-  const boost::beast::http::fields* overflow_ = nullptr;
+  const ParsedHead* overflow_ = nullptr;
   std::string_view keep_;
 };
 

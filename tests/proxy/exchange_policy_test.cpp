@@ -40,9 +40,9 @@ TEST(ExchangePolicy, OnlyTheWebsocketTokenIsAnUpgradeWeTunnel) {
 
 // ------------------------------------------------------------------ sticky key, forced color
 
-http::fields request_fields(std::initializer_list<std::pair<const char*, const char*>> fields) {
-  http::fields f;
-  for (const auto& [name, value] : fields) f.insert(name, value);
+ParsedHead request_fields(std::initializer_list<std::pair<const char*, const char*>> fields) {
+  ParsedHead f;
+  for (const auto& [name, value] : fields) f.add(http::string_to_field(name), name, value);
   return f;
 }
 

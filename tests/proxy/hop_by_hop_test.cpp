@@ -57,9 +57,9 @@ TEST(HopByHop, Issue11FramingRoutingAndTraceFieldsAreKeptDespiteConnection) {
   }
 }
 
-http::fields fields_with(std::initializer_list<const char*> connection_lines) {
-  http::fields f;
-  for (const char* line : connection_lines) f.insert(http::field::connection, line);
+ParsedHead fields_with(std::initializer_list<const char*> connection_lines) {
+  ParsedHead f;
+  for (const char* line : connection_lines) f.add(http::field::connection, "Connection", line);
   return f;
 }
 
@@ -85,7 +85,7 @@ TEST(HopByHop, Issue11NominatedFieldsBeyondTheInlineListAreStillFound) {
 }
 
 TEST(HopByHop, Issue11NoConnectionNominatesNothing) {
-  const http::fields f;
+  const ParsedHead f;
   EXPECT_FALSE(NominatedFields(f, {}).contains("X-A"));
 }
 
