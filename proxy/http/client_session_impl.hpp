@@ -67,6 +67,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   // Timed
   void on_deadline() override;
   void on_drain() override;
+  void on_shed() override;
 
  private:
   enum class Phase : std::uint8_t { handshake, idle, head, upstream, response, tunnel, closing, closed };
@@ -111,6 +112,8 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   };
 
   static constexpr std::size_t read_chunk = 16 * 1024;
+  /// A keep-alive client silent this long gives back its buffers until it speaks again.
+  static constexpr auto shed_after = std::chrono::milliseconds(250);
   static constexpr std::uint64_t upstream_header_limit = 64 * 1024;
   static constexpr auto linger_time = std::chrono::seconds(1);
   static constexpr auto drain_idle_grace = std::chrono::milliseconds(500);
@@ -156,6 +159,8 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void parse_head();
   void begin_request();
   void read_head_more();
+  /// Idle without buffers: waits for the client's next bytes on the socket alone.
+  void wait_idle();
   void on_read_head(error_code ec, std::size_t n);
   void reject_request(error_code ec);
   void on_request_head();
@@ -239,6 +244,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   UpstreamConnectionPtr upstream_;  ///< the current attempt's connection
 
   Phase phase_ = Phase::idle;
+  bool shedding_ = false;  ///< on_shed() cancelled the read waiting for the next request
   Waiting waiting_ = Waiting::client;
   int tunnel_open_ = 0;  ///< directions of a tunnel still open
   Request req_;

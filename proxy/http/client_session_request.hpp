@@ -111,6 +111,7 @@ void ClientSession<Stream>::linger_raw() {
 
 template <class Stream>
 void ClientSession<Stream>::do_read_head() {
+  if constexpr (!tls_stream) shed_at_ = worker_.coarse_now() + shed_after;
   parser_.emplace(request_head_);
   parser_->header_limit(static_cast<std::uint32_t>(settings().max_header_bytes));
   parser_->body_limit(boost::none);  // Beast's 1 MB default would refuse large uploads; max_body_bytes is ours
@@ -134,6 +135,7 @@ void ClientSession<Stream>::parse_head() {
 template <class Stream>
 void ClientSession<Stream>::begin_request() {
   phase_ = Phase::head;
+  shed_at_ = Clock::time_point::max();
   req_ = Request{};
   req_.start = Clock::now();
   arm_client(settings().client_header);
@@ -149,9 +151,45 @@ void ClientSession<Stream>::read_head_more() {
 
 template <class Stream>
 void ClientSession<Stream>::on_read_head(error_code ec, std::size_t n) {
+  if (shedding_) {
+    shedding_ = false;
+    if (ec == net::error::operation_aborted && phase_ == Phase::idle) return wait_idle();
+  }
   if (ec) return close();  // EOF between requests is the normal end of a keep-alive connection
   buffer_.commit(n);
   parse_head();
+}
+
+/// Sheds what only an exchange needs (issue 14): the read buffer (16 KiB reserved), the head
+/// arrays and strings. The socket's readiness brings them back, from the allocator's free lists.
+/// TLS connections keep theirs: OpenSSL may hold decrypted bytes the socket no longer shows.
+template <class Stream>
+void ClientSession<Stream>::on_shed() {
+  shed_at_ = Clock::time_point::max();
+  if constexpr (!tls_stream) {
+    if (phase_ != Phase::idle || buffer_.size() != 0 || shedding_) return;
+    shedding_ = true;
+    error_code ignored;
+    lowest_layer().cancel(ignored);
+  }
+}
+
+template <class Stream>
+void ClientSession<Stream>::wait_idle() {
+  buffer_.shrink_to_fit();
+  request_head_ = ParsedHead{};
+  response_head_ = ParsedHead{};
+  std::string().swap(head_);
+  std::string().swap(request_line_);
+  std::string().swap(extra_headers_);
+  std::string().swap(set_cookie_);
+  decltype(gather_)().swap(gather_);
+  auto self = this->shared_from_this();
+  lowest_layer().async_wait(tcp::socket::wait_read, [self](error_code ec) {
+    if (self->phase_ != Phase::idle) return;  // closed meanwhile (deadline, drain)
+    if (ec) return self->close();
+    self->read_head_more();
+  });
 }
 
 template <class Stream>

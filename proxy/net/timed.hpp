@@ -15,13 +15,18 @@ class Timed : public boost::intrusive::list_base_hook<boost::intrusive::link_mod
   virtual void on_deadline() = 0;
   /// Called on the worker thread when the worker starts draining (SIGTERM).
   virtual void on_drain() = 0;
+  /// Called on the worker thread once `shed_at_` has passed: an idle connection gives back the
+  /// memory it only needs while an exchange runs (issue 14).
+  virtual void on_shed() = 0;
 
   Clock::time_point deadline() const noexcept { return deadline_; }
+  Clock::time_point shed_at() const noexcept { return shed_at_; }
 
  protected:
   Timed() = default;
   ~Timed() = default;
   Clock::time_point deadline_ = Clock::time_point::max();
+  Clock::time_point shed_at_ = Clock::time_point::max();
 };
 
 }  // namespace bgproxy::proxy

@@ -1,7 +1,9 @@
 #include "proxy/net/worker.hpp"
 
+#include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <random>
 
 #include <boost/asio/post.hpp>
@@ -198,10 +200,25 @@ void Worker::on_accept(const ListenerPtr& l, boost::system::error_code ec, Socke
     // Accepted before the drain closed the acceptor: still served (with Connection: close),
     // under deadlines, so the sweep runs again if the drain had already finished.
     ++connections_;
+    peak_connections_ = std::max(peak_connections_, connections_);
     if (!sweeping_) do_sweep();
     start_session(*this, std::move(socket), l->info);
   }
   if (accepting) do_accept(l);
+}
+
+void Worker::give_back_memory() {
+  // Worth a walk over the heap only once a crowd has mostly gone, or gone idle at once.
+  constexpr std::uint64_t crowd = 1000;
+  constexpr auto at_most_every = std::chrono::seconds(1);
+  shed_since_trim_ += shed_.size();
+  const bool crowd_idle = shed_since_trim_ >= crowd;
+  const bool crowd_gone = peak_connections_ >= crowd && connections_ <= peak_connections_ / 2;
+  if ((!crowd_idle && !crowd_gone) || now_ - last_trim_ < at_most_every) return;
+  peak_connections_ = connections_;
+  shed_since_trim_ = 0;
+  last_trim_ = now_;
+  ::malloc_trim(0);
 }
 
 void Worker::do_sweep() {
@@ -212,11 +229,15 @@ void Worker::do_sweep() {
     if (ec || !sweeping_) return;
     now_ = Clock::now();
     expired_.clear();
+    shed_.clear();
     for (auto& t : timed_) {
       if (t.deadline() <= now_) expired_.push_back(&t);
+      else if (t.shed_at() <= now_) shed_.push_back(&t);
     }
     for (auto* t : expired_) t->on_deadline();
+    for (auto* t : shed_) t->on_shed();
     pool_.watch_idle();
+    give_back_memory();
     do_sweep();
   });
 }

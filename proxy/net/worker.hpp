@@ -115,6 +115,10 @@ class Worker {
   void do_accept(const ListenerPtr& l);
   void on_accept(const ListenerPtr& l, boost::system::error_code ec, Socket socket);
   void do_sweep();
+  /// After many connections closed or went idle (their buffers shed), hands the heap's free pages
+  /// back to the system: glibc keeps them otherwise, and a burst of clients would leave its RSS
+  /// behind for good.
+  void give_back_memory();
   void maybe_finish_drain();
 
   unsigned index_;
@@ -134,6 +138,10 @@ class Worker {
   std::optional<Timer> sweep_timer_;
   boost::intrusive::list<Timed, boost::intrusive::constant_time_size<false>> timed_;
   std::vector<Timed*> expired_;
+  std::vector<Timed*> shed_;
+  std::uint64_t peak_connections_ = 0;  ///< the most open at once since memory was last given back
+  std::uint64_t shed_since_trim_ = 0;   ///< connections that shed their buffers since then
+  Clock::time_point last_trim_{};
   routing::RoutingTableConstSharedPtr table_;
   UpstreamPool pool_;
   stats::RequestStats stats_;
