@@ -97,6 +97,56 @@ TEST_F(ProxyBasic, KeepAliveClientSideAndUpstreamConnectionReused) {
   EXPECT_EQ(backends_[0]->stats().requests, 5u);
 }
 
+// Issue 14: a keep-alive client silent for a while sheds its buffers and waits on the socket
+// alone. The pauses are the client's think time (longer than the 250 ms after which the proxy
+// sheds); what comes after each must be served as if nothing happened: a whole request, a head
+// arriving in pieces, two pipelined requests, and a client that leaves while shed.
+TEST_F(ProxyBasic, Issue14IdleClientThatShedItsBuffersIsServedOnItsNextRequest) {
+  Proxy& p = start_proxy({});
+  Client c(p.port());
+  const auto think = [] { std::this_thread::sleep_for(Ms(600)); };
+  c.send(get_request("/before"));
+  auto r = c.read_response();
+  ASSERT_TRUE(r) << c.last_error();
+  EXPECT_EQ(parse_echo(r->body).target, "/before");
+
+  think();
+  c.send(get_request("/after-idle"));
+  r = c.read_response();
+  ASSERT_TRUE(r) << "the request after an idle pause: " << c.last_error();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(parse_echo(r->body).target, "/after-idle");
+
+  think();
+  const std::string split = get_request("/in-pieces");
+  c.send(split.substr(0, 7));
+  std::this_thread::sleep_for(Ms(50));
+  c.send(split.substr(7));
+  r = c.read_response();
+  ASSERT_TRUE(r) << "a head arriving in pieces after an idle pause: " << c.last_error();
+  EXPECT_EQ(parse_echo(r->body).target, "/in-pieces");
+
+  think();
+  c.send(get_request("/one") + get_request("/two"));
+  for (const char* target : {"/one", "/two"}) {
+    r = c.read_response();
+    ASSERT_TRUE(r) << "pipelined after an idle pause: " << c.last_error();
+    EXPECT_EQ(parse_echo(r->body).target, target);
+  }
+
+  {
+    Client leaving(p.port());
+    leaving.send(get_request("/x"));
+    ASSERT_TRUE(leaving.read_response());
+    think();
+  }  // closed while shed
+  c.send(get_request("/still-here"));
+  r = c.read_response();
+  ASSERT_TRUE(r) << c.last_error();
+  EXPECT_EQ(parse_echo(r->body).target, "/still-here");
+  EXPECT_TRUE(p.process().running());
+}
+
 TEST_F(ProxyBasic, UpstreamConnectionsReusedAcrossClientConnections) {
   Proxy& p = start_proxy({});
   std::set<std::uint64_t> distinct;
