@@ -1,4 +1,5 @@
-// bgctl's command line → the request line it sends, and every usage error it finds itself.
+// bgctl's command line → the request line it sends, and every usage error it finds itself;
+// `--local` in a fleet (README "Running a fleet", SPEC §12): on a change, refused elsewhere, its help.
 
 #include "control/bgctl/cli.hpp"
 
@@ -324,6 +325,89 @@ TEST(BgctlHelp, EveryTableCommandIsKnownToBgctl) {
     auto r = run(args);
     EXPECT_TRUE(std::holds_alternative<Invocation>(r)) << c.name << ": " << std::get<Finished>(r).err;
   }
+}
+
+// ----------------------------------------------------------------------- --local (a fleet)
+
+TEST(BgctlLocal, AddsLocalTrueLastToAChange) {
+  EXPECT_EQ(request({"--local", "split", "--green", "30"}), R"({"command":"split","green":30,"local":true})");
+  EXPECT_EQ(request({"--local", "split", "--green", "30", "-s", "app", "--force"}),
+            R"({"command":"split","service":"app","green":30,"force":true,"local":true})");
+  EXPECT_EQ(request({"--local", "switch", "green"}), R"({"command":"switch","color":"green","local":true})");
+  EXPECT_EQ(request({"--local", "rollback"}), R"({"command":"rollback","local":true})");
+  EXPECT_EQ(request({"--local", "rollback", "-s", "app"}), R"({"command":"rollback","service":"app","local":true})");
+  EXPECT_EQ(request({"--local", "canary", "start", "--steps", "10,100"}),
+            R"({"command":"canary","action":"start","steps":[10,100],"local":true})");
+  EXPECT_EQ(request({"--local", "canary", "abort"}), R"({"command":"canary","action":"abort","local":true})");
+  EXPECT_EQ(request({"--local", "server", "drain", "127.0.0.1:5006"}),
+            R"({"command":"server","action":"drain","address":"127.0.0.1:5006","local":true})");
+}
+
+TEST(BgctlLocal, MayFollowTheCommandLikeTheOtherGlobalFlags) {
+  EXPECT_EQ(request({"rollback", "--local"}), R"({"command":"rollback","local":true})");
+  EXPECT_EQ(request({"split", "--green", "30", "--local"}), R"({"command":"split","green":30,"local":true})");
+  EXPECT_EQ(request({"-S", "/tmp/s.sock", "--json", "--local", "switch", "blue"}),
+            R"({"command":"switch","color":"blue","local":true})");
+  const auto r = run({"--json", "--local", "-S", "/tmp/s.sock", "rollback"});
+  const auto& inv = std::get<Invocation>(r);
+  EXPECT_TRUE(inv.json);
+  EXPECT_EQ(inv.socket, "/tmp/s.sock");
+  EXPECT_EQ(inv.command, "rollback");
+}
+
+TEST(BgctlLocal, WithoutItNoLocalField) {
+  EXPECT_EQ(request({"split", "--green", "30"}), R"({"command":"split","green":30})");
+  EXPECT_EQ(request({"rollback"}), R"({"command":"rollback"})");
+}
+
+TEST(BgctlLocal, TheProxyParsesWhatBgctlSends) {
+  for (const auto& args : std::vector<std::vector<std::string>>{{"--local", "split", "--blue", "12.5"},
+                                                                 {"--local", "switch", "green", "--force"},
+                                                                 {"--local", "rollback", "-s", "app"},
+                                                                 {"--local", "canary", "start", "--interval", "5s"},
+                                                                 {"--local", "canary", "pause"},
+                                                                 {"--local", "server", "enable", "127.0.0.1:5006"}}) {
+    const std::string line = request(args);
+    const auto parsed = control::parse_command(line);
+    ASSERT_TRUE(parsed.has_value()) << line << ": " << (parsed ? "" : parsed.error().message);
+    EXPECT_TRUE(parsed->local) << line;
+    EXPECT_TRUE(boost::json::parse(line).as_object().at("local").as_bool()) << line;
+  }
+}
+
+TEST(BgctlLocal, OnlyWithAChange) {
+  const std::string message =
+      "bgctl: --local only goes with a change: split, switch, rollback, canary or server";
+  for (const auto& args : std::vector<std::vector<std::string>>{{"--local", "status"},
+                                                                 {"status", "--local"},
+                                                                 {"--local", "status", "-s", "app"},
+                                                                 {"--local", "health"},
+                                                                 {"--local", "history", "--limit", "3"},
+                                                                 {"--local", "reload"},
+                                                                 {"--local", "upgrade"}}) {
+    const std::string err = usage_error(args);
+    EXPECT_EQ(first_line(err), message) << args[1];
+  }
+  // The usage line of the command follows, as for any usage error.
+  EXPECT_NE(usage_error({"--local", "status"}).find("\nusage: bgctl [-S SOCKET] [--json] [--local] status"),
+            std::string::npos);
+}
+
+TEST(BgctlLocal, ItsOwnUsageErrorsComeFirst) {
+  // A change with a usage error of its own is refused for that error, --local or not.
+  const std::string plain = first_line(usage_error({"split", "--green", "abc"}));
+  EXPECT_EQ(first_line(usage_error({"--local", "split", "--green", "abc"})), plain);
+}
+
+TEST(BgctlLocal, HelpMentionsIt) {
+  const std::string help = help_text();
+  EXPECT_NE(help.find("usage: bgctl [-S SOCKET] [--json] [--local] COMMAND ...\n"), std::string::npos) << help;
+  EXPECT_NE(help.find("\n  --local "), std::string::npos) << help;
+  const auto r = run({"help"});
+  const auto& f = std::get<Finished>(r);
+  EXPECT_EQ(f.exit_code, exit_ok);
+  EXPECT_NE(f.out.find("--local"), std::string::npos) << f.out;
+  EXPECT_EQ(usage_line("rollback"), "usage: bgctl [-S SOCKET] [--json] [--local] rollback [-s SERVICE]\n");
 }
 
 }  // namespace

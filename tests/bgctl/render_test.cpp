@@ -1,4 +1,5 @@
-// bgctl's human output for the answers of SPEC §7, including answers with fields missing.
+// bgctl's human output for the answers of SPEC §7, including answers with fields missing, and the
+// fleet part of the status (README "Running a fleet", SPEC §12).
 
 #include "control/bgctl/render.hpp"
 
@@ -207,6 +208,75 @@ TEST(BgctlRender, ChangeSummary) {
 
 TEST(BgctlRender, ControlCharactersFromTheProxyAreNeutralised) {
   EXPECT_EQ(render("reload", answer(R"j({"ok":true,"state":{"name":"a\u001b[2Jb"}})j")), "a?[2Jb: blue - / green -\n");
+}
+
+// ----------------------------------------------------------------------- status with a fleet
+
+constexpr std::string_view one_service = R"j({"name":"app","weights":{"blue":100.0,"green":0.0},"phase":"idle",
+  "step":0,"target":null,"revision":42,
+  "colors":{"blue":{"servers":[{"address":"127.0.0.1:5005","state":"up"}]},
+            "green":{"servers":[{"address":"127.0.0.1:5006","state":"up"}]}}})j";
+
+constexpr std::string_view service_text =
+    "app: blue 100% / green 0% (phase idle)\n"
+    "  COLOR  RPS  REQUESTS  ERRORS  P95  SERVERS\n"
+    "  blue   -    -         -       -    127.0.0.1:5005 up\n"
+    "  green  -    -         -       -    127.0.0.1:5006 up\n";
+
+TEST(BgctlRenderFleet, StatusShowsTheFleetAndOneRowPerMember) {
+  const std::string text = render_status(answer(
+      std::string(R"j({"ok":true,"services":[)j") + std::string(one_service) +
+      R"j(],"fleet":{"connected":true,"instance":"a","revision":42,"members":[
+        {"instance":"a","address":"127.0.0.1:9901","revision":42,"connected":true},
+        {"instance":"b","address":"127.0.0.1:9902","revision":42,"connected":true},
+        {"instance":"charlie","address":"10.0.0.3:19903","revision":7,"connected":false}]}})j"));
+  EXPECT_EQ(text, std::string(service_text) +
+                      "\n"
+                      "fleet: connected to etcd, routing by revision 42, 3 members\n"
+                      "  a        127.0.0.1:9901  revision 42  connected\n"
+                      "  b        127.0.0.1:9902  revision 42  connected\n"
+                      "  charlie  10.0.0.3:19903  revision 7   not connected\n");
+}
+
+TEST(BgctlRenderFleet, TheContractsLine) {
+  const std::string text = render("status", answer(
+      std::string(R"j({"ok":true,"services":[)j") + std::string(one_service) +
+      R"j(],"fleet":{"connected":true,"instance":"a","revision":42,"members":[
+        {"instance":"a","address":"127.0.0.1:9001","revision":42,"connected":true}]}})j"));
+  EXPECT_NE(text.find("\nfleet: connected to etcd, routing by revision 42, 1 member\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n  a  127.0.0.1:9001  revision 42  connected\n"), std::string::npos) << text;
+}
+
+TEST(BgctlRenderFleet, DisconnectedAndWithoutMembers) {
+  const std::string text = render_status(answer(std::string(R"j({"ok":true,"services":[)j") +
+                                                std::string(one_service) +
+                                                R"j(],"fleet":{"connected":false,"instance":"a","revision":0,"members":[]}})j"));
+  EXPECT_EQ(text, std::string(service_text) + "\nfleet: NOT connected to etcd, routing by revision 0, 0 members\n");
+}
+
+TEST(BgctlRenderFleet, FieldsMissingPrintAsDashes) {
+  const std::string text = render_status(answer(std::string(R"j({"ok":true,"services":[)j") +
+                                                std::string(one_service) + R"j(],"fleet":{"members":[{}]}})j"));
+  EXPECT_NE(text.find("\nfleet: NOT connected to etcd, routing by revision -, 1 member\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n  -  -  revision -  not connected\n"), std::string::npos) << text;
+}
+
+TEST(BgctlRenderFleet, WithoutAFleetNothingOfIt) {
+  const std::string text =
+      render_status(answer(std::string(R"j({"ok":true,"services":[)j") + std::string(one_service) + "]}"));
+  EXPECT_EQ(text, service_text);
+  EXPECT_EQ(text.find("fleet"), std::string::npos);
+  EXPECT_EQ(text.find("revision"), std::string::npos);
+}
+
+TEST(BgctlRenderFleet, ControlCharactersInMemberNamesAreNeutralised) {
+  const std::string text = render_status(answer(
+      std::string(R"j({"ok":true,"services":[)j") + std::string(one_service) +
+      R"j(],"fleet":{"connected":true,"revision":1,"members":[
+        {"instance":"a\u001b[2J","address":"x\ny","revision":1,"connected":true}]}})j"));
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+  EXPECT_NE(text.find("a?[2J"), std::string::npos) << text;
+  EXPECT_NE(text.find("x?y"), std::string::npos) << text;
 }
 
 }  // namespace

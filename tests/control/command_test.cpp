@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -387,6 +388,65 @@ TEST(ParseCommand, DeepNestingIsMalformedNotACrash) {
 TEST(ParseCommand, OnlyTheFirstUnknownFieldIsReported) {
   const std::string m = error_of(R"({"command":"status","a":1,"b":2})");
   EXPECT_EQ(m, "unknown field \"a\" for status");
+}
+
+// ----------------------------------------------------------------------- "local" (a fleet, SPEC §12)
+
+// A change made on this instance alone while the cluster store is out of reach (bgctl --local).
+
+TEST(FleetCommandLocal, AcceptedOnEveryChange) {
+  const std::vector<std::pair<std::string, CommandKind>> lines = {
+      {R"({"command":"split","green":30,"local":true})", CommandKind::split},
+      {R"({"command":"split","service":"app","blue":30,"force":true,"local":true})", CommandKind::split},
+      {R"({"command":"switch","color":"green","local":true})", CommandKind::switch_color},
+      {R"({"command":"rollback","local":true})", CommandKind::rollback},
+      {R"({"command":"rollback","service":"app","local":true})", CommandKind::rollback},
+      {R"({"command":"canary","action":"start","steps":[10,100],"local":true})", CommandKind::canary},
+      {R"({"command":"canary","action":"pause","local":true})", CommandKind::canary},
+      {R"({"command":"canary","action":"resume","local":true})", CommandKind::canary},
+      {R"({"command":"canary","action":"abort","local":true})", CommandKind::canary},
+      {R"({"command":"server","action":"drain","address":"127.0.0.1:5006","local":true})", CommandKind::server},
+      {R"({"local":true,"command":"switch","color":"blue"})", CommandKind::switch_color},
+  };
+  for (const auto& [line, kind] : lines) {
+    const Command c = ok(line);
+    EXPECT_EQ(c.kind, kind) << line;
+    EXPECT_TRUE(c.local) << line;
+  }
+}
+
+TEST(FleetCommandLocal, OtherFieldsAreReadAsWithoutIt) {
+  const Command c = ok(R"({"command":"split","service":"app","green":12.5,"force":true,"local":true})");
+  EXPECT_EQ(c.service, "app");
+  EXPECT_EQ(c.green_bp, 1250u);
+  EXPECT_TRUE(c.force);
+  const Command s = ok(R"({"command":"server","action":"drain","address":"127.0.0.1:5006","local":true})");
+  EXPECT_EQ(s.server, ServerAction::drain);
+  EXPECT_EQ(s.address, "127.0.0.1:5006");
+}
+
+TEST(FleetCommandLocal, FalseOrAbsentIsNotLocal) {
+  EXPECT_FALSE(ok(R"({"command":"split","green":30})").local);
+  EXPECT_FALSE(ok(R"({"command":"split","green":30,"local":false})").local);
+  EXPECT_FALSE(ok(R"({"command":"rollback","local":false})").local);
+}
+
+TEST(FleetCommandLocal, RefusedOnCommandsThatChangeNothing) {
+  EXPECT_EQ(error_of(R"({"command":"status","local":true})"), "unknown field \"local\" for status");
+  EXPECT_EQ(error_of(R"({"command":"history","local":true})"), "unknown field \"local\" for history");
+  EXPECT_EQ(error_of(R"({"command":"history","limit":3,"local":false})"), "unknown field \"local\" for history");
+  EXPECT_EQ(error_of(R"({"command":"health","local":true})"), "unknown field \"local\" for health");
+  EXPECT_EQ(error_of(R"({"command":"reload","local":true})"), "unknown field \"local\" for reload");
+  EXPECT_EQ(error_of(R"({"command":"upgrade","local":true})"), "unknown field \"local\" for upgrade");
+}
+
+TEST(FleetCommandLocal, MustBeABool) {
+  const std::string msg = "\"local\" must be true or false";
+  EXPECT_EQ(error_of(R"({"command":"split","green":30,"local":"true"})"), msg);
+  EXPECT_EQ(error_of(R"({"command":"switch","color":"green","local":1})"), msg);
+  EXPECT_EQ(error_of(R"({"command":"rollback","local":null})"), msg);
+  EXPECT_EQ(error_of(R"({"command":"canary","action":"pause","local":[true]})"), msg);
+  EXPECT_EQ(error_of(R"({"command":"server","action":"drain","address":"127.0.0.1:5006","local":{}})"), msg);
 }
 
 // ----------------------------------------------------------------------- the table

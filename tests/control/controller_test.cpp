@@ -18,6 +18,7 @@
 #include "control/core/command.hpp"
 #include "control/core/state.hpp"
 #include "control/core/controller.hpp"
+#include "control/core/service_document.hpp"
 
 namespace bgproxy::control {
 namespace {
@@ -632,6 +633,20 @@ TEST(ControllerHistory, KeepsTheNewestThousand) {
   EXPECT_EQ(ctl.state().history.front().before.green_bp, 5000u);
   EXPECT_EQ(ctl.state().history.front().after.green_bp, 2500u);
   EXPECT_EQ(ctl.state().history.back().after.green_bp, 5000u);  // change 1005 (odd)
+}
+
+// The one-line summary a fleet logs for a change (control/core/service_document), of real entries.
+TEST(FleetChangeSummary, OfTheControllersEntries) {
+  const auto cfg = two_services();
+  Controller ctl(cfg, Controller::initial_state(cfg));
+  auto summary_after = [&](const Command& c) {
+    apply(ctl, c);
+    return change_summary(ctl.state().history.back());
+  };
+  EXPECT_EQ(summary_after(split(3000, "app")), "split green 30");
+  EXPECT_EQ(summary_after(rollback_cmd("app")), "rollback");
+  EXPECT_EQ(summary_after(switch_to(Color::green, "app")), "switch green");
+  EXPECT_EQ(summary_after(server_cmd(ServerAction::drain, "127.0.0.1:5006", "app")), "server drain 127.0.0.1:5006");
 }
 
 // ----------------------------------------------------------------------- reconcile

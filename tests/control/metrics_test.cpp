@@ -1,5 +1,6 @@
 // The control plane's /metrics families (control/core/metrics, README "Metrics"): what each
-// series reads for given counters, health, window figures and rollout phases, line by line.
+// series reads for given counters, health, window figures and rollout phases, line by line; and
+// the bgproxy_cluster_* families of an instance in a fleet (README "Running a fleet", SPEC §12).
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include "bgproxy/health/tracker.hpp"
 #include "bgproxy/routing/routing_table.hpp"
 #include "control/core/controller.hpp"
+#include "control/core/fleet_view.hpp"
 #include "control/core/metrics.hpp"
 #include "control/core/service_runtime.hpp"
 #include "control/core/state.hpp"
@@ -65,6 +67,13 @@ std::vector<std::string> series(const std::string& text, const std::string& pref
   return out;
 }
 
+/// The families of `text`, by their "# TYPE" lines, in order.
+std::vector<std::string> families_of(const std::string& text) {
+  std::vector<std::string> out;
+  for (const auto& l : series(text, "# TYPE ")) out.push_back(l.substr(7, l.find(' ', 7) - 7));
+  return out;
+}
+
 class RenderMetrics : public ::testing::Test {
  protected:
   config::Config cfg = two_services();
@@ -73,8 +82,8 @@ class RenderMetrics : public ::testing::Test {
   std::vector<ServiceRuntime> runtime = std::vector<ServiceRuntime>(2);
   health::Tracker tracker{cfg, servers, health::Clock::time_point{} + 100s};
 
-  std::string render(const WindowFigures& figures = {}) {
-    return render_metrics(cfg, state, runtime, servers, &tracker, figures);
+  std::string render(const WindowFigures& figures = {}, const FleetView* fleet = nullptr) {
+    return render_metrics(cfg, state, runtime, servers, &tracker, figures, fleet);
   }
 };
 
@@ -173,13 +182,72 @@ TEST_F(RenderMetrics, RolloutPhaseIsOneForTheCurrentPhaseOnly) {
 }
 
 TEST_F(RenderMetrics, FamiliesInAFixedOrder) {
-  const auto text = render();
-  std::vector<std::string> families;
-  for (const auto& l : series(text, "# TYPE ")) families.push_back(l.substr(7, l.find(' ', 7) - 7));
-  EXPECT_EQ(families, (std::vector<std::string>{"bgproxy_switches_total", "bgproxy_rollbacks_total",
-                                                "bgproxy_server_up", "bgproxy_health_checks_total",
-                                                "bgproxy_watchdog_error_rate", "bgproxy_watchdog_p95_seconds",
-                                                "bgproxy_rollout_phase"}));
+  EXPECT_EQ(families_of(render()), (std::vector<std::string>{"bgproxy_switches_total", "bgproxy_rollbacks_total",
+                                                             "bgproxy_server_up", "bgproxy_health_checks_total",
+                                                             "bgproxy_watchdog_error_rate",
+                                                             "bgproxy_watchdog_p95_seconds", "bgproxy_rollout_phase"}));
+}
+
+// ----------------------------------------------------------------------- a fleet's bgproxy_cluster_*
+
+/// RenderMetrics on instance "a" of a fleet of three, connected: "app" at revision 42 without
+/// conflicts, "api" at revision 17 with 3.
+class FleetMetrics : public RenderMetrics {
+ protected:
+  FleetView fleet{.connected = true,
+                  .instance = "a",
+                  .revision = 42,
+                  .members = std::vector<FleetMember>(3),
+                  .service_revisions = {42, 17},
+                  .conflicts = {0, 3}};
+};
+
+TEST_F(FleetMetrics, TheFourClusterFamiliesWithTheirValues) {
+  const auto text = render({}, &fleet);
+  EXPECT_TRUE(has_line(text, "# TYPE bgproxy_cluster_connected gauge")) << text;
+  EXPECT_TRUE(has_line(text, "bgproxy_cluster_connected 1")) << text;
+  EXPECT_TRUE(has_line(text, "# TYPE bgproxy_cluster_revision gauge")) << text;
+  EXPECT_TRUE(has_line(text, "bgproxy_cluster_revision{service=\"app\"} 42")) << text;
+  EXPECT_TRUE(has_line(text, "bgproxy_cluster_revision{service=\"api\"} 17")) << text;
+  EXPECT_TRUE(has_line(text, "# TYPE bgproxy_cluster_members gauge")) << text;
+  EXPECT_TRUE(has_line(text, "bgproxy_cluster_members 3")) << text;
+  EXPECT_TRUE(has_line(text, "# TYPE bgproxy_cluster_conflicts_total counter")) << text;
+  EXPECT_TRUE(has_line(text, "bgproxy_cluster_conflicts_total{service=\"app\"} 0")) << text;
+  EXPECT_TRUE(has_line(text, "bgproxy_cluster_conflicts_total{service=\"api\"} 3")) << text;
+}
+
+TEST_F(FleetMetrics, AfterTheOthersInAFixedOrder) {
+  EXPECT_EQ(families_of(render({}, &fleet)),
+            (std::vector<std::string>{"bgproxy_switches_total", "bgproxy_rollbacks_total", "bgproxy_server_up",
+                                      "bgproxy_health_checks_total", "bgproxy_watchdog_error_rate",
+                                      "bgproxy_watchdog_p95_seconds", "bgproxy_rollout_phase",
+                                      "bgproxy_cluster_connected", "bgproxy_cluster_revision",
+                                      "bgproxy_cluster_members", "bgproxy_cluster_conflicts_total"}));
+}
+
+TEST_F(FleetMetrics, DisconnectedAndNothingKnownYetReadZero) {
+  FleetView disconnected;
+  disconnected.instance = "a";
+  const auto text = render({}, &disconnected);
+  EXPECT_TRUE(has_line(text, "bgproxy_cluster_connected 0")) << text;
+  EXPECT_TRUE(has_line(text, "bgproxy_cluster_members 0")) << text;
+  EXPECT_TRUE(has_line(text, "bgproxy_cluster_revision{service=\"app\"} 0")) << text;
+  EXPECT_TRUE(has_line(text, "bgproxy_cluster_revision{service=\"api\"} 0")) << text;
+  EXPECT_TRUE(has_line(text, "bgproxy_cluster_conflicts_total{service=\"app\"} 0")) << text;
+  EXPECT_TRUE(has_line(text, "bgproxy_cluster_conflicts_total{service=\"api\"} 0")) << text;
+}
+
+TEST_F(FleetMetrics, LargeRevisionsAreWrittenWhole) {
+  fleet.service_revisions = {123456789, 7};
+  const auto text = render({}, &fleet);
+  EXPECT_TRUE(has_line(text, "bgproxy_cluster_revision{service=\"app\"} 123456789")) << text;
+}
+
+TEST_F(FleetMetrics, WithoutAFleetNone) {
+  for (const std::string& text : {render({}, nullptr), render_metrics(cfg, state, runtime, servers, &tracker, {})}) {
+    EXPECT_EQ(text.find("bgproxy_cluster_"), std::string::npos) << text;
+    EXPECT_EQ(families_of(text).size(), 7u) << text;
+  }
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Control-socket answers (control/core/replies, SPEC §7): status, health, history,
-// change, ok and error lines, parsed back with boost::json and checked field by field.
+// change, ok and error lines, parsed back with boost::json and checked field by field; and what
+// a fleet adds to them (README "Running a fleet", SPEC §12).
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -16,6 +17,7 @@
 #include "bgproxy/health/tracker.hpp"
 #include "bgproxy/routing/routing_table.hpp"
 #include "control/core/controller.hpp"
+#include "control/core/fleet_view.hpp"
 #include "control/core/replies.hpp"
 
 namespace bgproxy::control {
@@ -292,6 +294,89 @@ TEST(StatusReply, WithTrackerShowsDownServers) {
   EXPECT_EQ(api.at("colors").at("green").at("servers").at(0).at("state"), "up");
 }
 
+// ----------------------------------------------------------------------- status in a fleet
+
+/// Instance "a" of three, connected, routing by revision 42.
+FleetView fleet_of_three() {
+  FleetView f;
+  f.connected = true;
+  f.instance = "a";
+  f.revision = 42;
+  f.members = {{"a", "127.0.0.1:9901", 42, true}, {"b", "127.0.0.1:9902", 42, true}, {"c", "127.0.0.1:9903", 40, false}};
+  f.service_revisions = {42, 17};
+  f.conflicts = {0, 3};
+  return f;
+}
+
+TEST(FleetStatusReply, FleetObjectAndServiceRevisions) {
+  const auto cfg = two_services();
+  const Controller ctl(cfg, Controller::initial_state(cfg));
+  const FleetView fleet = fleet_of_three();
+  const auto o = parse(status_reply(ctl, -1, {}, nullptr, nullptr, &fleet));
+  EXPECT_EQ(o.at("ok"), true);
+  const auto& services = o.at("services").as_array();
+  ASSERT_EQ(services.size(), 2u);
+  EXPECT_EQ(services[0].at("name"), "app");
+  EXPECT_EQ(services[0].at("revision").to_number<std::int64_t>(), 42);
+  EXPECT_EQ(services[1].at("name"), "api");
+  EXPECT_EQ(services[1].at("revision").to_number<std::int64_t>(), 17);
+
+  const auto& f = o.at("fleet").as_object();
+  EXPECT_EQ(f.at("connected"), true);
+  EXPECT_EQ(f.at("instance"), "a");
+  EXPECT_EQ(f.at("revision").to_number<std::int64_t>(), 42);
+  const auto& members = f.at("members").as_array();
+  ASSERT_EQ(members.size(), 3u);
+  const std::vector<std::string> names = {"a", "b", "c"};
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto& m = members[i].as_object();
+    EXPECT_EQ(m.size(), 4u);
+    EXPECT_EQ(m.at("instance"), names[i].c_str());
+    EXPECT_EQ(m.at("address"), ("127.0.0.1:990" + std::to_string(i + 1)).c_str());
+    EXPECT_EQ(m.at("revision").to_number<std::int64_t>(), i == 2 ? 40 : 42);
+    EXPECT_EQ(m.at("connected"), i != 2);
+  }
+  EXPECT_EQ(f.size(), 4u);  // connected, instance, revision, members
+}
+
+TEST(FleetStatusReply, OneServiceGetsItsOwnRevision) {
+  const auto cfg = two_services();
+  const Controller ctl(cfg, Controller::initial_state(cfg));
+  const FleetView fleet = fleet_of_three();
+  const auto o = parse(status_reply(ctl, 1, {}, nullptr, nullptr, &fleet));
+  const auto& services = o.at("services").as_array();
+  ASSERT_EQ(services.size(), 1u);
+  EXPECT_EQ(services[0].at("name"), "api");
+  EXPECT_EQ(services[0].at("revision").to_number<std::int64_t>(), 17);
+  EXPECT_EQ(o.at("fleet").at("members").as_array().size(), 3u);
+}
+
+TEST(FleetStatusReply, DisconnectedWithoutMembersOrRevisionsYet) {
+  const auto cfg = two_services();
+  const Controller ctl(cfg, Controller::initial_state(cfg));
+  FleetView fleet;
+  fleet.instance = "host:9901";
+  fleet.service_revisions = {5};  // none yet for "api"
+  const auto o = parse(status_reply(ctl, -1, {}, nullptr, nullptr, &fleet));
+  const auto& f = o.at("fleet").as_object();
+  EXPECT_EQ(f.at("connected"), false);
+  EXPECT_EQ(f.at("instance"), "host:9901");
+  EXPECT_EQ(f.at("revision").to_number<std::int64_t>(), 0);
+  EXPECT_TRUE(f.at("members").as_array().empty());
+  EXPECT_EQ(o.at("services").at(0).at("revision").to_number<std::int64_t>(), 5);
+  EXPECT_FALSE(o.at("services").at(1).as_object().contains("revision"));
+}
+
+TEST(FleetStatusReply, WithoutAFleetNoFleetFields) {
+  const auto cfg = two_services();
+  const Controller ctl(cfg, Controller::initial_state(cfg));
+  for (const std::string& line : {status_reply(ctl, -1, {}, nullptr), status_reply(ctl, -1, {}, nullptr, nullptr, nullptr)}) {
+    const auto o = parse(line);
+    EXPECT_FALSE(o.contains("fleet")) << line;
+    for (const auto& s : o.at("services").as_array()) EXPECT_FALSE(s.as_object().contains("revision")) << line;
+  }
+}
+
 // ----------------------------------------------------------------------- history
 
 State five_entries() {
@@ -397,6 +482,29 @@ TEST(HistoryReply, ServiceFilterThenLimit) {
 
 TEST(HistoryReply, EmptyHistory) {
   EXPECT_EQ(history_reply(State{}, "", 20), R"({"ok":true,"history":[]})");
+}
+
+TEST(FleetHistoryReply, InstanceAndLocalWhenSet) {
+  State s;
+  const std::pair<std::string, bool> made_by[] = {{"a", false}, {"b", true}, {"", false}, {"", true}};
+  for (const auto& [instance, local] : made_by) {
+    s.record(HistoryEntry{"2026-12-03T10:00:00.000Z", "app", "split", {{"green", 30}}, 0, 4242, "manual", Weights{0},
+                          Weights{3000}, instance, local});
+  }
+  const auto o = parse(history_reply(s, "", 20));
+  const auto& h = o.at("history").as_array();
+  ASSERT_EQ(h.size(), 4u);
+  EXPECT_EQ(h[0].at("instance"), "a");
+  EXPECT_FALSE(h[0].as_object().contains("local"));
+  EXPECT_EQ(h[1].at("instance"), "b");
+  EXPECT_EQ(h[1].at("local"), true);
+  EXPECT_FALSE(h[2].as_object().contains("instance"));
+  EXPECT_FALSE(h[2].as_object().contains("local"));
+  EXPECT_FALSE(h[3].as_object().contains("instance"));
+  EXPECT_EQ(h[3].at("local"), true);
+  // The rest of an entry is as outside a fleet.
+  EXPECT_EQ(h[1].at("by").at("pid").to_number<std::int32_t>(), 4242);
+  EXPECT_EQ(h[1].at("command"), "split");
 }
 
 // ----------------------------------------------------------------------- change / ok / error

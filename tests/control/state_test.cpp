@@ -637,6 +637,85 @@ TEST(StateJson, MalformedDocumentsNameTheField) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A history entry's "instance" and "local" in a fleet (README "Running a fleet", SPEC §12).
+
+/// A split of "app" at `time`, made by fleet member `instance` ("" outside a fleet), on it alone or not.
+HistoryEntry fleet_entry(std::string time, std::string instance, bool local) {
+  HistoryEntry h = entry("app", 0, 3000);
+  h.time = std::move(time);
+  h.instance = std::move(instance);
+  h.local = local;
+  return h;
+}
+
+/// good_doc with `field` set to the JSON `value` on its history entry.
+std::string with_entry_field(std::string_view field, std::string_view value) {
+  const std::string after = R"("after":{"blue":50.0,"green":50.0})";
+  return with(after, after + ",\"" + std::string(field) + "\":" + std::string(value));
+}
+
+TEST(FleetStateJson, InstanceAndLocalRoundTrip) {
+  State s;
+  s.record(fleet_entry("2026-12-03T10:00:00.000Z", "a", false));
+  s.record(fleet_entry("2026-12-03T10:00:01.000Z", "b", true));
+  s.record(fleet_entry("2026-12-03T10:00:02.000Z", "", true));  // a --local change outside a fleet's view
+  s.record(fleet_entry("2026-12-03T10:00:03.000Z", "", false));
+  const std::string text = to_json(s);
+  const auto back = from_json(text);
+  ASSERT_TRUE(back.has_value()) << back.error() << "\n" << text;
+  EXPECT_EQ(*back, s);
+  ASSERT_EQ(back->history.size(), 4u);
+  EXPECT_EQ(back->history[0].instance, "a");
+  EXPECT_FALSE(back->history[0].local);
+  EXPECT_EQ(back->history[1].instance, "b");
+  EXPECT_TRUE(back->history[1].local);
+  EXPECT_EQ(back->history[2].instance, "");
+  EXPECT_TRUE(back->history[2].local);
+}
+
+TEST(FleetStateJson, FieldsAbsentWhenEmptyOrFalse) {
+  State s;
+  s.record(fleet_entry("2026-12-03T10:00:00.000Z", "", false));
+  const std::string text = to_json(s);
+  EXPECT_EQ(text.find("\"instance\""), std::string::npos) << text;
+  EXPECT_EQ(text.find("\"local\""), std::string::npos) << text;
+
+  State t;
+  t.record(fleet_entry("2026-12-03T10:00:00.000Z", "a", true));
+  const auto v = json::parse(to_json(t));
+  const auto& h = v.at("history").at(0).as_object();
+  EXPECT_EQ(h.at("instance"), "a");
+  EXPECT_EQ(h.at("local"), true);
+}
+
+TEST(FleetStateJson, EntriesWithoutTheFieldsReadAsOutsideAFleet) {
+  const auto s = from_json(good_doc);
+  ASSERT_TRUE(s.has_value()) << s.error();
+  ASSERT_EQ(s->history.size(), 1u);
+  EXPECT_EQ(s->history[0].instance, "");
+  EXPECT_FALSE(s->history[0].local);
+}
+
+TEST(FleetStateJson, LocalMustBeABool) {
+  ASSERT_TRUE(from_json(with_entry_field("local", "false")).has_value());
+  EXPECT_TRUE(from_json(with_entry_field("local", "true"))->history[0].local);
+  for (std::string_view bad : {"\"true\"", "1", "0", "null", "[]"}) {
+    const auto s = from_json(with_entry_field("local", bad));
+    ASSERT_FALSE(s.has_value()) << bad;
+    EXPECT_EQ(s.error(), "history[0].local: must be true or false") << bad;
+  }
+}
+
+TEST(FleetStateJson, InstanceMustBeAString) {
+  EXPECT_EQ(from_json(with_entry_field("instance", "\"b\""))->history[0].instance, "b");
+  for (std::string_view bad : {"1", "null", "true", "{}"}) {
+    const auto s = from_json(with_entry_field("instance", bad));
+    ASSERT_FALSE(s.has_value()) << bad;
+    EXPECT_EQ(s.error(), "history[0].instance: must be a string") << bad;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 TEST(StateFile, SaveThenLoadEquals) {
   TempDir dir;

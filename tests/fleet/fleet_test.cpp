@@ -30,6 +30,10 @@ namespace bgtest::fleet {
 namespace {
 
 constexpr const char* kNoWatchdog = "sticky: none\nwatchdog: { enabled: false }\n";
+/// The watchdog on: a 10 s window, decided from 30 requests, rollback above 5 % errors.
+constexpr const char* kWatchdog =
+    "sticky: none\n"
+    "watchdog: { enabled: true, window: 10s, min_requests: 30, max_error_rate: 0.05, max_p95: 5s, bake_time: 60s }\n";
 
 double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -55,6 +59,20 @@ std::string join(const std::vector<std::string>& v) {
   for (const auto& x : v) s += "  " + x + "\n";
   return s;
 }
+
+/// The harness (fleet_harness.hpp) with a wait the tests below share; named as the harness so
+/// that the tests stay FleetTest.* (`fleet::FleetTest` is the harness itself).
+class FleetTest : public fleet::FleetTest {
+ protected:
+  /// Expects each of `instances` to route a request to `color` within `timeout`.
+  void expect_routed_to(const std::vector<std::string>& instances, const std::string& color, Ms timeout) {
+    for (const auto& i : instances) {
+      std::string seen;
+      EXPECT_TRUE(wait_until([&] { return (seen = routed_color(i)) == color; }, timeout))
+          << i << " still routes to " << seen;
+    }
+  }
+};
 
 // ---------------------------------------------------------------------------------------------
 // 1.
@@ -92,11 +110,7 @@ TEST_F(FleetTest, ChangeViaAIsRoutedByBAndC) {
 
   // A switch via a: every request through b and c goes green.
   ctl("a", {"switch", "green"});
-  for (const std::string i : {"b", "c"}) {
-    std::string seen;
-    EXPECT_TRUE(wait_until([&] { return (seen = routed_color(i)) == "green"; }, Ms(2000)))
-        << i << " still routes to " << seen;
-  }
+  expect_routed_to({"b", "c"}, "green", Ms(2000));
   // Once green, it stays green: 20 requests through each.
   for (const std::string i : {"a", "b", "c"})
     for (int k = 0; k < 20; ++k) ASSERT_EQ(routed_color(i), "green") << i << " request " << k;
@@ -249,9 +263,7 @@ TEST_F(FleetTest, ConcurrentChangesViaAAndBNeverLoseAnUpdate) {
 
 TEST_F(FleetTest, WatchdogRollbackOnlyTheSumCanDecide) {
   FleetOptions o;
-  o.service_extra =
-      "sticky: none\n"
-      "watchdog: { enabled: true, window: 10s, min_requests: 30, max_error_rate: 0.05, max_p95: 5s, bake_time: 60s }\n";
+  o.service_extra = kWatchdog;
   start_fleet(o);
   ctl("a", {"split", "--green", "50"});
   ASSERT_TRUE(wait_green({"a", "b", "c"}, 50, Ms(3000)));
@@ -392,11 +404,7 @@ TEST_F(FleetTest, EtcdLeaderKilledChangesContinue) {
 
   // And a change via b too.
   ctl("b", {"switch", "green"});
-  for (const std::string i : {"a", "c"}) {
-    std::string seen;
-    EXPECT_TRUE(wait_until([&] { return (seen = routed_color(i)) == "green"; }, Ms(5000)))
-        << i << " routes to " << seen;
-  }
+  expect_routed_to({"a", "c"}, "green", Ms(5000));
   for (const std::string i : {"a", "b", "c"})
     EXPECT_TRUE(proxy(i).wait_metric("bgproxy_cluster_connected", {}, [](double v) { return v == 1; }, Ms(5000)) == 1.0)
         << i;
@@ -408,9 +416,7 @@ TEST_F(FleetTest, EtcdLeaderKilledChangesContinue) {
 TEST_F(FleetTest, QuorumLostChangesRefusedTrafficServedLocalRollback) {
   FleetOptions o;
   o.etcd_members = 3;
-  o.service_extra =
-      "sticky: none\n"
-      "watchdog: { enabled: true, window: 10s, min_requests: 30, max_error_rate: 0.05, max_p95: 5s, bake_time: 60s }\n";
+  o.service_extra = kWatchdog;
   start_fleet(o);
   ctl("a", {"split", "--green", "50"});
   ASSERT_TRUE(wait_green({"a", "b", "c"}, 50, Ms(3000)));
