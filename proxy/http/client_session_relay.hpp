@@ -146,7 +146,6 @@ void ClientSession<Stream>::body_too_large() {
 template <class Stream>
 void ClientSession<Stream>::do_read_response_head() {
   phase_ = Phase::response;
-  new_response_parser();
   attempt_.response_bytes_seen = upstream_->buffer.size() != 0;
   parse_response_head();
 }
@@ -160,15 +159,19 @@ void ClientSession<Stream>::new_response_parser() {
   if (req_.head_method) response_parser_->skip(true);
 }
 
+/// As parse_head(): the response head is parsed whole, from its first byte, on a fresh parser.
 template <class Stream>
 void ClientSession<Stream>::parse_response_head() {
   auto& buf = upstream_->buffer;
   if (buf.size() != 0) {
+    new_response_parser();
     error_code ec;
-    const auto n = response_parser_->put(buf.data(), ec);
-    buf.consume(n);
-    if (!ec && response_parser_->is_header_done()) return on_response_head();
-    if (ec && ec != http::error::need_more) return upstream_failed(stats::FailureReason::protocol, 502, false);
+    const auto n = response_parser_->parse(buf.data(), ec);
+    if (n != 0) {
+      buf.consume(n);
+      return on_response_head();
+    }
+    if (ec != http::error::need_more) return upstream_failed(stats::FailureReason::protocol, 502, false);
   }
   arm_upstream(settings().upstream_response);
   auto self = this->shared_from_this();
@@ -201,7 +204,6 @@ void ClientSession<Stream>::on_response_head() {
   if (status < 200) {
     // Interim responses: 100 Continue was already answered by the proxy, and
     // 102/103 are optional hints; read on to the final response.
-    new_response_parser();
     return parse_response_head();
   }
   req_.status = status;

@@ -112,22 +112,26 @@ void ClientSession<Stream>::linger_raw() {
 template <class Stream>
 void ClientSession<Stream>::do_read_head() {
   if constexpr (!tls_stream) shed_at_ = worker_.coarse_now() + shed_after;
-  parser_.emplace(request_head_);
-  parser_->header_limit(static_cast<std::uint32_t>(settings().max_header_bytes));
-  parser_->body_limit(boost::none);  // Beast's 1 MB default would refuse large uploads; max_body_bytes is ours
-  parser_->eager(false);
   parse_head();
 }
 
+/// Parses the head from its first byte on a fresh parser (head_parser.hpp): a head that came in
+/// pieces is parsed once it is whole, with its views into buffer_.
 template <class Stream>
 void ClientSession<Stream>::parse_head() {
   if (buffer_.size() != 0) {
     if (phase_ == Phase::idle) begin_request();
+    parser_.emplace(request_head_);
+    parser_->header_limit(static_cast<std::uint32_t>(settings().max_header_bytes));
+    parser_->body_limit(boost::none);  // Beast's 1 MB default would refuse large uploads; max_body_bytes is ours
+    parser_->eager(false);
     error_code ec;
-    const auto n = parser_->put(buffer_.data(), ec);
-    buffer_.consume(n);
-    if (!ec && parser_->is_header_done()) return on_request_head();
-    if (ec && ec != http::error::need_more) return reject_request(ec);
+    const auto n = parser_->parse(buffer_.data(), ec);
+    if (n != 0) {
+      buffer_.consume(n);
+      return on_request_head();
+    }
+    if (ec != http::error::need_more) return reject_request(ec);
   }
   read_head_more();
 }

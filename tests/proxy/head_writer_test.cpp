@@ -537,7 +537,7 @@ TEST(HeadWriter, Issue2UnknownStatusWithoutReasonKeepsEmptyReason) {
   ResponseHeadParser parser(head);
   parser.eager(false);
   boost::beast::error_code ec;
-  parser.put(boost::asio::buffer(upstream.data(), upstream.size()), ec);
+  parser.parse(boost::asio::buffer(upstream.data(), upstream.size()), ec);
   ASSERT_FALSE(ec) << ec.message();
   ASSERT_TRUE(parser.is_header_done());
   ASSERT_EQ(head.result_int(), 299u);
