@@ -147,6 +147,43 @@ TEST_F(ProxyBasic, Issue14IdleClientThatShedItsBuffersIsServedOnItsNextRequest) 
   EXPECT_TRUE(p.process().running());
 }
 
+// Issue 14: a head that arrives in pieces, split after its request line and inside a field, is
+// forwarded as it was sent (views into the read buffer must never outlive a read).
+TEST_F(ProxyBasic, Issue14HeadInPiecesIsForwardedWhole) {
+  Proxy& p = start_proxy({});
+  Client c(p.port());
+  const std::vector<std::string> pieces = {"GET /split?x=1 HTTP/1.1\r\n", "Host: a.example\r\nX-Pie",
+                                           "ce: one\r\nX-Other: two\r\n", "\r\n"};
+  for (const auto& piece : pieces) {
+    c.send(piece);
+    std::this_thread::sleep_for(Ms(30));  // each piece its own read
+  }
+  auto r = c.read_response();
+  ASSERT_TRUE(r) << c.last_error();
+  ASSERT_EQ(r->status, 200);
+  const Echo e = parse_echo(r->body);
+  EXPECT_EQ(e.method, "GET");
+  EXPECT_EQ(e.target, "/split?x=1");
+  EXPECT_EQ(e.value("host"), "a.example");
+  EXPECT_EQ(e.value("x-piece"), "one");
+  EXPECT_EQ(e.value("x-other"), "two");
+}
+
+// Issue 14: a folded field value (obs-fold) is refused with 400, and only that connection closes.
+TEST_F(ProxyBasic, Issue14FoldedFieldValueIsRefused) {
+  Proxy& p = start_proxy({});
+  Client c(p.port());
+  c.send("GET /fold HTTP/1.1\r\nHost: a.example\r\nX-Folded: one\r\n two\r\n\r\n");
+  auto r = c.read_response();
+  ASSERT_TRUE(r) << c.last_error();
+  EXPECT_EQ(r->status, 400);
+  Client other(p.port());
+  other.send(get_request("/still"));
+  r = other.read_response();
+  ASSERT_TRUE(r) << other.last_error();
+  EXPECT_EQ(r->status, 200);
+}
+
 TEST_F(ProxyBasic, UpstreamConnectionsReusedAcrossClientConnections) {
   Proxy& p = start_proxy({});
   std::set<std::uint64_t> distinct;
