@@ -11,17 +11,17 @@ void ClientSession<Stream>::start_tunnel() {
   req_.status = 101;
   ResponseFraming framing;
   framing.upgrade = true;
-  head_.clear();
-  write_response_head(head_, response_head_, framing, color_header());
+  ex_->head.clear();
+  write_response_head(ex_->head, ex_->response_head, framing, color_header());
   record_exchange(101);
-  upgrade_body_.reset(BodyKind::until_eof);
+  ex_->upgrade_body.reset(BodyKind::until_eof);
   tunnel_open_ = 2;
   // The client's leftover bytes (already in buffer_) go up, the head goes down.
   head_pending_ = true;
-  relay_step(*upstream_, upstream_->buffer, stream_, upgrade_body_, Direction::to_client);
+  relay_step(*upstream_, upstream_->buffer, stream_, ex_->upgrade_body, Direction::to_client);
   head_pending_ = false;
-  request_body_.reset(BodyKind::until_eof);
-  relay_step(stream_, buffer_, *upstream_, request_body_, Direction::to_upstream);
+  ex_->request_body.reset(BodyKind::until_eof);
+  relay_step(stream_, buffer_, *upstream_, ex_->request_body, Direction::to_upstream);
 }
 
 template <class Stream>

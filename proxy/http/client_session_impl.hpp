@@ -111,6 +111,26 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     bool upstream_keep_alive = false;  ///< the connection may be pooled after this response
   };
 
+  /// The heads as parsed (flat arrays of views into buffer_ and the upstream connection's
+  /// buffer, reused from message to message: a request head is read until it was written out,
+  /// a response head until its answer was; no buffer is read into meanwhile), their parsers, the
+  /// outgoing head and the body framings.
+  struct Exchange {
+    Exchange() { head.reserve(1024); }
+    ParsedHead request_head;
+    ParsedHead response_head;
+    std::optional<RequestHeadParser> parser;            ///< emplaced per request head
+    std::optional<ResponseHeadParser> response_parser;  ///< per response head
+    std::string request_line;   ///< "GET /x" for the access log (only when it is on), reused
+    std::string head;           ///< the outgoing head, reused
+    std::string set_cookie;     ///< "Set-Cookie: ...\r\n" for a client that had no sticky cookie
+    std::string extra_headers;  ///< lines the proxy adds to a response head
+    std::vector<net::const_buffer> gather;
+    BodyFraming request_body;
+    BodyFraming response_body;
+    BodyFraming upgrade_body;  ///< the backend's side of a tunnel
+  };
+
   static constexpr std::size_t read_chunk = 16 * 1024;
   /// A keep-alive client silent this long gives back its buffers until it speaks again.
   static constexpr auto shed_after = std::chrono::milliseconds(250);
@@ -172,7 +192,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void on_connect(error_code ec);
   void on_upstream_handshake(error_code ec);
   void after_connect();
-  /// Writes the head to forward into head_ (once per request, at routing time).
+  /// Writes the head to forward into the exchange's head (once per request, at routing time).
   void write_upstream_head();
   void send_request_head();
   static bool final_answer_or_close(Socket& s);
@@ -225,22 +245,11 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   std::string client_ip_;
   std::array<std::uint8_t, 16> client_addr_;
 
-  /// The heads as parsed: flat arrays of views into buffer_ and the upstream connection's
-  /// buffer, reused from message to message. A request head is read until it was written out
-  /// (head_), a response head until its answer was; no buffer is read into meanwhile.
-  ParsedHead request_head_;
-  ParsedHead response_head_;
-  std::optional<RequestHeadParser> parser_;            ///< emplaced per request head
-  std::optional<ResponseHeadParser> response_parser_;  ///< per response head
-  std::string request_line_;   ///< "GET /x" for the access log (only when it is on), reused
-  std::string head_;           ///< the outgoing head, reused
-  bool head_pending_ = false;  ///< head_ goes out with the next relay write
-  std::string set_cookie_;     ///< "Set-Cookie: ...\r\n" for a client that had no sticky cookie
-  std::string extra_headers_;  ///< lines the proxy adds to a response head
-  std::vector<net::const_buffer> gather_;
-  BodyFraming request_body_;
-  BodyFraming response_body_;
-  BodyFraming upgrade_body_;  ///< the backend's side of a tunnel
+  /// What only an exchange needs, from its first byte until the connection idles long enough to
+  /// shed it (on_shed): a keep-alive client that keeps talking keeps it, one that idles holds
+  /// its socket and this session's few fields alone (issue 14).
+  std::unique_ptr<Exchange> ex_;
+  bool head_pending_ = false;  ///< the exchange's head goes out with the next relay write
   UpstreamConnectionPtr upstream_;  ///< the current attempt's connection
 
   Phase phase_ = Phase::idle;

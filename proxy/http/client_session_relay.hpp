@@ -28,7 +28,7 @@ void ClientSession<Stream>::relay_step(In& in, beast::flat_buffer& buf, Out& out
     buf.consume(consumed);
     return framing.done() ? relay_done(dir) : relay_read(in, buf, out, framing, dir);
   }
-  const auto head = head_pending_ ? net::const_buffer(head_.data(), head_.size()) : net::const_buffer();
+  const auto head = head_pending_ ? net::const_buffer(ex_->head.data(), ex_->head.size()) : net::const_buffer();
   head_pending_ = false;
   arm_for_write(dir);
   auto self = this->shared_from_this();
@@ -44,10 +44,10 @@ void ClientSession<Stream>::relay_step(In& in, beast::flat_buffer& buf, Out& out
   };
   if (framing.dechunk()) {
     // De-chunking for an HTTP/1.0 client is rare: a vector of spans is fine here.
-    gather_.clear();
-    gather_.push_back(head);
-    gather_.insert(gather_.end(), framing.payload().begin(), framing.payload().end());
-    return net::async_write(out, gather_, std::move(on_written));
+    ex_->gather.clear();
+    ex_->gather.push_back(head);
+    ex_->gather.insert(ex_->gather.end(), framing.payload().begin(), framing.payload().end());
+    return net::async_write(out, ex_->gather, std::move(on_written));
   }
   // Head and first body bytes leave in one gather write (one send per message).
   net::async_write(out, std::array<net::const_buffer, 2>{head, net::const_buffer(buf.data().data(), consumed)},
@@ -152,11 +152,11 @@ void ClientSession<Stream>::do_read_response_head() {
 
 template <class Stream>
 void ClientSession<Stream>::new_response_parser() {
-  response_parser_.emplace(response_head_);
-  response_parser_->header_limit(upstream_header_limit);
-  response_parser_->body_limit(boost::none);  // bodies are relayed raw, never held
-  response_parser_->eager(false);
-  if (req_.head_method) response_parser_->skip(true);
+  ex_->response_parser.emplace(ex_->response_head);
+  ex_->response_parser->header_limit(upstream_header_limit);
+  ex_->response_parser->body_limit(boost::none);  // bodies are relayed raw, never held
+  ex_->response_parser->eager(false);
+  if (req_.head_method) ex_->response_parser->skip(true);
 }
 
 /// As parse_head(): the response head is parsed whole, from its first byte, on a fresh parser.
@@ -166,7 +166,7 @@ void ClientSession<Stream>::parse_response_head() {
   if (buf.size() != 0) {
     new_response_parser();
     error_code ec;
-    const auto n = response_parser_->parse(buf.data(), ec);
+    const auto n = ex_->response_parser->parse(buf.data(), ec);
     if (n != 0) {
       buf.consume(n);
       return on_response_head();
@@ -193,7 +193,7 @@ void ClientSession<Stream>::on_response_read(error_code ec, std::size_t n) {
 
 template <class Stream>
 void ClientSession<Stream>::on_response_head() {
-  const auto& res = response_head_;
+  const auto& res = ex_->response_head;
   const unsigned status = res.result_int();
   if (status == 101) {
     // A switch bgproxy did not ask for (no websocket upgrade forwarded), or to another
@@ -213,39 +213,39 @@ void ClientSession<Stream>::on_response_head() {
   std::uint64_t length = 0;
   if (req_.head_method || status == 204 || status == 304) {
     kind = BodyKind::none;
-  } else if (response_parser_->chunked()) {
+  } else if (ex_->response_parser->chunked()) {
     kind = BodyKind::chunked;
-  } else if (const auto len = response_parser_->content_length()) {
+  } else if (const auto len = ex_->response_parser->content_length()) {
     kind = BodyKind::length;
     length = *len;
   } else {
     kind = BodyKind::until_eof;
   }
-  attempt_.upstream_keep_alive = response_parser_->keep_alive() && kind != BodyKind::until_eof && !attempt_.request_cut;
+  attempt_.upstream_keep_alive = ex_->response_parser->keep_alive() && kind != BodyKind::until_eof && !attempt_.request_cut;
   const bool dechunk = kind == BodyKind::chunked && req_.http10;
   // A request body not read to its end (the backend answered early) leaves the client
   // connection unusable for another request.
-  if (kind == BodyKind::until_eof || dechunk || worker_.draining() || !request_body_.done()) req_.keep_alive = false;
-  response_body_.reset(kind, length, dechunk);
+  if (kind == BodyKind::until_eof || dechunk || worker_.draining() || !ex_->request_body.done()) req_.keep_alive = false;
+  ex_->response_body.reset(kind, length, dechunk);
 
   ResponseFraming framing;
   // 204 has no body, so no framing field (RFC 9110 §6.4.1); HEAD and 304 keep theirs as metadata.
-  framing.body.chunked = response_parser_->chunked() && !req_.http10 && status != 204;
-  if (const auto len = response_parser_->content_length(); len && !response_parser_->chunked() && status != 204) {
+  framing.body.chunked = ex_->response_parser->chunked() && !req_.http10 && status != 204;
+  if (const auto len = ex_->response_parser->content_length(); len && !ex_->response_parser->chunked() && status != 204) {
     framing.body.content_length = *len;
   }
   framing.keep_alive = req_.keep_alive;
   framing.client_http10 = req_.http10;
-  head_.clear();
-  extra_headers_.assign(color_header()).append(set_cookie_);
-  if (const auto said = write_response_head(head_, res, framing, extra_headers_); !said.empty()) {
+  ex_->head.clear();
+  ex_->extra_headers.assign(color_header()).append(ex_->set_cookie);
+  if (const auto said = write_response_head(ex_->head, res, framing, ex_->extra_headers); !said.empty()) {
     const auto hint = parse_keep_alive(said);
     upstream_->retire_idle = retire_before(hint.timeout);
     upstream_->max_requests = hint.max;
   }
   head_pending_ = true;
   req_.response_started = false;
-  relay_step(*upstream_, upstream_->buffer, stream_, response_body_, Direction::response);
+  relay_step(*upstream_, upstream_->buffer, stream_, ex_->response_body, Direction::response);
 }
 
 template <class Stream>
@@ -268,8 +268,8 @@ void ClientSession<Stream>::finish_exchange() {
 /// The response is out: keep the client connection for the next request or close it.
 template <class Stream>
 void ClientSession<Stream>::end_of_exchange() {
-  parser_.reset();
-  response_parser_.reset();
+  ex_->parser.reset();
+  ex_->response_parser.reset();
   req_.table.reset();  // let go of the snapshot while idle; the rest of req_ waits for the next request
   req_.service = -1;
   attempt_.server = no_server;
@@ -288,7 +288,7 @@ void ClientSession<Stream>::finish_with_error(unsigned status) {
   release_upstream(false);
   req_.status = status;
   record_exchange(status);
-  respond_local(status, req_.keep_alive && request_body_.done());
+  respond_local(status, req_.keep_alive && ex_->request_body.done());
 }
 
 /// Answers a request that never reached routing (400, 404, 413, 431).
@@ -311,13 +311,13 @@ void ClientSession<Stream>::record_exchange(unsigned status) {
 template <class Stream>
 void ClientSession<Stream>::log_access(unsigned status, double seconds) {
   const auto& log = rt_->access_log;
-  if (!log || !parser_) return;
+  if (!log || !ex_ || !ex_->parser) return;
   const bool routed = req_.service >= 0 && req_.table;
   const auto server = attempt_.server;
   // The request line as on_request_head() kept it: the views into buffer_ may be gone by now.
-  const auto version = parser_->is_header_done() ? request_head_.version() : 11;
+  const auto version = ex_->parser->is_header_done() ? ex_->request_head.version() : 11;
   log->info("{} \"{} HTTP/{}.{}\" {} {:.6f} {} {} {}", client_ip_,
-            parser_->is_header_done() ? std::string_view(request_line_) : std::string_view(" "), version / 10,
+            ex_->parser->is_header_done() ? std::string_view(ex_->request_line) : std::string_view(" "), version / 10,
             version % 10, status, seconds,
             routed ? std::string_view(service_route().name) : "-", routed ? routing::color_name(req_.color) : "-",
             server != no_server ? std::string_view(rt_->servers[server].endpoint.text) : "-");
@@ -327,12 +327,12 @@ void ClientSession<Stream>::log_access(unsigned status, double seconds) {
 template <class Stream>
 void ClientSession<Stream>::respond_local(unsigned status, bool keep_alive) {
   req_.keep_alive = keep_alive && !worker_.draining();
-  head_.clear();
-  write_local_response(head_, status, req_.keep_alive);
+  ex_->head.clear();
+  write_local_response(ex_->head, status, req_.keep_alive);
   arm_client(settings().client_idle);
   phase_ = Phase::response;
   auto self = this->shared_from_this();
-  net::async_write(stream_, net::buffer(head_), [self](error_code ec, std::size_t) {
+  net::async_write(stream_, net::buffer(ex_->head), [self](error_code ec, std::size_t) {
     if (ec) return self->close();
     self->end_of_exchange();
   });

@@ -13,7 +13,6 @@ ClientSession<Stream>::ClientSession(Worker& worker, Stream stream, std::string 
       stream_(std::move(stream)),
       client_ip_(std::move(client_ip)),
       client_addr_(client_addr) {
-  head_.reserve(1024);
   worker_.track(*this);
 }
 
@@ -121,12 +120,12 @@ template <class Stream>
 void ClientSession<Stream>::parse_head() {
   if (buffer_.size() != 0) {
     if (phase_ == Phase::idle) begin_request();
-    parser_.emplace(request_head_);
-    parser_->header_limit(static_cast<std::uint32_t>(settings().max_header_bytes));
-    parser_->body_limit(boost::none);  // Beast's 1 MB default would refuse large uploads; max_body_bytes is ours
-    parser_->eager(false);
+    ex_->parser.emplace(ex_->request_head);
+    ex_->parser->header_limit(static_cast<std::uint32_t>(settings().max_header_bytes));
+    ex_->parser->body_limit(boost::none);  // Beast's 1 MB default would refuse large uploads; max_body_bytes is ours
+    ex_->parser->eager(false);
     error_code ec;
-    const auto n = parser_->parse(buffer_.data(), ec);
+    const auto n = ex_->parser->parse(buffer_.data(), ec);
     if (n != 0) {
       buffer_.consume(n);
       return on_request_head();
@@ -140,6 +139,7 @@ template <class Stream>
 void ClientSession<Stream>::begin_request() {
   phase_ = Phase::head;
   shed_at_ = Clock::time_point::max();
+  if (!ex_) ex_ = std::make_unique<Exchange>();
   req_ = Request{};
   req_.start = Clock::now();
   arm_client(settings().client_header);
@@ -164,8 +164,8 @@ void ClientSession<Stream>::on_read_head(error_code ec, std::size_t n) {
   parse_head();
 }
 
-/// Sheds what only an exchange needs (issue 14): the read buffer (16 KiB reserved), the head
-/// arrays and strings. The socket's readiness brings them back, from the allocator's free lists.
+/// Sheds what only an exchange needs (issue 14): the read buffer (16 KiB reserved) and the
+/// Exchange (heads, parsers, strings, body framings). The client's next bytes bring them back.
 /// TLS connections keep theirs: OpenSSL may hold decrypted bytes the socket no longer shows.
 template <class Stream>
 void ClientSession<Stream>::on_shed() {
@@ -181,13 +181,7 @@ void ClientSession<Stream>::on_shed() {
 template <class Stream>
 void ClientSession<Stream>::wait_idle() {
   buffer_.shrink_to_fit();
-  request_head_ = ParsedHead{};
-  response_head_ = ParsedHead{};
-  std::string().swap(head_);
-  std::string().swap(request_line_);
-  std::string().swap(extra_headers_);
-  std::string().swap(set_cookie_);
-  decltype(gather_)().swap(gather_);
+  ex_.reset();
   auto self = this->shared_from_this();
   lowest_layer().async_wait(tcp::socket::wait_read, [self](error_code ec) {
     if (self->phase_ != Phase::idle) return;  // closed meanwhile (deadline, drain)
@@ -203,32 +197,32 @@ void ClientSession<Stream>::reject_request(error_code ec) {
 
 template <class Stream>
 void ClientSession<Stream>::on_request_head() {
-  const auto& req = request_head_;
-  if (worker_.runtime()->access_log) request_line_.assign(req.method_string()).append(" ").append(req.target());
+  const auto& req = ex_->request_head;
+  if (worker_.runtime()->access_log) ex_->request_line.assign(req.method_string()).append(" ").append(req.target());
   const bool has_te = req.find(http::field::transfer_encoding) != req.end();
   // A Transfer-Encoding that does not end in chunked leaves the body length
   // unknowable on a request: refuse it rather than guess (RFC 9112 §6.3).
-  if (has_te && !parser_->chunked()) return reject(400, false);
+  if (has_te && !ex_->parser->chunked()) return reject(400, false);
   req_.http10 = req.version() == 10;
   // HTTP/1.0 has no Transfer-Encoding: such a message's framing is faulty (RFC 9112 §6.1), and a
   // 1.0 hop before us may have read it by another rule. Refused, like the other ambiguous shapes.
   if (has_te && req_.http10) return reject(400, false);
-  req_.keep_alive = parser_->keep_alive();
+  req_.keep_alive = ex_->parser->keep_alive();
   const auto host_count = req.count(http::field::host);
   if (host_count > 1 || (host_count == 0 && !req_.http10)) return reject(400, false);
 
-  if (const auto len = parser_->content_length(); !parser_->chunked() && len && settings().max_body_bytes != 0 &&
+  if (const auto len = ex_->parser->content_length(); !ex_->parser->chunked() && len && settings().max_body_bytes != 0 &&
                                                   *len > settings().max_body_bytes) {
     return reject(413, false);
   }
   reset_request_body();
   // Only a websocket upgrade becomes a tunnel: any other (h2c above all) would carry traffic
   // past routing, rules and accounting. Those requests go on as plain ones, Upgrade removed.
-  req_.upgrade = parser_->upgrade() && offers_websocket(req[http::field::upgrade]);
+  req_.upgrade = ex_->parser->upgrade() && offers_websocket(req[http::field::upgrade]);
   req_.head_method = req.method() == http::verb::head;
   req_.idempotent = is_idempotent(req.method());
   req_.expect_continue =
-      !request_body_.done() && !req_.http10 && beast::iequals(req[http::field::expect], "100-continue");
+      !ex_->request_body.done() && !req_.http10 && beast::iequals(req[http::field::expect], "100-continue");
 
   req_.target = split_target(req.target(), req[http::field::host]);
   if (!req_.target.valid) return reject(400, false);
@@ -237,7 +231,7 @@ void ClientSession<Stream>::on_request_head() {
   req_.table = worker_.table();
   if (rt_ != worker_.runtime()) rt_ = worker_.runtime();
   req_.service = routing::match_service(*req_.table, req_.target.host_without_port, req_.target.path);
-  if (req_.service < 0) return reject(404, request_body_.done() && req_.keep_alive);
+  if (req_.service < 0) return reject(404, ex_->request_body.done() && req_.keep_alive);
   const auto& svc = service_route();
   const auto bucket = client_bucket(svc);
   const auto decision = routing::decide(svc, bucket, forced_color(svc.override_color, req[svc.override_color.header],
@@ -255,12 +249,12 @@ void ClientSession<Stream>::on_request_head() {
 /// The request body's framing from its start (again, when a request that never left is resent).
 template <class Stream>
 void ClientSession<Stream>::reset_request_body() {
-  if (parser_->chunked()) {
-    request_body_.reset(BodyKind::chunked);
-  } else if (const auto len = parser_->content_length(); len && *len > 0) {
-    request_body_.reset(BodyKind::length, *len);
+  if (ex_->parser->chunked()) {
+    ex_->request_body.reset(BodyKind::chunked);
+  } else if (const auto len = ex_->parser->content_length(); len && *len > 0) {
+    ex_->request_body.reset(BodyKind::length, *len);
   } else {
-    request_body_.reset(BodyKind::none);
+    ex_->request_body.reset(BodyKind::none);
   }
 }
 
@@ -269,8 +263,8 @@ void ClientSession<Stream>::reset_request_body() {
 /// without a cookie gets a fresh random id, returned as Set-Cookie.
 template <class Stream>
 std::uint32_t ClientSession<Stream>::client_bucket(const routing::ServiceRoute& svc) {
-  set_cookie_.clear();
-  if (const auto key = sticky_key(svc.sticky, request_head_, client_ip_); !key.empty()) {
+  ex_->set_cookie.clear();
+  if (const auto key = sticky_key(svc.sticky, ex_->request_head, client_ip_); !key.empty()) {
     return routing::bucket_of(routing::stable_hash(key));
   }
   if (svc.sticky.kind == config::Sticky::Kind::cookie) {
@@ -278,8 +272,8 @@ std::uint32_t ClientSession<Stream>::client_bucket(const routing::ServiceRoute& 
     const auto r = worker_.random();
     for (int i = 0; i < 16; ++i) id[i] = "0123456789abcdef"[(r >> (i * 4)) & 0xf];
     const std::string_view key(id, 16);
-    set_cookie_.append("Set-Cookie: ").append(svc.sticky.name).append("=").append(key);
-    set_cookie_.append("; Path=/; HttpOnly; SameSite=Lax\r\n");
+    ex_->set_cookie.append("Set-Cookie: ").append(svc.sticky.name).append("=").append(key);
+    ex_->set_cookie.append("; Path=/; HttpOnly; SameSite=Lax\r\n");
     return routing::bucket_of(routing::stable_hash(key));
   }
   return routing::bucket_of(worker_.random());

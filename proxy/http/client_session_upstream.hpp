@@ -71,17 +71,17 @@ void ClientSession<Stream>::after_connect() {
 
 template <class Stream>
 void ClientSession<Stream>::write_upstream_head() {
-  const auto& req = request_head_;
+  const auto& req = ex_->request_head;
   const auto& svc = service_route();
-  head_.clear();
+  ex_->head.clear();
   RequestForwarding how;
-  how.body.chunked = request_body_.kind() == BodyKind::chunked;
-  if (const auto len = parser_->content_length(); len && !how.body.chunked) how.body.content_length = *len;
+  how.body.chunked = ex_->request_body.kind() == BodyKind::chunked;
+  if (const auto len = ex_->parser->content_length(); len && !how.body.chunked) how.body.content_length = *len;
   how.upgrade = req_.upgrade;
   if (svc.override_color.enabled) how.strip = svc.override_color.header;
   if (svc.sticky.kind == config::Sticky::Kind::header) how.sticky = svc.sticky.name;
   const auto& target = req_.target;
-  write_request_head(head_, req, target.origin_form,
+  write_request_head(ex_->head, req, target.origin_form,
                      ForwardedFor{client_ip_, tls_stream ? "https" : "http",
                                   target.authority.empty() ? std::string_view(req[http::field::host]) : target.authority,
                                   target.authority},
@@ -93,7 +93,7 @@ void ClientSession<Stream>::send_request_head() {
   head_pending_ = true;
   // First: relay_step may fail at once (bad chunked framing) and release the upstream.
   watch_for_early_answer();
-  relay_step(stream_, buffer_, *upstream_, request_body_, Direction::request);
+  relay_step(stream_, buffer_, *upstream_, ex_->request_body, Direction::request);
 }
 
 // ---------------------------------------------------------------- early answers
@@ -115,7 +115,7 @@ bool ClientSession<Stream>::final_answer_or_close(Socket& s) {
 /// the body stalling until upstream_response.
 template <class Stream>
 void ClientSession<Stream>::watch_for_early_answer() {
-  if (request_body_.done() || req_.upgrade || upstream_->tls) return;
+  if (ex_->request_body.done() || req_.upgrade || upstream_->tls) return;
   attempt_.watching_early = true;
   auto self = this->shared_from_this();
   upstream_->socket.async_wait(tcp::socket::wait_read, [self](error_code ec) { self->on_early_answer(ec); });
@@ -184,7 +184,7 @@ void ClientSession<Stream>::upstream_failed(stats::FailureReason reason, unsigne
   failed.connect_phase = connect_phase;
   failed.reused = attempt_.reused;
   failed.response_bytes_seen = attempt_.response_bytes_seen;
-  failed.body_intact = connect_phase || request_body_.kind() == BodyKind::none;
+  failed.body_intact = connect_phase || ex_->request_body.kind() == BodyKind::none;
   failed.idempotent = req_.idempotent;
   failed.retries_left = req_.retries_left;
   const bool stale = stale_reuse(failed);
