@@ -492,8 +492,11 @@ TEST_F(UpstreamKeepAlive, Issue19LearnedIdleResetsWhenTheServerAddressChangesOnR
   auto g_after = wait_learned_in_health(g.address());
   EXPECT_TRUE(g_after) << "green's learned limit lost by a reload that did not change it: "
                        << json::serialize(health_of(g.address()));
+  // Kept, not reset. Within 10 ms: green's pool may see one more of its idle connections closed
+  // (and learn from it) while the test runs, more so on a loaded machine.
+  constexpr double same = 0.01;
   if (g_after) {
-    EXPECT_NEAR(*g_after, *learned_g, 0.001);
+    EXPECT_NEAR(*g_after, *learned_g, same);
   }
   EXPECT_FALSE(learned_in_health(fresh.address()))
       << "the new address starts with a learned limit: " << json::serialize(health_of(fresh.address()));
@@ -514,7 +517,7 @@ TEST_F(UpstreamKeepAlive, Issue19LearnedIdleResetsWhenTheServerAddressChangesOnR
       << m;
   auto g_metric = metric_value(m, "bgproxy_upstream_learned_idle_seconds", server_labels(g.address(), "green"));
   ASSERT_TRUE(g_metric) << m;
-  EXPECT_NEAR(*g_metric, *learned_g, 0.001);
+  EXPECT_NEAR(*g_metric, *learned_g, same);
   EXPECT_FALSE(learned_in_health(fresh.address()));
 }
 
