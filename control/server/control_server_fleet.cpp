@@ -68,6 +68,11 @@ void ControlServer::share_change(Controller::Decision d, std::function<Controlle
               return apply_local_change(std::move(again), std::move(done), true);
             }
             if (origin != Origin::command) return done({});
+            // A write whose answer was lost may have landed; the watch then brings it here.
+            if (o.why.find("outcome unknown") != std::string::npos) {
+              return done(error_reply("cluster store unreachable: " + o.why +
+                                      " (the change may have reached etcd: see `bgctl status` once it answers)"));
+            }
             return done(error_reply("cluster store unreachable: " + o.why +
                                     " (nothing changed; `bgctl --local` changes this instance alone)"));
         }
