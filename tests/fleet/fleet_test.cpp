@@ -488,10 +488,21 @@ TEST_F(FleetTest, QuorumLostChangesRefusedTrafficServedLocalRollback) {
     for (int k = 0; k < 5; ++k) EXPECT_EQ(routed_color(i), "blue") << i;
   }
   EXPECT_TRUE(proxy("a").wait_metric("bgproxy_cluster_connected", {}, [](double v) { return v == 1; }, Ms(5000)) == 1.0);
-  // Changes are accepted again.
-  const auto again = bgctl("b", {"split", "--green", "10"});
+  // Changes are accepted again. A server's admin state, not a weight: green still fails, and the
+  // fleet's watchdog would rightly roll a new split toward it back before every member showed it.
+  const auto green_address = green_->address();
+  const auto again = bgctl("b", {"server", "disable", green_address});
   EXPECT_EQ(again.exit_code, 0) << again.err << again.out;
-  EXPECT_TRUE(wait_green({"a", "b", "c"}, 10, Ms(3000)));
+  const auto disabled_on = [&](const std::string& instance) {
+    const auto svc = service_status(instance);
+    for (const auto& server : svc.at("colors").at("green").at("servers").as_array()) {
+      const auto& o = server.as_object();
+      if (str(o, "address") == green_address) return str(o, "state") == "disabled";
+    }
+    return false;
+  };
+  EXPECT_TRUE(wait_until([&] { return disabled_on("a") && disabled_on("b") && disabled_on("c"); }, Ms(3000), Ms(50)))
+      << json::serialize(service_status("c"));
 }
 
 // ---------------------------------------------------------------------------------------------
