@@ -6,6 +6,8 @@
 
 #include <boost/json.hpp>
 
+#include "control/core/state_names.hpp"
+
 namespace bgproxy::control {
 
 namespace json = boost::json;
@@ -31,7 +33,9 @@ std::string to_document(const State& s, std::size_t service, std::string_view by
 }
 
 boost::system::result<ServiceDocument, std::string> parse_document(std::string_view text) {
-  auto state = from_json(text);
+  const auto root = parse_state_text(text);
+  if (!root) return root.error();
+  auto state = from_json(*root);
   if (!state) return state.error();
   if (state->services.size() != 1) return std::string("services: must hold exactly one service");
   ServiceDocument doc;
@@ -41,8 +45,7 @@ boost::system::result<ServiceDocument, std::string> parse_document(std::string_v
     doc.history.push_back(std::move(e));
   }
   // from_json checked that this is one JSON object.
-  const auto root = json::parse(text);
-  const auto& o = root.get_object();
+  const auto& o = root->get_object();
   for (auto [key, field] : {std::pair{"by", &doc.by}, std::pair{"change", &doc.change}}) {
     const auto* v = o.if_contains(key);
     if (v == nullptr) continue;

@@ -369,18 +369,31 @@ ServiceState* State::find(std::string_view service) noexcept {
   return nullptr;
 }
 
-boost::system::result<State, std::string> from_json(std::string_view text) {
+boost::system::result<json::value, std::string> parse_state_text(std::string_view text) {
+  // A JSON value is constructible from a string too: errors are named as such.
+  const auto fail = [](std::string why) {
+    return boost::system::result<json::value, std::string>(boost::system::in_place_error, std::move(why));
+  };
   try {
     json::parser parser;
     json::error_code ec;
     const std::size_t consumed = parser.write(text.data(), text.size(), ec);
     if (ec) {
       if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
-        return std::string("invalid JSON: empty document");
+        return fail("invalid JSON: empty document");
       }
-      return "invalid JSON at byte " + std::to_string(consumed) + ": " + ec.message();
+      return fail("invalid JSON at byte " + std::to_string(consumed) + ": " + ec.message());
     }
-    const json::value root = parser.release();
+    return parser.release();
+  } catch (const std::bad_alloc&) {
+    return fail("out of memory");
+  } catch (const std::exception& e) {
+    return fail(std::string("cannot read state: ") + e.what());
+  }
+}
+
+boost::system::result<State, std::string> from_json(const json::value& root) {
+  try {
     State s;
     Reader reader;
     if (!reader.state(root, s)) return std::move(reader.error);
@@ -390,6 +403,12 @@ boost::system::result<State, std::string> from_json(std::string_view text) {
   } catch (const std::exception& e) {
     return std::string("cannot read state: ") + e.what();
   }
+}
+
+boost::system::result<State, std::string> from_json(std::string_view text) {
+  auto root = parse_state_text(text);
+  if (!root) return root.error();
+  return from_json(*root);
 }
 
 }  // namespace bgproxy::control

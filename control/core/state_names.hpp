@@ -6,11 +6,20 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+
+#include <boost/json/value.hpp>
+#include <boost/system/result.hpp>
 
 #include "control/core/state.hpp"
 
 namespace bgproxy::control {
+
+/// The state document's text as JSON, or why it is not ("invalid JSON at byte 12: ...").
+boost::system::result<boost::json::value, std::string> parse_state_text(std::string_view text);
+/// Reads a state document already parsed (a fleet's service value carries more fields).
+boost::system::result<State, std::string> from_json(const boost::json::value& root);
 
 /// The state file format; a breaking change bumps it and the reader refuses other versions.
 inline constexpr std::int64_t state_version = 1;

@@ -302,14 +302,13 @@ void ControlServer::apply_change(Controller::Decision d, Done done, bool by_watc
   });
 }
 
-std::vector<ServiceWindow> ControlServer::windows() const {
-  auto out = stats_.windows(*cfg_);
+std::vector<ServiceWindow> ControlServer::with_fleet(std::vector<ServiceWindow> own) const {
   if (fleet_) {
-    for (std::size_t si = 0; si < out.size() && si < cfg_->services.size(); ++si) {
-      fleet_->add_others(cfg_->services[si].name, out[si]);
+    for (std::size_t si = 0; si < own.size() && si < cfg_->services.size(); ++si) {
+      fleet_->add_others(cfg_->services[si].name, own[si]);
     }
   }
-  return out;
+  return own;
 }
 
 void ControlServer::publish(std::function<void()> done) {
@@ -361,19 +360,18 @@ void ControlServer::do_tick() {
     data_plane_.collect([this, alive](stats::RequestStats s) {
       if (!*alive) return;
       stats_.push(std::chrono::steady_clock::now(), std::move(s), *cfg_);
+      auto own = stats_.windows(*cfg_);
       if (fleet_) {
-        const auto own = stats_.windows(*cfg_);
         for (std::size_t si = 0; si < own.size(); ++si) fleet_->publish_stats(cfg_->services[si].name, own[si]);
       }
-      evaluate_rollouts();
+      evaluate_rollouts(figures_of(with_fleet(std::move(own))));
     });
     do_tick();
   });
 }
 
-void ControlServer::evaluate_rollouts() {
+void ControlServer::evaluate_rollouts(const WindowFigures& figures) {
   const auto& cfg = *cfg_;
-  const auto figures = window_figures();
   const auto now_ms = unix_ms();
   for (std::size_t si = 0; si < cfg.services.size(); ++si) {
     const auto& svc = cfg.services[si];

@@ -119,10 +119,11 @@ class ControlServer final : private Connection::Handler, private Fleet::Owner {
 
   // The rollout loop: every second, collect the workers' stats, then decide per service.
   void do_tick();
-  void evaluate_rollouts();
-  /// Per service: this instance's window, plus the other fleet members' when in a fleet.
-  std::vector<ServiceWindow> windows() const;
-  WindowFigures window_figures() const { return figures_of(windows()); }
+  /// @param figures the windows the watchdog judges (the fleet's, in a fleet)
+  void evaluate_rollouts(const WindowFigures& figures);
+  /// Per service: `own` (this instance's windows), plus the other fleet members' when in a fleet.
+  std::vector<ServiceWindow> with_fleet(std::vector<ServiceWindow> own) const;
+  WindowFigures window_figures() const { return figures_of(with_fleet(stats_.windows(*cfg_))); }
 
   // control_server_fleet.cpp
   /// A fleet's bookkeeping per service (by name: reloads renumber services).
