@@ -29,15 +29,14 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <spdlog/logger.h>
 
 #include "bgproxy/routing/decide.hpp"
 #include "proxy/http/body_framing.hpp"
+#include "proxy/http/exchange.hpp"
 #include "proxy/http/exchange_policy.hpp"
-#include "proxy/http/head_parser.hpp"
 #include "proxy/http/head_writer.hpp"
 #include "proxy/http/keep_alive.hpp"
 #include "proxy/http/request_target.hpp"
@@ -109,26 +108,6 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     bool watching_early = false;       ///< a readiness wait on the upstream runs beside the body relay
     bool request_abandoned = false;    ///< the backend answered early: the body relay's handlers stop
     bool upstream_keep_alive = false;  ///< the connection may be pooled after this response
-  };
-
-  /// The heads as parsed (flat arrays of views into buffer_ and the upstream connection's
-  /// buffer, reused from message to message: a request head is read until it was written out,
-  /// a response head until its answer was; no buffer is read into meanwhile), their parsers, the
-  /// outgoing head and the body framings.
-  struct Exchange {
-    Exchange() { head.reserve(1024); }
-    ParsedHead request_head;
-    ParsedHead response_head;
-    std::optional<RequestHeadParser> parser;            ///< emplaced per request head
-    std::optional<ResponseHeadParser> response_parser;  ///< per response head
-    std::string request_line;   ///< "GET /x" for the access log (only when it is on), reused
-    std::string head;           ///< the outgoing head, reused
-    std::string set_cookie;     ///< "Set-Cookie: ...\r\n" for a client that had no sticky cookie
-    std::string extra_headers;  ///< lines the proxy adds to a response head
-    std::vector<net::const_buffer> gather;
-    BodyFraming request_body;
-    BodyFraming response_body;
-    BodyFraming upgrade_body;  ///< the backend's side of a tunnel
   };
 
   static constexpr std::size_t read_chunk = 16 * 1024;
@@ -207,9 +186,9 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
 
   // client_session_relay.hpp: bodies both ways, the response head, the end of an exchange
   template <class In, class Out>
-  void relay_step(In& in, beast::flat_buffer& buf, Out& out, BodyFraming& framing, Direction dir);
+  void relay_step(In& in, ReadBuffer& buf, Out& out, BodyFraming& framing, Direction dir);
   template <class In, class Out>
-  void relay_read(In& in, beast::flat_buffer& buf, Out& out, BodyFraming& framing, Direction dir);
+  void relay_read(In& in, ReadBuffer& buf, Out& out, BodyFraming& framing, Direction dir);
   void arm_for_read(Direction dir) noexcept;
   void arm_for_write(Direction dir) noexcept;
   void relay_done(Direction dir);
@@ -241,7 +220,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   RuntimeConstSharedPtr rt_;
   [[no_unique_address]] Contexts contexts_;  ///< declared before stream_: outlives the SSL object
   Stream stream_;
-  beast::flat_buffer buffer_;  ///< client bytes; may hold the next pipelined request
+  ReadBuffer buffer_;  ///< client bytes; may hold the next pipelined request
   std::string client_ip_;
   std::array<std::uint8_t, 16> client_addr_;
 

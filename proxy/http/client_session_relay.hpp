@@ -9,7 +9,7 @@ namespace bgproxy::proxy {
 /// (with the pending head, in one gather write), or read more.
 template <class Stream>
 template <class In, class Out>
-void ClientSession<Stream>::relay_step(In& in, beast::flat_buffer& buf, Out& out, BodyFraming& framing, Direction dir) {
+void ClientSession<Stream>::relay_step(In& in, ReadBuffer& buf, Out& out, BodyFraming& framing, Direction dir) {
   BodyFraming::Step step;
   if (buf.size() != 0 && !framing.done()) {
     const auto data = buf.data();
@@ -56,7 +56,7 @@ void ClientSession<Stream>::relay_step(In& in, beast::flat_buffer& buf, Out& out
 
 template <class Stream>
 template <class In, class Out>
-void ClientSession<Stream>::relay_read(In& in, beast::flat_buffer& buf, Out& out, BodyFraming& framing, Direction dir) {
+void ClientSession<Stream>::relay_read(In& in, ReadBuffer& buf, Out& out, BodyFraming& framing, Direction dir) {
   arm_for_read(dir);
   auto self = this->shared_from_this();
   in.async_read_some(buf.prepare(read_chunk), [self, &in, &buf, &out, &framing, dir](error_code ec, std::size_t n) {

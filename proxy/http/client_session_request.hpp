@@ -11,6 +11,7 @@ ClientSession<Stream>::ClientSession(Worker& worker, Stream stream, std::string 
       rt_(worker.runtime()),
       contexts_(std::move(contexts)),
       stream_(std::move(stream)),
+      buffer_(PooledAllocator<char>(worker.blocks())),
       client_ip_(std::move(client_ip)),
       client_addr_(client_addr) {
   worker_.track(*this);
@@ -18,6 +19,7 @@ ClientSession<Stream>::ClientSession(Worker& worker, Stream stream, std::string 
 
 template <class Stream>
 ClientSession<Stream>::~ClientSession() {
+  if (ex_) worker_.exchanges().give(std::move(ex_));
   release_upstream(false);
   worker_.connection_closed();
 }
@@ -108,9 +110,12 @@ void ClientSession<Stream>::linger_raw() {
 
 // ---------------------------------------------------------------- request head
 
+/// Waits for the next request head. Without pipelined bytes the exchange goes back to the worker
+/// until the next request's first byte: an idle connection holds none.
 template <class Stream>
 void ClientSession<Stream>::do_read_head() {
   if constexpr (!tls_stream) shed_at_ = worker_.coarse_now() + shed_after;
+  if (buffer_.size() == 0 && ex_) worker_.exchanges().give(std::move(ex_));
   parse_head();
 }
 
@@ -139,7 +144,7 @@ template <class Stream>
 void ClientSession<Stream>::begin_request() {
   phase_ = Phase::head;
   shed_at_ = Clock::time_point::max();
-  if (!ex_) ex_ = std::make_unique<Exchange>();
+  if (!ex_) ex_ = worker_.exchanges().take();
   req_ = Request{};
   req_.start = Clock::now();
   arm_client(settings().client_header);
@@ -164,8 +169,8 @@ void ClientSession<Stream>::on_read_head(error_code ec, std::size_t n) {
   parse_head();
 }
 
-/// Sheds what only an exchange needs (issue 14): the read buffer (16 KiB reserved) and the
-/// Exchange (heads, parsers, strings, body framings). The client's next bytes bring them back.
+/// Sheds the read buffer (16 KiB) of a connection idle for a while (issue 14): it goes back to the
+/// worker's BlockPool, and the client's next bytes take one again.
 /// TLS connections keep theirs: OpenSSL may hold decrypted bytes the socket no longer shows.
 template <class Stream>
 void ClientSession<Stream>::on_shed() {
@@ -181,7 +186,6 @@ void ClientSession<Stream>::on_shed() {
 template <class Stream>
 void ClientSession<Stream>::wait_idle() {
   buffer_.shrink_to_fit();
-  ex_.reset();
   auto self = this->shared_from_this();
   lowest_layer().async_wait(tcp::socket::wait_read, [self](error_code ec) {
     if (self->phase_ != Phase::idle) return;  // closed meanwhile (deadline, drain)

@@ -32,8 +32,9 @@ Clock::duration retire_age(const UpstreamConnection& c, Clock::duration idle_lim
 
 }  // namespace
 
-UpstreamPool::UpstreamPool(const Executor& ex, std::size_t server_count)
+UpstreamPool::UpstreamPool(const Executor& ex, std::size_t server_count, BlockPool& blocks)
     : executor_(ex),
+      blocks_(blocks),
       idle_(server_count),
       outstanding_(server_count, 0),
       generation_(server_count, 0),
@@ -120,7 +121,7 @@ void UpstreamPool::learn(std::uint32_t server, Clock::duration idle_age) {
 }
 
 UpstreamConnectionPtr UpstreamPool::create(std::uint32_t server) const {
-  return std::make_unique<UpstreamConnection>(executor_, server, generation_[server]);
+  return std::make_unique<UpstreamConnection>(executor_, blocks_, server, generation_[server]);
 }
 
 void UpstreamPool::close_idle() {

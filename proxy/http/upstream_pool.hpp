@@ -20,8 +20,7 @@
 #include <utility>
 
 #include <boost/asio/ssl/stream.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-
+#include "proxy/net/block_pool.hpp"
 #include "proxy/net/types.hpp"
 
 namespace bgproxy::proxy {
@@ -32,8 +31,8 @@ namespace bgproxy::proxy {
 /// dispatches on one per-connection flag (no allocation, no virtual call).
 struct UpstreamConnection {
   using executor_type = Executor;
-  UpstreamConnection(const Executor& ex, std::uint32_t server, std::uint64_t pool_generation)
-      : socket(ex), server_id(server), generation(pool_generation) {}
+  UpstreamConnection(const Executor& ex, BlockPool& blocks, std::uint32_t server, std::uint64_t pool_generation)
+      : socket(ex), buffer(PooledAllocator<char>(blocks)), server_id(server), generation(pool_generation) {}
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
@@ -53,7 +52,7 @@ struct UpstreamConnection {
   Socket socket;
   /// Engaged for a pool with `tls`: the TLS layer over `socket` (declared after it, destroyed first).
   std::optional<boost::asio::ssl::stream<Socket&>> tls;
-  boost::beast::flat_buffer buffer;  ///< response bytes read but not yet relayed
+  ReadBuffer buffer;  ///< response bytes read but not yet relayed
   std::uint32_t server_id;  ///< server slot (see Runtime)
   std::uint64_t generation;  ///< its server's pool generation when it was opened
   Clock::time_point idle_since{};
@@ -71,7 +70,8 @@ using UpstreamConnectionPtr = std::unique_ptr<UpstreamConnection>;
 class UpstreamPool {
  public:
   /// @param server_count number of server slots (see Runtime)
-  UpstreamPool(const Executor& ex, std::size_t server_count);
+  /// @param blocks the worker's read buffers (outlives the pool)
+  UpstreamPool(const Executor& ex, std::size_t server_count, BlockPool& blocks);
 
   /// Makes room for `server_count` slots (never shrinks: older requests still use theirs).
   void grow(std::size_t server_count);
@@ -114,6 +114,7 @@ class UpstreamPool {
   static constexpr std::size_t max_idle_per_server = 512;
 
   Executor executor_;
+  BlockPool& blocks_;
   std::vector<std::vector<UpstreamConnectionPtr>> idle_;
   std::vector<unsigned> outstanding_;
   std::vector<std::uint64_t> generation_;  ///< by server slot, bumped by renew()

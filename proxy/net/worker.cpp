@@ -10,10 +10,16 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/http/client_session.hpp"
+#include "proxy/http/exchange.hpp"
 
 namespace bgproxy::proxy {
 namespace {
 constexpr auto sweep_period = std::chrono::milliseconds(100);
+/// Read buffers kept for reuse (16 KiB each): the churn of connections going idle and active.
+constexpr std::size_t spare_blocks = 64;
+/// Exchanges kept for reuse (~2 KiB each with their arrays): a connection gives its own back
+/// after every exchange, so this is the swing in concurrent exchanges that allocates nothing.
+constexpr std::size_t spare_exchanges = 256;
 
 /// Closes a listening socket that another process may hold too (binary upgrade). release()
 /// takes it out of this loop's epoll set first: a plain close leaves it there while any other
@@ -31,10 +37,12 @@ Worker::Worker(unsigned index, RuntimeConstSharedPtr runtime, routing::RoutingTa
       runtime_(std::move(runtime)),
       connection_limit_(connections),
       report_ejection_(std::move(report_ejection)),
+      blocks_(spare_blocks),
+      exchanges_(spare_exchanges),
       executor_(ioc_->get_executor()),
       sweep_timer_(std::in_place, executor_),
       table_(std::move(table)),
-      pool_(executor_, 0),
+      pool_(executor_, 0, blocks_),
       now_(Clock::now()),
       rng_state_(std::random_device{}() | 1ULL) {
   fit_to(*runtime_);
@@ -218,6 +226,8 @@ void Worker::give_back_memory() {
   peak_connections_ = connections_;
   shed_since_trim_ = 0;
   last_trim_ = now_;
+  blocks_.release();
+  exchanges_.release();
   ::malloc_trim(0);
 }
 

@@ -19,12 +19,16 @@
 #include "bgproxy/routing/routing_table.hpp"
 #include "bgproxy/stats/request_stats.hpp"
 #include "proxy/http/upstream_pool.hpp"
+#include "proxy/net/block_pool.hpp"
+#include "proxy/net/free_list.hpp"
 #include "proxy/net/runtime.hpp"
 #include "proxy/net/timed.hpp"
 #include "proxy/net/tls_context.hpp"
 #include "proxy/net/types.hpp"
 
 namespace bgproxy::proxy {
+
+struct Exchange;
 
 /// Which listener a connection came in on.
 struct ListenerInfo {
@@ -88,6 +92,9 @@ class Worker {
   const RuntimeConstSharedPtr& runtime() const noexcept { return runtime_; }
   const routing::RoutingTableConstSharedPtr& table() const noexcept { return table_; }
   UpstreamPool& pool() noexcept { return pool_; }
+  /// Read buffers and exchanges, held by connections only while they read or run an exchange.
+  BlockPool& blocks() noexcept { return blocks_; }
+  FreeList<Exchange>& exchanges() noexcept { return exchanges_; }
   stats::RequestStats& stats() noexcept { return stats_; }
   const Executor& executor() const noexcept { return executor_; }
   /// Coarse time, refreshed by every sweep (100 ms): good for deadlines, not for latency.
@@ -115,9 +122,9 @@ class Worker {
   void do_accept(const ListenerPtr& l);
   void on_accept(const ListenerPtr& l, boost::system::error_code ec, Socket socket);
   void do_sweep();
-  /// After many connections closed or went idle (their buffers shed), hands the heap's free pages
-  /// back to the system: glibc keeps them otherwise, and a burst of clients would leave its RSS
-  /// behind for good.
+  /// After many connections closed or went idle (their buffers shed), hands the spare buffers and
+  /// exchanges and the heap's free pages back to the system: glibc keeps them otherwise, and a
+  /// burst of clients would leave its RSS behind for good.
   void give_back_memory();
   void maybe_finish_drain();
 
@@ -127,6 +134,9 @@ class Worker {
   EjectionReport report_ejection_;
   using Timer = net::basic_waitable_timer<Clock, net::wait_traits<Clock>, Executor>;
 
+  // Kept for the connections: they give theirs back as they die with the loop below.
+  BlockPool blocks_;
+  FreeList<Exchange> exchanges_;
   // The loop dies first in ~Worker(): handlers it still holds own sessions,
   // whose destructors report back to the members below.
   // UNSAFE_IO: only this thread touches its sockets, so the reactor needs no

@@ -20,7 +20,8 @@ const Clock::duration limit = 30s;  ///< timeouts.upstream_idle in these tests
 class UpstreamPoolTest : public ::testing::Test {
  protected:
   boost::asio::io_context ioc;  // outlives the pool and its sockets
-  UpstreamPool pool{ioc.get_executor(), 3};
+  BlockPool blocks{4};          // and their buffers
+  UpstreamPool pool{ioc.get_executor(), 3, blocks};
 };
 
 TEST_F(UpstreamPoolTest, CreateGivesAFreshClosedConnection) {
