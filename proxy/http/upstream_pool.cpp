@@ -82,6 +82,7 @@ void UpstreamPool::put_idle(UpstreamConnectionPtr c, Clock::time_point now) {
   if (c->max_requests != 0 && c->requests >= c->max_requests) return;
   c->idle_since = now;
   ++c->idle_epoch;
+  c->buffer.shrink_to_fit();  // empty here: its block goes back to the worker until the next response
   stack.push_back(std::move(c));
 }
 
