@@ -110,7 +110,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     bool upstream_keep_alive = false;  ///< the connection may be pooled after this response
   };
 
-  static constexpr std::size_t read_chunk = 16 * 1024;
+  static constexpr std::size_t read_chunk = BlockPool::block_size;  ///< one buffer of the worker's pool
   /// A keep-alive client silent this long gives back its buffers until it speaks again.
   static constexpr auto shed_after = std::chrono::milliseconds(250);
   static constexpr std::uint64_t upstream_header_limit = 64 * 1024;

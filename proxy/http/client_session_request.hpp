@@ -169,7 +169,7 @@ void ClientSession<Stream>::on_read_head(error_code ec, std::size_t n) {
   parse_head();
 }
 
-/// Sheds the read buffer (16 KiB) of a connection idle for a while (issue 14): it goes back to the
+/// Sheds the read buffer (32 KiB) of a connection idle for a while (issue 14): it goes back to the
 /// worker's BlockPool, and the client's next bytes take one again.
 /// TLS connections keep theirs: OpenSSL may hold decrypted bytes the socket no longer shows.
 template <class Stream>

@@ -1,5 +1,5 @@
 #pragma once
-/// The worker's read buffers: 16 KiB blocks mapped apart from the heap and kept on a free list
+/// The worker's read buffers: 32 KiB blocks mapped apart from the heap and kept on a free list
 /// (HAProxy's buffer pools are the model). A connection holds one only while it reads or relays;
 /// an idle one gives it back (issue 14). Two reasons not to take them from malloc: a block
 /// freed between the long-lived small objects of other connections leaves a hole glibc cannot
@@ -16,7 +16,9 @@ namespace bgproxy::proxy {
 
 class BlockPool {
  public:
-  static constexpr std::size_t block_size = 16 * 1024;
+  /// One read's worth: a 16 KiB body with its head arrives in one read and leaves in one write
+  /// (with 16 KiB blocks it took two of each, and 16 % more CPU per request than HAProxy).
+  static constexpr std::size_t block_size = 32 * 1024;
 
   /// @param keep blocks kept for reuse once given back; more are unmapped at once
   explicit BlockPool(std::size_t keep) noexcept : keep_(keep) {}

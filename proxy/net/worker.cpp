@@ -15,7 +15,7 @@
 namespace bgproxy::proxy {
 namespace {
 constexpr auto sweep_period = std::chrono::milliseconds(100);
-/// Read buffers kept for reuse (16 KiB each): the churn of connections going idle and active.
+/// Read buffers kept for reuse (32 KiB each): the churn of connections going idle and active.
 constexpr std::size_t spare_blocks = 64;
 /// Exchanges kept for reuse (~2 KiB each with their arrays): a connection gives its own back
 /// after every exchange, so this is the swing in concurrent exchanges that allocates nothing.
