@@ -111,6 +111,8 @@ private:
   void control(const YAML::Node& n, const std::string& path, Control& out);
   unsigned threads(const YAML::Node& n, const std::string& path);
   void limits(const YAML::Node& n, const std::string& path, Limits& out);
+  std::vector<Protocol> protocols(const YAML::Node& n, const std::string& path, bool tls);
+  void http2(const YAML::Node& n, const std::string& path, Http2& out);
   void timeouts(const YAML::Node& n, const std::string& path, Timeouts& out);
   AccessLog access_log(const YAML::Node& n, const std::string& path);
   void cluster(const YAML::Node& n, const std::string& path, Cluster& out);
@@ -238,7 +240,7 @@ Config Parser::run(const YAML::Node& root) {
   if (!root.IsNull() && !root.IsMap())
     fail_at(std::max(line_of(root), 1), "", std::string("expected a map at the top level, got ") + kind_name(root));
   const Fields f = map(root, "", {"listen", "admin", "control", "state_file", "threads", "limits", "timeouts",
-                                  "access_log", "cluster", "services"});
+                                  "http2", "access_log", "cluster", "services"});
   lines_[""] = std::max(line_of(root), 1);
   if (auto e = f.find("listen")) cfg.listen = listeners(e->value, "listen");
   if (auto e = f.find("admin")) admin(e->value, "admin", cfg.admin);
@@ -247,6 +249,7 @@ Config Parser::run(const YAML::Node& root) {
   if (auto e = f.find("threads")) cfg.threads = threads(e->value, "threads");
   if (auto e = f.find("limits")) limits(e->value, "limits", cfg.limits);
   if (auto e = f.find("timeouts")) timeouts(e->value, "timeouts", cfg.timeouts);
+  if (auto e = f.find("http2")) http2(e->value, "http2", cfg.http2);
   if (auto e = f.find("access_log")) cfg.access_log = access_log(e->value, "access_log");
   if (auto e = f.find("cluster")) cluster(e->value, "cluster", cfg.cluster);
 
@@ -264,7 +267,7 @@ std::vector<Listener> Parser::listeners(const YAML::Node& n, const std::string& 
   std::vector<Listener> out;
   for (std::size_t i = 0; i < items.size(); ++i) {
     const std::string p = index(path, i);
-    const Fields f = map(items[i], p, {"address", "tls"});
+    const Fields f = map(items[i], p, {"address", "tls", "protocols"});
     Listener l;
     const Entry* addr = f.find("address");
     if (addr == nullptr) fail(items[i], join(p, "address"), "required field is missing");
@@ -279,9 +282,50 @@ std::vector<Listener> Parser::listeners(const YAML::Node& n, const std::string& 
         l.tls.push_back(tls_certificate(tls->value, tp));
       }
     }
+    if (const Entry* e = f.find("protocols")) {
+      l.protocols = protocols(e->value, join(p, "protocols"), !l.tls.empty());
+    } else if (!l.tls.empty()) {
+      l.protocols = {Protocol::h2, Protocol::http1};
+    }
     out.push_back(std::move(l));
   }
   return out;
+}
+
+std::vector<Protocol> Parser::protocols(const YAML::Node& n, const std::string& path, bool tls) {
+  const auto items = list(n, path);
+  if (items.empty()) fail(n, path, "at least one protocol is required");
+  std::vector<Protocol> out;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto p = index(path, i);
+    const auto name = text(items[i], p);
+    Protocol proto;
+    if (name == "http/1.1") proto = Protocol::http1;
+    else if (name == "h2" && tls) proto = Protocol::h2;
+    else if (name == "h2c" && !tls) proto = Protocol::h2c;
+    else if (name == "h2") fail(items[i], p, "h2 needs tls on this listener (h2c is HTTP/2 with prior knowledge on a plain one)");
+    else if (name == "h2c") fail(items[i], p, "h2c is for plain listeners; a TLS listener offers h2");
+    else fail(items[i], p, "unknown protocol " + quoted(name) + " (known: http/1.1, h2, h2c)");
+    if (std::find(out.begin(), out.end(), proto) != out.end()) fail(items[i], p, "duplicate protocol " + quoted(name));
+    out.push_back(proto);
+  }
+  return out;
+}
+
+void Parser::http2(const YAML::Node& n, const std::string& path, Http2& out) {
+  const Fields f = map(n, path, {"max_concurrent_streams", "initial_stream_window", "initial_connection_window",
+                                 "max_header_list_bytes"});
+  // RFC 9113 §6.5.2 and §6.9.1: windows up to 2^31-1; at least one stream, 1 KiB of headers.
+  constexpr std::uint64_t window_max = (std::uint64_t{1} << 31) - 1;
+  const auto bounded = [&](const Entry* e, std::uint64_t min, std::uint64_t max) {
+    const auto v = integer(e->value, join(path, e->name), max);
+    if (v < min) fail(e->value, join(path, e->name), "must be at least " + std::to_string(min));
+    return static_cast<std::uint32_t>(v);
+  };
+  if (auto e = f.find("max_concurrent_streams")) out.max_concurrent_streams = bounded(e, 1, 100000);
+  if (auto e = f.find("initial_stream_window")) out.initial_stream_window = bounded(e, 1024, window_max);
+  if (auto e = f.find("initial_connection_window")) out.initial_connection_window = bounded(e, 65535, window_max);
+  if (auto e = f.find("max_header_list_bytes")) out.max_header_list_bytes = bounded(e, 1024, 1u << 24);
 }
 
 TlsCertificate Parser::tls_certificate(const YAML::Node& n, const std::string& path) {

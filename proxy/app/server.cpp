@@ -61,7 +61,7 @@ bool Server::prepare(api::ListeningSockets* inherited) {
     const auto keys = listener_keys(cfg);
     for (std::size_t li = 0; li < cfg.listen.size(); ++li) {
       const auto& l = cfg.listen[li];
-      ListenerState state{keys[li], l.address.text, {}, nullptr, {}};
+      ListenerState state{keys[li], l.address.text, {}, nullptr, {}, l.speaks(config::Protocol::h2c), l.speaks(config::Protocol::http1)};
       std::vector<int> taken;
       if (inherited) {
         for (auto& il : inherited->listeners) {

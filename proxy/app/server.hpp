@@ -75,6 +75,9 @@ class Server final : public api::DataPlane {
     std::string bound_text;  ///< the address actually bound (port 0 resolved)
     std::shared_ptr<TlsListener> tls;  ///< null when plain
     std::vector<int> fds;    ///< the workers' sockets (they own them), for a binary upgrade
+    bool h2c = false;        ///< `protocols` lists h2c
+    bool http1 = true;       ///< `protocols` lists http/1.1
+    ListenerInfo info() const { return ListenerInfo{tls, h2c, http1}; }
   };
   /// A reload's changes, prepared without touching anything that runs.
   struct Staged;

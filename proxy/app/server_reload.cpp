@@ -137,7 +137,7 @@ std::vector<ListeningSocket> Server::bind_listener_sockets(const config::Listene
     }
     local.resize(len);
     ep = local;
-    sockets.push_back(ListeningSocket{state.key, fd, local.protocol() == tcp::v6(), ListenerInfo{state.tls}});
+    sockets.push_back(ListeningSocket{state.key, fd, local.protocol() == tcp::v6(), state.info()});
   }
   if (!ep) ep = resolve(ioc_, l.address);
   std::vector<tcp::acceptor> bound;
@@ -147,7 +147,7 @@ std::vector<ListeningSocket> Server::bind_listener_sockets(const config::Listene
   }
   for (auto& a : bound) {
     const bool v6 = a.local_endpoint().protocol() == tcp::v6();
-    sockets.push_back(ListeningSocket{state.key, a.release(), v6, ListenerInfo{state.tls}});
+    sockets.push_back(ListeningSocket{state.key, a.release(), v6, state.info()});
   }
   state.bound_text = endpoint_text(*ep);
   state.fds.clear();
@@ -170,7 +170,7 @@ Server::Staged Server::stage_reload(std::shared_ptr<const config::Config> next) 
     const auto kept = std::find_if(listeners_.begin(), listeners_.end(),
                                    [&key = keys[li]](const ListenerState& s) { return s.key == key; });
     if (kept == listeners_.end()) {
-      ListenerState state{keys[li], l.address.text, {}, nullptr, {}};
+      ListenerState state{keys[li], l.address.text, {}, nullptr, {}, l.speaks(config::Protocol::h2c), l.speaks(config::Protocol::http1)};
       auto sockets = bind_listener_sockets(l, state);
       for (std::size_t i = 0; i < sockets.size(); ++i) st.added[i % workers_.size()].push_back(std::move(sockets[i]));
       st.added_text.push_back(l.address.text + " on " + state.bound_text);
@@ -179,15 +179,19 @@ Server::Staged Server::stage_reload(std::shared_ptr<const config::Config> next) 
     }
     // A listener that stays keeps its sockets; its certificates follow the new file.
     ListenerState state = *kept;
+    bool changed = state.h2c != l.speaks(config::Protocol::h2c) || state.http1 != l.speaks(config::Protocol::http1);
+    state.h2c = l.speaks(config::Protocol::h2c);
+    state.http1 = l.speaks(config::Protocol::http1);
     if (l.tls.empty()) {
-      if (state.tls) st.changed.emplace_back(state.key, ListenerInfo{});
+      changed = changed || state.tls;
       state.tls = nullptr;
     } else if (state.tls) {
       st.certificates.emplace_back(state.tls, TlsContexts::load(l.tls));
     } else {
       state.tls = std::make_shared<TlsListener>(TlsContexts::load(l.tls));
-      st.changed.emplace_back(state.key, ListenerInfo{state.tls});
+      changed = true;
     }
+    if (changed) st.changed.emplace_back(state.key, state.info());
     st.listeners.push_back(std::move(state));
   }
   for (const auto& s : listeners_) {

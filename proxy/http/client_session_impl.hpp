@@ -34,6 +34,7 @@
 #include <spdlog/logger.h>
 
 #include "bgproxy/routing/decide.hpp"
+#include "proxy/h2/h2_connection.hpp"
 #include "proxy/http/body_framing.hpp"
 #include "proxy/http/exchange.hpp"
 #include "proxy/http/exchange_policy.hpp"
@@ -49,9 +50,14 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using error_code = boost::system::error_code;
 
+class H2StreamIo;
+
 template <class Stream>
 class ClientSession final : public Timed, public std::enable_shared_from_this<ClientSession<Stream>> {
-  static constexpr bool tls_stream = !std::is_same_v<Stream, Socket>;
+  static constexpr bool plain_stream = std::is_same_v<Stream, Socket>;
+  /// One HTTP/2 stream (proxy/h2): its request and answer cross as HTTP/1.1 bytes.
+  static constexpr bool h2_stream = std::is_same_v<Stream, H2StreamIo>;
+  static constexpr bool tls_stream = !plain_stream && !h2_stream;
   struct NoContexts {};
   /// A TLS session keeps the certificates it was accepted with alive (a reload may replace them).
   using Contexts = std::conditional_t<tls_stream, TlsContextsPtr, NoContexts>;
@@ -62,6 +68,12 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   ~ClientSession();
 
   void start();
+  /// A plain listener that also speaks h2c: a connection opening with the HTTP/2 preface is
+  /// handed to an H2Connection; without http/1.1 any other opening closes it.
+  void accept_h2c(bool http1_too) noexcept {
+    h2c_ = true;
+    http1_ = http1_too;
+  }
 
   // Timed
   void on_deadline() override;
@@ -156,6 +168,8 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void linger_raw();
   void do_read_head();
   void parse_head();
+  /// First bytes on an h2c listener. @return true when they decided the connection's fate
+  bool took_h2c_opening();
   void begin_request();
   void read_head_more();
   /// Idle without buffers: waits for the client's next bytes on the socket alone.
@@ -200,6 +214,10 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void on_response_read(error_code ec, std::size_t n);
   void on_response_head();
   std::string_view color_header() const noexcept;
+  std::string_view client_scheme() const noexcept {
+    if constexpr (h2_stream) return stream_.scheme();
+    return tls_stream ? "https" : "http";
+  }
   void finish_exchange();
   void end_of_exchange();
   void finish_with_error(unsigned status);
@@ -233,6 +251,9 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
 
   Phase phase_ = Phase::idle;
   bool shedding_ = false;  ///< on_shed() cancelled the read waiting for the next request
+  bool h2c_ = false;       ///< the connection's first bytes may be the HTTP/2 preface
+  bool http1_ = true;      ///< the listener speaks HTTP/1.1
+  bool handed_over_ = false;  ///< the connection went to an H2Connection, which counts it now
   Waiting waiting_ = Waiting::client;
   int tunnel_open_ = 0;  ///< directions of a tunnel still open
   Request req_;

@@ -21,7 +21,8 @@ template <class Stream>
 ClientSession<Stream>::~ClientSession() {
   if (ex_) worker_.exchanges().give(std::move(ex_));
   release_upstream(false);
-  worker_.connection_closed();
+  // A stream is not a connection; a connection handed to HTTP/2 is counted by its new owner.
+  if (!h2_stream && !handed_over_) worker_.connection_closed();
 }
 
 template <class Stream>
@@ -114,7 +115,7 @@ void ClientSession<Stream>::linger_raw() {
 /// until the next request's first byte: an idle connection holds none.
 template <class Stream>
 void ClientSession<Stream>::do_read_head() {
-  if constexpr (!tls_stream) shed_at_ = worker_.coarse_now() + shed_after;
+  if constexpr (plain_stream) shed_at_ = worker_.coarse_now() + shed_after;
   if (buffer_.size() == 0 && ex_) worker_.exchanges().give(std::move(ex_));
   parse_head();
 }
@@ -123,6 +124,7 @@ void ClientSession<Stream>::do_read_head() {
 /// pieces is parsed once it is whole, with its views into buffer_.
 template <class Stream>
 void ClientSession<Stream>::parse_head() {
+  if (h2c_ && took_h2c_opening()) return;
   if (buffer_.size() != 0) {
     if (phase_ == Phase::idle) begin_request();
     ex_->parser.emplace(ex_->request_head);
@@ -138,6 +140,33 @@ void ClientSession<Stream>::parse_head() {
     if (ec != http::error::need_more) return reject_request(ec);
   }
   read_head_more();
+}
+
+template <class Stream>
+bool ClientSession<Stream>::took_h2c_opening() {
+  if constexpr (plain_stream) {
+    if (buffer_.size() == 0) return false;
+    const std::string_view got(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    const auto n = std::min(got.size(), h2_preface.size());
+    if (got.substr(0, n) == h2_preface.substr(0, n)) {
+      if (n < h2_preface.size()) {
+        read_head_more();
+        return true;
+      }
+      phase_ = Phase::closed;
+      deadline_ = Clock::time_point::max();
+      handed_over_ = true;
+      start_h2c_connection(worker_, std::move(stream_), got, std::move(client_ip_), client_addr_);
+      buffer_.clear();
+      return true;
+    }
+    h2c_ = false;  // HTTP/1.1 from here on
+    if (!http1_) {
+      close();
+      return true;
+    }
+  }
+  return false;
 }
 
 template <class Stream>
@@ -175,7 +204,7 @@ void ClientSession<Stream>::on_read_head(error_code ec, std::size_t n) {
 template <class Stream>
 void ClientSession<Stream>::on_shed() {
   shed_at_ = Clock::time_point::max();
-  if constexpr (!tls_stream) {
+  if constexpr (plain_stream) {
     if (phase_ != Phase::idle || buffer_.size() != 0 || shedding_) return;
     shedding_ = true;
     error_code ignored;

@@ -82,7 +82,7 @@ void ClientSession<Stream>::write_upstream_head() {
   if (svc.sticky.kind == config::Sticky::Kind::header) how.sticky = svc.sticky.name;
   const auto& target = req_.target;
   write_request_head(ex_->head, req, target.origin_form,
-                     ForwardedFor{client_ip_, tls_stream ? "https" : "http",
+                     ForwardedFor{client_ip_, client_scheme(),
                                   target.authority.empty() ? std::string_view(req[http::field::host]) : target.authority,
                                   target.authority},
                      how);

@@ -35,6 +35,10 @@ struct ListenerInfo {
   /// Null on a plain listener; else the listener's current certificates, read once per
   /// accepted connection (a reload replaces them for new handshakes only).
   std::shared_ptr<TlsListener> tls;
+  /// A plain listener that speaks HTTP/2 to clients that open with its preface (`h2c`), and
+  /// whether it speaks HTTP/1.1 at all (SPEC §13).
+  bool h2c = false;
+  bool http1 = true;
 };
 
 /// A listening socket handed to a worker: already bound and listening; the worker owns `fd`.

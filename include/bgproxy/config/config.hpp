@@ -40,9 +40,29 @@ struct TlsCertificate {
   std::string private_key;
 };
 
+/// What a listener speaks (SPEC §13): `http/1.1`; `h2` offered by ALPN on a TLS listener; `h2c`,
+/// HTTP/2 with prior knowledge on a plain one.
+enum class Protocol : std::uint8_t { http1, h2, h2c };
+
 struct Listener {
   Endpoint address;
   std::vector<TlsCertificate> tls;  ///< empty: plain TCP; several: chosen by SNI
+  /// In the config's order (the ALPN preference). Default: [h2, http/1.1] with TLS, [http/1.1] without.
+  std::vector<Protocol> protocols{Protocol::http1};
+
+  bool speaks(Protocol p) const noexcept {
+    for (auto q : protocols)
+      if (q == p) return true;
+    return false;
+  }
+};
+
+/// HTTP/2 connection settings (SPEC §13), the same for every listener.
+struct Http2 {
+  std::uint32_t max_concurrent_streams = 100;
+  std::uint32_t initial_stream_window = 65536;
+  std::uint32_t initial_connection_window = 1048576;
+  std::uint32_t max_header_list_bytes = 16384;
 };
 
 struct Admin {
@@ -191,6 +211,7 @@ struct Config {
   unsigned threads = 0;  ///< 0 = auto (hardware concurrency)
   Limits limits;
   Timeouts timeouts;
+  Http2 http2;
   AccessLog access_log;
   Cluster cluster;
   std::vector<Service> services;

@@ -1,0 +1,466 @@
+#pragma once
+/// A downstream HTTP/2 connection (SPEC §13), driven by nghttp2 from the worker's loop: bytes read
+/// go to nghttp2_session_mem_recv, frames to send come from nghttp2_session_mem_send and leave in
+/// one write at a time. Each request stream is served by its own ClientSession over an
+/// H2StreamIo (h2_stream.hpp), so routing, stickiness, override, limits, timeouts, accounting and
+/// the access log are those of HTTP/1.1, per stream: a switch applies to the streams that start
+/// after it, however long the connection lives.
+///
+/// nghttp2's callbacks only record what arrived (stream heads, DATA, ends); sessions start and
+/// reads complete after mem_recv returns, so nothing calls back into nghttp2 from inside it.
+/// Flow control is manual (no_auto_window_update): request DATA is credited to the client once
+/// its session has read it, so a slow backend slows the client down (Envoy does the same).
+/// Template on the client stream (plain socket, TLS) like ClientSession; instantiated in
+/// h2_connection.cpp. Thread: the worker's.
+
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+#include <spdlog/spdlog.h>
+
+#include "proxy/h2/abuse_limits.hpp"
+#include "proxy/h2/h2_connection.hpp"
+#include "proxy/h2/h2_stream.hpp"
+#include "proxy/http/client_session.hpp"
+#include "proxy/net/block_pool.hpp"
+#include "proxy/net/timed.hpp"
+#include "proxy/net/worker.hpp"
+
+namespace bgproxy::proxy {
+
+template <class Stream>
+class H2Connection final : public Timed, public H2Link, public std::enable_shared_from_this<H2Connection<Stream>> {
+ public:
+  H2Connection(Worker& worker, Stream stream, std::string client_ip, std::array<std::uint8_t, 16> client_addr,
+               bool https);
+  ~H2Connection();
+  H2Connection(const H2Connection&) = delete;
+  H2Connection& operator=(const H2Connection&) = delete;
+
+  /// @param received bytes already read from the client (the preface first), or none
+  void start(std::string_view received);
+
+  // Timed
+  void on_deadline() override;
+  void on_drain() override;
+  void on_shed() override {}
+
+  // H2Link
+  void request_consumed(H2Stream& s, std::size_t data_bytes) override;
+  void response_head(H2Stream& s) override;
+  void response_data(H2Stream& s) override;
+  void abandon(H2Stream& s) override;
+
+ private:
+  using error_code = boost::system::error_code;
+  /// What a write of frames gathers at most before it goes.
+  static constexpr std::size_t write_batch = 64 * 1024;
+  /// How long a connection told to go (GOAWAY) may take to say goodbye.
+  static constexpr auto goodbye_time = std::chrono::seconds(1);
+
+  static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* self);
+  static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t namelen,
+                       const std::uint8_t* value, std::size_t valuelen, std::uint8_t flags, void* self);
+  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* self);
+  static int on_data_chunk_recv(nghttp2_session*, std::uint8_t flags, std::int32_t stream_id, const std::uint8_t* data,
+                                std::size_t len, void* self);
+  static int on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code, void* self);
+  static ssize_t read_payload(nghttp2_session*, std::int32_t stream_id, std::uint8_t* buf, std::size_t length,
+                              std::uint32_t* data_flags, nghttp2_data_source* source, void* self);
+
+  H2Stream* stream_of(std::int32_t id) const noexcept;
+  void request_ended(H2Stream& s);
+  void do_read();
+  void on_read(error_code ec, std::size_t n);
+  /// Starts the sessions of streams whose heads arrived, serves reads that have bytes now.
+  void dispatch();
+  void flush();
+  void arm_idle() noexcept;
+  void say_goodbye(std::uint32_t error);
+  void close();
+
+  Worker& worker_;
+  Stream stream_;
+  ReadBuffer buffer_;
+  std::string client_ip_;
+  std::array<std::uint8_t, 16> client_addr_;
+  bool https_;
+  nghttp2_session* session_ = nullptr;
+  std::unordered_map<std::int32_t, H2StreamPtr> streams_;
+  std::vector<H2StreamPtr> starting_;  ///< heads complete in the bytes just fed
+  std::vector<H2StreamPtr> readable_;  ///< streams with new request bytes or their end
+  std::string wbuf_;
+  std::string names_;  ///< lowercase field names of the head being submitted
+  std::vector<nghttp2_nv> nva_;
+  std::size_t unconsumed_ = 0;  ///< DATA of closed streams still to credit to the connection
+  std::size_t max_header_list_ = 0;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool leaving_ = false;  ///< GOAWAY submitted
+  bool closed_ = false;
+};
+
+// ------------------------------------------------------------------------------------------
+
+template <class Stream>
+H2Connection<Stream>::H2Connection(Worker& worker, Stream stream, std::string client_ip,
+                                   std::array<std::uint8_t, 16> client_addr, bool https)
+    : worker_(worker),
+      stream_(std::move(stream)),
+      buffer_(PooledAllocator<char>(worker.blocks())),
+      client_ip_(std::move(client_ip)),
+      client_addr_(client_addr),
+      https_(https) {
+  worker_.track(*this);
+}
+
+template <class Stream>
+H2Connection<Stream>::~H2Connection() {
+  close();
+  nghttp2_session_del(session_);
+  worker_.connection_closed();
+}
+
+template <class Stream>
+void H2Connection<Stream>::start(std::string_view received) {
+  const auto& h2 = worker_.runtime()->config->http2;
+  max_header_list_ = h2.max_header_list_bytes;
+  nghttp2_session_callbacks* cbs = nullptr;
+  nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, &on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cbs, &on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &on_frame_recv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &on_data_chunk_recv);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &on_stream_close);
+  nghttp2_option* opt = nullptr;
+  nghttp2_option_new(&opt);
+  nghttp2_option_set_no_auto_window_update(opt, 1);
+  configure_abuse_limits(opt);
+  nghttp2_session_server_new2(&session_, cbs, this, opt);
+  nghttp2_option_del(opt);
+  nghttp2_session_callbacks_del(cbs);
+
+  const std::array<nghttp2_settings_entry, 3> settings{{
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, h2.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, h2.initial_stream_window},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, h2.max_header_list_bytes},
+  }};
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
+                                        static_cast<std::int32_t>(h2.initial_connection_window));
+  arm_idle();
+  if (!received.empty()) {
+    const auto space = buffer_.prepare(received.size());
+    std::memcpy(space.data(), received.data(), received.size());
+    buffer_.commit(received.size());
+    return on_read(error_code{}, 0);
+  }
+  flush();
+  do_read();
+}
+
+template <class Stream>
+void H2Connection<Stream>::on_deadline() {
+  deadline_ = Clock::time_point::max();
+  if (leaving_) return close();
+  say_goodbye(NGHTTP2_NO_ERROR);
+}
+
+template <class Stream>
+void H2Connection<Stream>::on_drain() {
+  if (!leaving_) say_goodbye(NGHTTP2_NO_ERROR);
+}
+
+/// GOAWAY with the last stream taken: those finish, no new one starts; the connection closes once
+/// they are done and the frame is out, or after goodbye_time when nothing is running.
+template <class Stream>
+void H2Connection<Stream>::say_goodbye(std::uint32_t error) {
+  leaving_ = true;
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_), error,
+                        nullptr, 0);
+  if (streams_.empty()) deadline_ = worker_.coarse_now() + goodbye_time;
+  flush();
+}
+
+template <class Stream>
+void H2Connection<Stream>::arm_idle() noexcept {
+  if (leaving_) return;
+  deadline_ = streams_.empty() ? worker_.coarse_now() + worker_.runtime()->settings.client_idle
+                               : Clock::time_point::max();
+}
+
+// ---------------------------------------------------------------- reading
+
+template <class Stream>
+void H2Connection<Stream>::do_read() {
+  if (reading_ || closed_) return;
+  reading_ = true;
+  auto self = this->shared_from_this();
+  stream_.async_read_some(buffer_.prepare(BlockPool::block_size),
+                          [self](error_code ec, std::size_t n) { self->on_read(ec, n); });
+}
+
+template <class Stream>
+void H2Connection<Stream>::on_read(error_code ec, std::size_t n) {
+  reading_ = false;
+  if (closed_) return;
+  if (ec) return close();
+  buffer_.commit(n);
+  const auto data = buffer_.data();
+  const auto rv = nghttp2_session_mem_recv(session_, static_cast<const std::uint8_t*>(data.data()), data.size());
+  if (rv < 0) {
+    spdlog::debug("h2: {}: {}", client_ip_, nghttp2_strerror(static_cast<int>(rv)));
+    // nghttp2 queued the GOAWAY for a connection error; what it can still send goes first.
+    leaving_ = true;
+    buffer_.consume(buffer_.size());
+    dispatch();
+    flush();
+    deadline_ = worker_.coarse_now() + goodbye_time;
+    return;
+  }
+  buffer_.consume(static_cast<std::size_t>(rv));
+  if (buffer_.size() == 0) buffer_.shrink_to_fit();  // an idle connection holds no buffer
+  dispatch();
+  arm_idle();
+  flush();
+  if (nghttp2_session_want_read(session_) != 0) do_read();
+}
+
+template <class Stream>
+void H2Connection<Stream>::dispatch() {
+  for (auto& s : starting_) {
+    if (s->link) start_h2_stream(worker_, s, https_, client_ip_, client_addr_);
+  }
+  starting_.clear();
+  for (auto& s : readable_) s->serve_read();
+  readable_.clear();
+}
+
+template <class Stream>
+H2Stream* H2Connection<Stream>::stream_of(std::int32_t id) const noexcept {
+  return static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(session_, id));
+}
+
+template <class Stream>
+int H2Connection<Stream>::on_begin_headers(nghttp2_session* session, const nghttp2_frame* frame, void* self) {
+  auto& c = *static_cast<H2Connection*>(self);
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  auto s = std::make_shared<H2Stream>(c, frame->hd.stream_id, c.worker_.executor());
+  nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, s.get());
+  c.streams_.emplace(frame->hd.stream_id, std::move(s));
+  return 0;
+}
+
+template <class Stream>
+int H2Connection<Stream>::on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
+                                    std::size_t namelen, const std::uint8_t* value, std::size_t valuelen, std::uint8_t,
+                                    void* self) {
+  auto& c = *static_cast<H2Connection*>(self);
+  auto* s = c.stream_of(frame->hd.stream_id);
+  if (s == nullptr || frame->hd.type != NGHTTP2_HEADERS) return 0;
+  if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // request trailers: not forwarded to HTTP/1.1
+  const std::string_view n(reinterpret_cast<const char*>(name), namelen);
+  const std::string_view v(reinterpret_cast<const char*>(value), valuelen);
+  // A malformed field or a head over the limit resets the stream (RFC 9113 §8.1.1).
+  if (!s->request.add(n, v) || s->request.list_size() > c.max_header_list_) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  return 0;
+}
+
+template <class Stream>
+int H2Connection<Stream>::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* self) {
+  auto& c = *static_cast<H2Connection*>(self);
+  auto* s = c.stream_of(frame->hd.stream_id);
+  if (s == nullptr) return 0;
+  const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    if (!s->request.finish(!end_stream)) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    s->in = s->request.head();
+    s->in_done = end_stream;
+    c.starting_.push_back(c.streams_.at(frame->hd.stream_id));
+    return 0;
+  }
+  if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) && end_stream) c.request_ended(*s);
+  return 0;
+}
+
+template <class Stream>
+void H2Connection<Stream>::request_ended(H2Stream& s) {
+  if (s.in_done) return;
+  if (s.request.chunked()) s.in.append("0\r\n\r\n");
+  s.in_done = true;
+  readable_.push_back(streams_.at(s.id));
+}
+
+template <class Stream>
+int H2Connection<Stream>::on_data_chunk_recv(nghttp2_session*, std::uint8_t, std::int32_t stream_id,
+                                             const std::uint8_t* data, std::size_t len, void* self) {
+  auto& c = *static_cast<H2Connection*>(self);
+  auto* s = c.stream_of(stream_id);
+  if (s == nullptr || s->in_done) {
+    c.unconsumed_ += len;  // nobody reads it; the connection window still takes it back
+    return 0;
+  }
+  const std::string_view bytes(reinterpret_cast<const char*>(data), len);
+  if (s->request.chunked()) {
+    std::array<char, 16> size{};
+    const auto end = std::to_chars(size.data(), size.data() + size.size(), len, 16).ptr;
+    s->in.append(size.data(), end).append("\r\n").append(bytes).append("\r\n");
+  } else {
+    s->in.append(bytes);
+  }
+  s->in_data += len;
+  c.readable_.push_back(c.streams_.at(stream_id));
+  return 0;
+}
+
+template <class Stream>
+int H2Connection<Stream>::on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code,
+                                          void* self) {
+  auto& c = *static_cast<H2Connection*>(self);
+  const auto it = c.streams_.find(stream_id);
+  if (it == c.streams_.end()) return 0;
+  auto& s = *it->second;
+  c.unconsumed_ += s.in_data;
+  s.in_data = 0;
+  if (error_code != NGHTTP2_NO_ERROR || !s.in_done) {
+    s.fail(boost::asio::error::connection_reset);  // reset by the client, or cut short
+  } else {
+    s.link = nullptr;
+    s.serve_read();  // a waiting read gets what is left, then its end
+  }
+  c.streams_.erase(it);
+  return 0;
+}
+
+// ---------------------------------------------------------------- the sessions' side
+
+template <class Stream>
+void H2Connection<Stream>::request_consumed(H2Stream& s, std::size_t data_bytes) {
+  if (closed_) return;
+  nghttp2_session_consume(session_, s.id, data_bytes);
+  flush();
+}
+
+template <class Stream>
+void H2Connection<Stream>::response_head(H2Stream& s) {
+  if (closed_) return;
+  const auto& head = s.response_head;
+  names_.clear();
+  std::size_t names_size = 0;
+  for (const auto& f : head) names_size += f.name_string().size();
+  names_.reserve(names_size);  // the views below point into it: no reallocation after this
+  nva_.clear();
+  std::array<char, 3> status{};
+  std::to_chars(status.data(), status.data() + status.size(), head.result_int());
+  nva_.push_back(nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(":status")),
+                            reinterpret_cast<std::uint8_t*>(status.data()), 7, status.size(), NGHTTP2_NV_FLAG_NONE});
+  for (const auto& f : head) {
+    const auto name = f.name_string();
+    const auto at = names_.size();
+    for (char ch : name) names_.push_back(static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch));
+    const std::string_view lower(names_.data() + at, name.size());
+    // Connection-specific fields have no meaning in HTTP/2 and make clients fail the stream.
+    if (lower == "connection" || lower == "keep-alive" || lower == "proxy-connection" ||
+        lower == "transfer-encoding" || lower == "upgrade" || lower == "te") {
+      continue;
+    }
+    const auto value = f.value();
+    nva_.push_back(nghttp2_nv{reinterpret_cast<std::uint8_t*>(names_.data() + at),
+                              reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                              value.size(), NGHTTP2_NV_FLAG_NONE});
+  }
+  nghttp2_data_provider body{};
+  body.source.ptr = &s;
+  body.read_callback = &read_payload;
+  nghttp2_submit_response(session_, s.id, nva_.data(), nva_.size(), s.has_body ? &body : nullptr);
+  flush();
+}
+
+template <class Stream>
+void H2Connection<Stream>::response_data(H2Stream& s) {
+  if (closed_) return;
+  nghttp2_session_resume_data(session_, s.id);
+  flush();
+}
+
+template <class Stream>
+void H2Connection<Stream>::abandon(H2Stream& s) {
+  if (closed_) return;
+  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_INTERNAL_ERROR);
+  flush();
+}
+
+template <class Stream>
+ssize_t H2Connection<Stream>::read_payload(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
+                                           std::uint32_t* data_flags, nghttp2_data_source* source, void*) {
+  auto& s = *static_cast<H2Stream*>(source->ptr);
+  const auto n = std::min(length, s.out_pending());
+  std::memcpy(buf, s.out.data() + s.out_pos, n);
+  s.out_pos += n;
+  if (s.out_pos == s.out.size()) {
+    s.out.clear();
+    s.out_pos = 0;
+  }
+  s.release_writer();
+  if (s.out_pending() == 0 && s.out_done) {
+    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(n);
+  }
+  return n == 0 ? ssize_t{NGHTTP2_ERR_DEFERRED} : static_cast<ssize_t>(n);
+}
+
+// ---------------------------------------------------------------- writing and closing
+
+template <class Stream>
+void H2Connection<Stream>::flush() {
+  if (writing_ || closed_) return;
+  if (unconsumed_ != 0) {
+    nghttp2_session_consume_connection(session_, unconsumed_);
+    unconsumed_ = 0;
+  }
+  while (wbuf_.size() < write_batch) {
+    const std::uint8_t* data = nullptr;
+    const auto n = nghttp2_session_mem_send(session_, &data);
+    if (n < 0) return close();
+    if (n == 0) break;
+    wbuf_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+  }
+  if (wbuf_.empty()) {
+    if (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0) close();
+    return;
+  }
+  writing_ = true;
+  auto self = this->shared_from_this();
+  boost::asio::async_write(stream_, boost::asio::buffer(wbuf_), [self](error_code ec, std::size_t) {
+    self->writing_ = false;
+    self->wbuf_.clear();
+    if (ec) return self->close();
+    self->flush();
+  });
+}
+
+template <class Stream>
+void H2Connection<Stream>::close() {
+  if (closed_) return;
+  closed_ = true;
+  deadline_ = Clock::time_point::max();
+  for (auto& [id, s] : streams_) s->fail(boost::asio::error::connection_reset);
+  streams_.clear();
+  starting_.clear();
+  readable_.clear();
+  error_code ignored;
+  boost::beast::get_lowest_layer(stream_).close(ignored);
+}
+
+}  // namespace bgproxy::proxy
