@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
     // before it can fail a start (ExecStartPre) or a reload.
     try {
       for (const auto& l : cfg->listen) {
-        if (!l.tls.empty()) (void)bgproxy::proxy::TlsContexts::load(l.tls);
+        if (!l.tls.empty()) (void)bgproxy::proxy::TlsContexts::load(l.tls, l.protocols);
       }
       (void)bgproxy::proxy::Settings::from(*cfg);  // upstream CA, client certificates and keys
     } catch (const bgproxy::proxy::TlsLoadError& e) {

@@ -121,7 +121,7 @@ RuntimeConstSharedPtr Server::make_runtime(std::shared_ptr<const config::Config>
 std::vector<ListeningSocket> Server::bind_listener_sockets(const config::Listener& l, ListenerState& state,
                                                            std::vector<int> inherited) {
   if (!l.tls.empty() && !state.tls) {
-    auto contexts = TlsContexts::load(l.tls);
+    auto contexts = TlsContexts::load(l.tls, l.protocols);
     spdlog::info("tls: {}: serving {}", l.address.text, contexts->describe());
     state.tls = std::make_shared<TlsListener>(std::move(contexts));
   }
@@ -186,9 +186,9 @@ Server::Staged Server::stage_reload(std::shared_ptr<const config::Config> next) 
       changed = changed || state.tls;
       state.tls = nullptr;
     } else if (state.tls) {
-      st.certificates.emplace_back(state.tls, TlsContexts::load(l.tls));
+      st.certificates.emplace_back(state.tls, TlsContexts::load(l.tls, l.protocols));
     } else {
-      state.tls = std::make_shared<TlsListener>(TlsContexts::load(l.tls));
+      state.tls = std::make_shared<TlsListener>(TlsContexts::load(l.tls, l.protocols));
       changed = true;
     }
     if (changed) st.changed.emplace_back(state.key, state.info());

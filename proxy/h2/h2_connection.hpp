@@ -5,10 +5,16 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "proxy/net/types.hpp"
+
+namespace boost::asio::ssl {
+template <typename Stream>
+class stream;
+}
 
 namespace bgproxy::proxy {
 
@@ -22,5 +28,11 @@ inline constexpr std::string_view h2_preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n
 /// The connection counts as one of the worker's (connection_closed() when it ends).
 void start_h2c_connection(Worker& worker, Socket socket, std::string_view received, std::string client_ip,
                           std::array<std::uint8_t, 16> client_addr);
+
+/// Serves a TLS connection that chose h2 by ALPN (h2_connection_tls.cpp), its handshake done.
+/// @param contexts what the SSL object was made from (kept alive as long as it)
+void start_h2_tls_connection(Worker& worker, boost::asio::ssl::stream<Socket> stream,
+                             std::shared_ptr<const void> contexts, std::string client_ip,
+                             std::array<std::uint8_t, 16> client_addr);
 
 }  // namespace bgproxy::proxy

@@ -42,8 +42,9 @@ namespace bgproxy::proxy {
 template <class Stream>
 class H2Connection final : public Timed, public H2Link, public std::enable_shared_from_this<H2Connection<Stream>> {
  public:
-  H2Connection(Worker& worker, Stream stream, std::string client_ip, std::array<std::uint8_t, 16> client_addr,
-               bool https);
+  /// @param owner what `stream` depends on (a TLS stream's contexts); may be null
+  H2Connection(Worker& worker, std::shared_ptr<const void> owner, Stream stream, std::string client_ip,
+               std::array<std::uint8_t, 16> client_addr, bool https);
   ~H2Connection();
   H2Connection(const H2Connection&) = delete;
   H2Connection& operator=(const H2Connection&) = delete;
@@ -91,6 +92,7 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
   void close();
 
   Worker& worker_;
+  std::shared_ptr<const void> owner_;  ///< declared before stream_: outlives it
   Stream stream_;
   ReadBuffer buffer_;
   std::string client_ip_;
@@ -114,9 +116,10 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
 // ------------------------------------------------------------------------------------------
 
 template <class Stream>
-H2Connection<Stream>::H2Connection(Worker& worker, Stream stream, std::string client_ip,
-                                   std::array<std::uint8_t, 16> client_addr, bool https)
+H2Connection<Stream>::H2Connection(Worker& worker, std::shared_ptr<const void> owner, Stream stream,
+                                   std::string client_ip, std::array<std::uint8_t, 16> client_addr, bool https)
     : worker_(worker),
+      owner_(std::move(owner)),
       stream_(std::move(stream)),
       buffer_(PooledAllocator<char>(worker.blocks())),
       client_ip_(std::move(client_ip)),

@@ -163,6 +163,8 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
 
   // client_session_request.hpp: the TLS handshake, the request head, routing
   void on_handshake(error_code ec);
+  /// The client chose HTTP/2 by ALPN: the connection goes to an H2Connection.
+  bool chose_h2();
   void count_handshake_failure(stats::TlsFailureReason reason) noexcept;
   void close_after_failed_handshake();
   void linger_raw();

@@ -80,9 +80,29 @@ void ClientSession<Stream>::on_handshake(error_code ec) {
     return close_after_failed_handshake();
   }
   ++worker_.stats().tls_handshakes;
+  if constexpr (tls_stream) {
+    if (chose_h2()) {
+      phase_ = Phase::closed;
+      deadline_ = Clock::time_point::max();
+      handed_over_ = true;
+      return start_h2_tls_connection(worker_, std::move(stream_), std::move(contexts_), std::move(client_ip_),
+                                     client_addr_);
+    }
+  }
   phase_ = Phase::idle;
   arm_waiting(settings().client_header);
   do_read_head();
+}
+
+template <class Stream>
+bool ClientSession<Stream>::chose_h2() {
+  if constexpr (tls_stream) {
+    const unsigned char* id = nullptr;
+    unsigned len = 0;
+    SSL_get0_alpn_selected(stream_.native_handle(), &id, &len);
+    return len == 2 && id[0] == 'h' && id[1] == '2';
+  }
+  return false;
 }
 
 template <class Stream>

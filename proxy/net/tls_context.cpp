@@ -174,24 +174,6 @@ class TicketKeyRing {
   std::array<Key, kept> keys_{};
 };
 
-/// ALPN: `http/1.1` when offered; a client offering other protocols only gets no ALPN
-/// (and will speak HTTP/1.1 or fail), one offering none is fine.
-int alpn_select(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned inlen,
-                void*) {
-  static constexpr unsigned char http11[] = {'h', 't', 't', 'p', '/', '1', '.', '1'};
-  for (unsigned i = 0; i < inlen;) {
-    const unsigned len = in[i];
-    if (i + 1 + len > inlen) break;
-    if (len == sizeof http11 && std::memcmp(in + i + 1, http11, sizeof http11) == 0) {
-      *out = in + i + 1;
-      *outlen = static_cast<unsigned char>(len);
-      return SSL_TLSEXT_ERR_OK;
-    }
-    i += 1 + len;
-  }
-  return SSL_TLSEXT_ERR_NOACK;
-}
-
 std::unique_ptr<ssl::context> make_context(const config::TlsCertificate& pair, std::vector<std::string>& names) {
   ERR_clear_error();
   auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
@@ -202,7 +184,6 @@ std::unique_ptr<ssl::context> make_context(const config::TlsCertificate& pair, s
   SSL_CTX_set_session_id_context(h, session_id_context, sizeof session_id_context - 1);
   SSL_CTX_set_session_cache_mode(h, SSL_SESS_CACHE_SERVER);
   SSL_CTX_sess_set_cache_size(h, session_cache_size);
-  SSL_CTX_set_alpn_select_cb(h, alpn_select, nullptr);
   SSL_CTX_set_tlsext_ticket_key_evp_cb(h, &TicketKeyRing::callback);
 
   require_readable(pair.certificate);
@@ -232,9 +213,14 @@ std::unique_ptr<ssl::context> make_context(const config::TlsCertificate& pair, s
 
 }  // namespace
 
-std::shared_ptr<const TlsContexts> TlsContexts::load(const std::vector<config::TlsCertificate>& pairs) {
+std::shared_ptr<const TlsContexts> TlsContexts::load(const std::vector<config::TlsCertificate>& pairs,
+                                                     const std::vector<config::Protocol>& protocols) {
   if (pairs.empty()) throw TlsLoadError("tls: no certificate configured");
   std::shared_ptr<TlsContexts> out(new TlsContexts());
+  for (const auto p : protocols) {
+    if (p == config::Protocol::h2) out->alpn_.emplace_back("h2");
+    if (p == config::Protocol::http1) out->alpn_.emplace_back("http/1.1");
+  }
   out->entries_.reserve(pairs.size());
   for (const auto& pair : pairs) {
     Entry e;
@@ -245,6 +231,7 @@ std::shared_ptr<const TlsContexts> TlsContexts::load(const std::vector<config::T
   for (auto& e : out->entries_) {
     SSL_CTX_set_tlsext_servername_callback(e.context->native_handle(), &TlsContexts::on_servername);
     SSL_CTX_set_tlsext_servername_arg(e.context->native_handle(), out.get());
+    SSL_CTX_set_alpn_select_cb(e.context->native_handle(), &TlsContexts::on_alpn, out.get());
   }
   return out;
 }
@@ -260,6 +247,26 @@ std::string TlsContexts::describe() const {
     out += names.empty() ? "-" : names;
   }
   return out;
+}
+
+/// ALPN by the listener's preference: its first protocol the client offers. A client offering
+/// none of them gets no ALPN (and will speak HTTP/1.1 or fail); one offering none is fine.
+int TlsContexts::on_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                         unsigned inlen, void* arg) {
+  const auto& self = *static_cast<const TlsContexts*>(arg);
+  for (const auto& wanted : self.alpn_) {
+    for (unsigned i = 0; i < inlen;) {
+      const unsigned len = in[i];
+      if (i + 1 + len > inlen) break;
+      if (len == wanted.size() && std::memcmp(in + i + 1, wanted.data(), len) == 0) {
+        *out = in + i + 1;
+        *outlen = static_cast<unsigned char>(len);
+        return SSL_TLSEXT_ERR_OK;
+      }
+      i += 1 + len;
+    }
+  }
+  return SSL_TLSEXT_ERR_NOACK;
 }
 
 SSL_CTX* TlsContexts::select(std::string_view host) const noexcept {

@@ -2,7 +2,8 @@
 /// TLS termination settings of one listener: an OpenSSL context per
 /// certificate/key pair, chosen per handshake by SNI (exact name, then
 /// `*.suffix` wildcard, else the first pair). TLS 1.2 and 1.3 only, ECDHE with
-/// AES-GCM/CHACHA20 for 1.2, server cipher preference, ALPN `http/1.1`.
+/// AES-GCM/CHACHA20 for 1.2, server cipher preference, ALPN from the listener's `protocols`
+/// (`h2`, `http/1.1`: the first of them the client offers, in the listener's order).
 ///
 /// Session resumption: a server-side session cache per context (TLS 1.2 session
 /// ids; every handshake starts on the default context, whose cache serves all SNI
@@ -48,7 +49,10 @@ class TlsContexts {
   /// Refuses a missing or unreadable file, a PEM that does not parse, a key that does not
   /// match its certificate, and a certificate that is expired or not yet valid.
   /// @throws TlsLoadError naming the file and the reason
-  static std::shared_ptr<const TlsContexts> load(const std::vector<config::TlsCertificate>& pairs);
+  /// @param protocols what ALPN offers, in order of preference (h2 and http/1.1 count)
+  static std::shared_ptr<const TlsContexts> load(const std::vector<config::TlsCertificate>& pairs,
+                                                 const std::vector<config::Protocol>& protocols = {
+                                                     config::Protocol::http1});
 
   ~TlsContexts();
   TlsContexts(const TlsContexts&) = delete;
@@ -69,8 +73,11 @@ class TlsContexts {
   /// @return the context serving `host`, or nullptr for the default
   ssl_ctx_st* select(std::string_view host) const noexcept;
   static int on_servername(ssl_st* ssl, int* alert, void* arg);
+  static int on_alpn(ssl_st* ssl, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                     unsigned inlen, void* arg);
 
   std::vector<Entry> entries_;
+  std::vector<std::string> alpn_;  ///< protocol ids, most preferred first
 };
 
 using TlsContextsPtr = std::shared_ptr<const TlsContexts>;

@@ -821,6 +821,7 @@ std::string render_config(const ProxyConfig& cfg, const fs::path& dir, int index
   for (int i = 0; i < cfg.listeners; ++i) {
     y << "  - address: 127.0.0.1:0\n";
     if (!cfg.tls.empty()) y << "    tls: " << cfg.tls << "\n";
+    if (!cfg.protocols.empty()) y << "    protocols: " << cfg.protocols << "\n";
   }
   y << "admin:\n  address: 127.0.0.1:0\n";
   y << "control:\n  socket: " << (dir / ("control-" + sfx + ".sock")).string() << "\n";

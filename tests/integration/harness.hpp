@@ -321,6 +321,7 @@ struct ProxyConfig {
   bool health_check = false;
   std::string service_extra;  ///< raw YAML lines added to the service, indented by 4 spaces
   std::string tls;  ///< raw YAML value of `tls:` on every listener (e.g. a flow list); empty = plain
+  std::string protocols;  ///< raw YAML value of `protocols:` on every listener (e.g. "[http/1.1, h2c]"); empty = default
   std::string blue_tls;  ///< raw YAML value of `blue.tls:` (upstream TLS); empty = plain
   std::string cluster;  ///< raw YAML lines of the top-level `cluster:` section, indented by 2 spaces; empty = none
 };

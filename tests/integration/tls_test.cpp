@@ -33,6 +33,8 @@ struct TlsOptions {
   std::string sni;                 ///< empty: no SNI extension
   int max_version = 0;             ///< e.g. TLS1_2_VERSION; 0 = library maximum
   SSL_SESSION* session = nullptr;  ///< offered for resumption
+  /// ALPN offer in wire format; this client speaks HTTP/1.1, so by default it offers only that.
+  std::string alpn = std::string("\x08http/1.1", 9);
 };
 
 class TlsClient {
@@ -58,8 +60,8 @@ public:
     if (!o.sni.empty()) SSL_set_tlsext_host_name(c->ssl_, o.sni.c_str());
     if (o.max_version) SSL_set_max_proto_version(c->ssl_, o.max_version);
     if (o.session) SSL_set_session(c->ssl_, o.session);
-    static const unsigned char alpn[] = "\x02h2\x08http/1.1";
-    SSL_set_alpn_protos(c->ssl_, alpn, sizeof alpn - 1);
+    SSL_set_alpn_protos(c->ssl_, reinterpret_cast<const unsigned char*>(o.alpn.data()),
+                        static_cast<unsigned>(o.alpn.size()));
     ERR_clear_error();
     if (SSL_connect(c->ssl_) != 1) {
       char buf[256] = "handshake failed";
@@ -249,6 +251,26 @@ TEST_F(TlsTest, DefaultCertificateWithoutOrWithUnknownSni) {
   EXPECT_EQ(served_cn(p.port(), "", &why), "b.test") << why;
   EXPECT_EQ(served_cn(p.port(), "nobody.example", &why), "b.test") << why;
   EXPECT_EQ(served_cn(p.port(), "a.test", &why), "a.test") << why;
+}
+
+TEST_F(TlsTest, AlpnPrefersTheListenersFirstProtocolTheClientOffers) {
+  const std::string h2_then_http11("\x02h2\x08http/1.1", 12);
+  Proxy& both = start_tls_proxy(pair("a"));  // default protocols: [h2, http/1.1]
+  std::string why;
+  auto c = TlsClient::connect(ctx_, both.port(), {"a.test", 0, nullptr, h2_then_http11}, &why);
+  ASSERT_TRUE(c) << why;
+  EXPECT_EQ(c->alpn(), "h2");
+  c = TlsClient::connect(ctx_, both.port(), {"a.test", 0, nullptr, std::string("\x03foo", 4)}, &why);
+  ASSERT_TRUE(c) << why;  // nothing in common: no ALPN, the handshake still succeeds
+  EXPECT_EQ(c->alpn(), "");
+
+  ProxyConfig only_http11;
+  only_http11.tls = pair("a");
+  only_http11.protocols = "[http/1.1]";
+  Proxy& one = start_proxy(only_http11);
+  c = TlsClient::connect(ctx_, one.port(), {"a.test", 0, nullptr, h2_then_http11}, &why);
+  ASSERT_TRUE(c) << why;
+  EXPECT_EQ(c->alpn(), "http/1.1");
 }
 
 TEST_F(TlsTest, ProxiedGetCarriesForwardedProtoHttpsAndKeepsAlive) {
