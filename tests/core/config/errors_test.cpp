@@ -157,6 +157,141 @@ TEST(ConfigParse, RejectsTlsMissingKey) {
             "bad.yaml:3: listen[0].tls.private_key: required field is missing");
 }
 
+TEST(ConfigParse, RejectsH2OnPlainListener) {
+  EXPECT_EQ(error_of("listen:\n"
+                     "  - address: 0.0.0.0:8080\n"
+                     "    protocols: [http/1.1, h2]\n"
+                     "services:\n"
+                     "  - name: app\n"
+                     "    blue: { servers: [\"127.0.0.1:5005\"] }\n"),
+            "bad.yaml:3: listen[0].protocols[1]: h2 needs tls on this listener (h2c is HTTP/2 with prior knowledge on a plain one)");
+}
+
+TEST(ConfigParse, RejectsH2cOnTlsListener) {
+  EXPECT_EQ(error_of("listen:\n"
+                     "  - address: 0.0.0.0:8080\n"
+                     "  - address: 0.0.0.0:8443\n"
+                     "    tls: { certificate: c.pem, private_key: k.pem }\n"
+                     "    protocols:\n"
+                     "      - h2\n"
+                     "      - h2c\n"
+                     "services:\n"
+                     "  - name: app\n"
+                     "    blue: { servers: [\"127.0.0.1:5005\"] }\n"),
+            "bad.yaml:7: listen[1].protocols[1]: h2c is for plain listeners; a TLS listener offers h2");
+}
+
+TEST(ConfigParse, RejectsUnknownProtocol) {
+  EXPECT_EQ(error_of("listen:\n"
+                     "  - address: 0.0.0.0:8080\n"
+                     "    protocols: [http/2]\n"
+                     "services:\n"
+                     "  - name: app\n"
+                     "    blue: { servers: [\"127.0.0.1:5005\"] }\n"),
+            "bad.yaml:3: listen[0].protocols[0]: unknown protocol \"http/2\" (known: http/1.1, h2, h2c)");
+  // Names are exact, as ALPN's are.
+  EXPECT_EQ(error_of("listen:\n"
+                     "  - address: 0.0.0.0:8080\n"
+                     "    protocols: [HTTP/1.1]\n"
+                     "services:\n"
+                     "  - name: app\n"
+                     "    blue: { servers: [\"127.0.0.1:5005\"] }\n"),
+            "bad.yaml:3: listen[0].protocols[0]: unknown protocol \"HTTP/1.1\" (known: http/1.1, h2, h2c)");
+}
+
+TEST(ConfigParse, RejectsDuplicateProtocol) {
+  EXPECT_EQ(error_of("listen:\n"
+                     "  - address: 0.0.0.0:8080\n"
+                     "    protocols:\n"
+                     "      - http/1.1\n"
+                     "      - h2c\n"
+                     "      - http/1.1\n"
+                     "services:\n"
+                     "  - name: app\n"
+                     "    blue: { servers: [\"127.0.0.1:5005\"] }\n"),
+            "bad.yaml:6: listen[0].protocols[2]: duplicate protocol \"http/1.1\"");
+}
+
+TEST(ConfigParse, RejectsEmptyProtocolList) {
+  EXPECT_EQ(error_of("listen:\n"
+                     "  - address: 0.0.0.0:8080\n"
+                     "    protocols: []\n"
+                     "services:\n"
+                     "  - name: app\n"
+                     "    blue: { servers: [\"127.0.0.1:5005\"] }\n"),
+            "bad.yaml:3: listen[0].protocols: at least one protocol is required");
+  EXPECT_EQ(error_of("listen:\n"
+                     "  - address: 0.0.0.0:8080\n"
+                     "    protocols:\n"
+                     "services:\n"
+                     "  - name: app\n"
+                     "    blue: { servers: [\"127.0.0.1:5005\"] }\n"),
+            "bad.yaml:3: listen[0].protocols: at least one protocol is required");
+}
+
+TEST(ConfigParse, RejectsProtocolsNotAList) {
+  EXPECT_EQ(error_of("listen:\n"
+                     "  - address: 0.0.0.0:8080\n"
+                     "    protocols: h2c\n"
+                     "services:\n"
+                     "  - name: app\n"
+                     "    blue: { servers: [\"127.0.0.1:5005\"] }\n"),
+            "bad.yaml:3: listen[0].protocols: expected a list, got a scalar");
+}
+
+TEST(ConfigParse, RejectsHttp2BelowMinimum) {
+  const auto with_http2 = [](std::string_view field) {
+    return error_of("services:\n"
+                    "  - name: app\n"
+                    "    blue: { servers: [\"127.0.0.1:5005\"] }\n"
+                    "http2:\n"
+                    "  " + std::string(field) + "\n");
+  };
+  EXPECT_EQ(with_http2("max_concurrent_streams: 0"), "bad.yaml:5: http2.max_concurrent_streams: must be at least 1");
+  EXPECT_EQ(with_http2("initial_stream_window: 1023"), "bad.yaml:5: http2.initial_stream_window: must be at least 1024");
+  EXPECT_EQ(with_http2("initial_connection_window: 65534"),
+            "bad.yaml:5: http2.initial_connection_window: must be at least 65535");
+  EXPECT_EQ(with_http2("max_header_list_bytes: 1023"), "bad.yaml:5: http2.max_header_list_bytes: must be at least 1024");
+  EXPECT_EQ(with_http2("max_concurrent_streams: -1"),
+            "bad.yaml:5: http2.max_concurrent_streams: expected a non-negative integer, got \"-1\"");
+}
+
+TEST(ConfigParse, RejectsHttp2AboveMaximum) {
+  const auto with_http2 = [](std::string_view field) {
+    return error_of("http2:\n"
+                    "  " + std::string(field) + "\n"
+                    "services:\n"
+                    "  - name: app\n"
+                    "    blue: { servers: [\"127.0.0.1:5005\"] }\n");
+  };
+  EXPECT_EQ(with_http2("max_concurrent_streams: 100001"),
+            "bad.yaml:2: http2.max_concurrent_streams: value 100001 is too large (max 100000)");
+  EXPECT_EQ(with_http2("initial_stream_window: 2147483648"),
+            "bad.yaml:2: http2.initial_stream_window: value 2147483648 is too large (max 2147483647)");
+  EXPECT_EQ(with_http2("initial_connection_window: 4294967296"),
+            "bad.yaml:2: http2.initial_connection_window: value 4294967296 is too large (max 2147483647)");
+  EXPECT_EQ(with_http2("max_header_list_bytes: 16777217"),
+            "bad.yaml:2: http2.max_header_list_bytes: value 16777217 is too large (max 16777216)");
+}
+
+TEST(ConfigParse, RejectsUnknownHttp2Key) {
+  EXPECT_EQ(error_of("http2:\n"
+                     "  max_concurrent_streams: 10\n"
+                     "  max_streams: 10\n"
+                     "services:\n"
+                     "  - name: app\n"
+                     "    blue: { servers: [\"127.0.0.1:5005\"] }\n"),
+            "bad.yaml:3: http2.max_streams: unknown key");
+}
+
+TEST(ConfigParse, RejectsHttp2NotAMap) {
+  EXPECT_EQ(error_of("http2: on\n"
+                     "services:\n"
+                     "  - name: app\n"
+                     "    blue: { servers: [\"127.0.0.1:5005\"] }\n"),
+            "bad.yaml:1: http2: expected a map, got a scalar");
+}
+
 TEST(ConfigParse, RejectsDurationWithoutUnit) {
   EXPECT_EQ(error_of("services:\n"
                      "  - name: app\n"
@@ -590,6 +725,7 @@ TEST(ConfigParse, WrongShapesNeverThrow) {
       "    tls:\n"
       "      certificate: c.pem\n"
       "      private_key: k.pem\n"
+      "    protocols: [h2, http/1.1]\n"
       "admin:\n"
       "  address: 127.0.0.1:9901\n"
       "control:\n"
@@ -601,6 +737,8 @@ TEST(ConfigParse, WrongShapesNeverThrow) {
       "  max_connections: 10\n"
       "timeouts:\n"
       "  client_header: 1s\n"
+      "http2:\n"
+      "  max_concurrent_streams: 10\n"
       "access_log: stdout\n"
       "services:\n"
       "  - name: app\n"

@@ -345,6 +345,135 @@ TEST(ConfigParse, TwoEphemeralListenersAreNotDuplicates) {
   EXPECT_EQ(c.listen.size(), 2u);
 }
 
+// SPEC §13: a plain listener speaks HTTP/1.1 unless it lists h2c; a TLS one offers h2 first.
+TEST(ConfigParse, ListenProtocolsDefaultByTls) {
+  const Config none = parse_ok(kMinimal);
+  ASSERT_EQ(none.listen.size(), 1u);
+  EXPECT_EQ(none.listen[0].protocols, (std::vector<Protocol>{Protocol::http1}));
+
+  const Config c = parse_ok(std::string("listen:\n"
+                                        "  - address: 0.0.0.0:8080\n"
+                                        "  - address: 0.0.0.0:8443\n"
+                                        "    tls: { certificate: c.pem, private_key: k.pem }\n") +
+                            kMinimal);
+  ASSERT_EQ(c.listen.size(), 2u);
+  EXPECT_EQ(c.listen[0].protocols, (std::vector<Protocol>{Protocol::http1}));
+  EXPECT_TRUE(c.listen[0].speaks(Protocol::http1));
+  EXPECT_FALSE(c.listen[0].speaks(Protocol::h2c));
+  EXPECT_FALSE(c.listen[0].speaks(Protocol::h2));
+  EXPECT_EQ(c.listen[1].protocols, (std::vector<Protocol>{Protocol::h2, Protocol::http1}));
+  EXPECT_TRUE(c.listen[1].speaks(Protocol::h2));
+  EXPECT_TRUE(c.listen[1].speaks(Protocol::http1));
+  EXPECT_FALSE(c.listen[1].speaks(Protocol::h2c));
+}
+
+TEST(ConfigParse, Http2DefaultsMatchSpec) {
+  const Config c = parse_ok(kMinimal);
+  EXPECT_EQ(c.http2.max_concurrent_streams, 100u);
+  EXPECT_EQ(c.http2.initial_stream_window, 65536u);
+  EXPECT_EQ(c.http2.initial_connection_window, 1048576u);
+  EXPECT_EQ(c.http2.max_header_list_bytes, 16384u);
+  // An empty section keeps them too.
+  const Config e = parse_ok(std::string("http2:\n") + kMinimal);
+  EXPECT_EQ(e.http2.max_concurrent_streams, 100u);
+  EXPECT_EQ(e.http2.initial_stream_window, 65536u);
+  EXPECT_EQ(e.http2.initial_connection_window, 1048576u);
+  EXPECT_EQ(e.http2.max_header_list_bytes, 16384u);
+}
+
+// The listen and http2 parts of the example of SPEC §13, verbatim.
+TEST(ConfigParse, Http2SpecExample) {
+  const Config c = parse_ok(std::string(R"(listen:
+  - address: 0.0.0.0:8443
+    tls: { certificate: cert.pem, private_key: key.pem }
+    protocols: [h2, http/1.1]          # ALPN offer; default on TLS listeners: [h2, http/1.1]
+  - address: 0.0.0.0:8080
+    protocols: [http/1.1, h2c]         # h2c = HTTP/2 with prior knowledge on a plain listener;
+                                       # default on plain listeners: [http/1.1]
+http2: { max_concurrent_streams: 100, initial_stream_window: 65536,
+         initial_connection_window: 1048576, max_header_list_bytes: 16384 }
+)") + kMinimal);
+  ASSERT_EQ(c.listen.size(), 2u);
+  EXPECT_EQ(c.listen[0].protocols, (std::vector<Protocol>{Protocol::h2, Protocol::http1}));
+  EXPECT_EQ(c.listen[1].protocols, (std::vector<Protocol>{Protocol::http1, Protocol::h2c}));
+  EXPECT_TRUE(c.listen[1].speaks(Protocol::h2c));
+  EXPECT_EQ(c.http2.max_concurrent_streams, 100u);
+  EXPECT_EQ(c.http2.initial_stream_window, 65536u);
+  EXPECT_EQ(c.http2.initial_connection_window, 1048576u);
+  EXPECT_EQ(c.http2.max_header_list_bytes, 16384u);
+}
+
+TEST(ConfigParse, ListenProtocolsExplicitOrderKept) {
+  const Config c = parse_ok(std::string("listen:\n"
+                                        "  - address: 127.0.0.1:8080\n"
+                                        "    protocols: [h2c, http/1.1]\n"
+                                        "  - address: 127.0.0.1:8081\n"
+                                        "    protocols: [h2c]\n"
+                                        "  - address: 127.0.0.1:8082\n"
+                                        "    protocols:\n"
+                                        "      - http/1.1\n"
+                                        "  - address: 127.0.0.1:8443\n"
+                                        "    tls: { certificate: c.pem, private_key: k.pem }\n"
+                                        "    protocols: [http/1.1, h2]\n"
+                                        "  - address: 127.0.0.1:8444\n"
+                                        "    protocols: [h2]\n"  // before tls: keys are read in any order
+                                        "    tls: { certificate: c.pem, private_key: k.pem }\n"
+                                        "  - address: 127.0.0.1:8445\n"
+                                        "    tls: { certificate: c.pem, private_key: k.pem }\n"
+                                        "    protocols: [http/1.1]\n") +
+                            kMinimal);
+  ASSERT_EQ(c.listen.size(), 6u);
+  EXPECT_EQ(c.listen[0].protocols, (std::vector<Protocol>{Protocol::h2c, Protocol::http1}));
+  EXPECT_EQ(c.listen[1].protocols, (std::vector<Protocol>{Protocol::h2c}));
+  EXPECT_FALSE(c.listen[1].speaks(Protocol::http1));
+  EXPECT_EQ(c.listen[2].protocols, (std::vector<Protocol>{Protocol::http1}));
+  EXPECT_EQ(c.listen[3].protocols, (std::vector<Protocol>{Protocol::http1, Protocol::h2}));
+  EXPECT_EQ(c.listen[4].protocols, (std::vector<Protocol>{Protocol::h2}));
+  EXPECT_EQ(c.listen[5].protocols, (std::vector<Protocol>{Protocol::http1}));
+  EXPECT_FALSE(c.listen[5].speaks(Protocol::h2));
+}
+
+TEST(ConfigParse, Http2ValuesParsed) {
+  const Config c = parse_ok(std::string("http2:\n"
+                                        "  max_concurrent_streams: 250\n"
+                                        "  initial_stream_window: 131072\n"
+                                        "  initial_connection_window: 4194304\n"
+                                        "  max_header_list_bytes: 32768\n") +
+                            kMinimal);
+  EXPECT_EQ(c.http2.max_concurrent_streams, 250u);
+  EXPECT_EQ(c.http2.initial_stream_window, 131072u);
+  EXPECT_EQ(c.http2.initial_connection_window, 4194304u);
+  EXPECT_EQ(c.http2.max_header_list_bytes, 32768u);
+
+  // One field set, the others keep their defaults.
+  const Config one = parse_ok(std::string("http2: { max_concurrent_streams: 8 }\n") + kMinimal);
+  EXPECT_EQ(one.http2.max_concurrent_streams, 8u);
+  EXPECT_EQ(one.http2.initial_stream_window, 65536u);
+  EXPECT_EQ(one.http2.initial_connection_window, 1048576u);
+  EXPECT_EQ(one.http2.max_header_list_bytes, 16384u);
+}
+
+// The bounds themselves are allowed: at least one stream, 1 KiB windows/headers, the 65535 that
+// RFC 9113 gives a connection, and windows up to 2^31-1 (RFC 9113 §6.9.1).
+TEST(ConfigParse, Http2BoundsInclusive) {
+  const Config lo = parse_ok(std::string("http2: { max_concurrent_streams: 1, initial_stream_window: 1024,\n"
+                                         "         initial_connection_window: 65535, max_header_list_bytes: 1024 }\n") +
+                             kMinimal);
+  EXPECT_EQ(lo.http2.max_concurrent_streams, 1u);
+  EXPECT_EQ(lo.http2.initial_stream_window, 1024u);
+  EXPECT_EQ(lo.http2.initial_connection_window, 65535u);
+  EXPECT_EQ(lo.http2.max_header_list_bytes, 1024u);
+
+  const Config hi = parse_ok(std::string("http2: { max_concurrent_streams: 100000, initial_stream_window: 2147483647,\n"
+                                         "         initial_connection_window: 2147483647,\n"
+                                         "         max_header_list_bytes: 16777216 }\n") +
+                             kMinimal);
+  EXPECT_EQ(hi.http2.max_concurrent_streams, 100000u);
+  EXPECT_EQ(hi.http2.initial_stream_window, 2147483647u);
+  EXPECT_EQ(hi.http2.initial_connection_window, 2147483647u);
+  EXPECT_EQ(hi.http2.max_header_list_bytes, 16777216u);
+}
+
 TEST(ConfigParse, ValueThrowsRuntimeErrorWithMessage) {
   auto r = parse("threads: 0\n", "x.yaml");
   ASSERT_FALSE(r);
