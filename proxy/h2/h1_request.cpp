@@ -53,12 +53,12 @@ bool H1Request::add(std::string_view name, std::string_view value) {
   list_size_ += name.size() + value.size() + 32;
   if (!valid_value(value)) return false;
   if (!name.empty() && name.front() == ':') {
-    if (!fields_.empty() || !cookie_.empty() || !host_.empty()) return false;  // pseudo-fields come first (§8.3)
+    if (regular_seen_) return false;  // pseudo-fields come first (§8.3)
     if (name == ":method") {
       if (!method_.empty() || value.empty() || !std::all_of(value.begin(), value.end(), is_tchar)) return false;
       method_ = value;
     } else if (name == ":path") {
-      if (!path_.empty()) return false;
+      if (!path_.empty() || value.empty()) return false;
       path_ = value;
     } else if (name == ":authority") {
       if (!authority_.empty() || !valid_authority(value)) return false;
@@ -71,6 +71,7 @@ bool H1Request::add(std::string_view name, std::string_view value) {
     }
     return true;
   }
+  regular_seen_ = true;
   if (!valid_name(name) || connection_specific(name)) return false;
   if (name == "te") return value == "trailers";
   if (name == "expect") return true;

@@ -46,6 +46,7 @@ class H1Request {
   std::string head_;
   std::size_t list_size_ = 0;
   bool scheme_seen_ = false;
+  bool regular_seen_ = false;
   bool content_length_ = false;
   bool chunked_ = false;
 };
