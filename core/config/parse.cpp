@@ -520,13 +520,23 @@ void Parser::match(const YAML::Node& n, const std::string& path, Match& out) {
 }
 
 void Parser::pool(const YAML::Node& n, const std::string& path, Pool& out) {
-  const Fields f = map(n, path, {"servers", "tls"});
+  const Fields f = map(n, path, {"servers", "tls", "protocol"});
   if (auto e = f.find("servers")) {
     const std::string p = join(path, "servers");
     const auto items = list(e->value, p);
     for (std::size_t i = 0; i < items.size(); ++i) out.servers.push_back(endpoint(items[i], index(p, i), false));
   }
   if (auto e = f.find("tls")) upstream_tls(e->value, join(path, "tls"), out.tls);
+  if (auto e = f.find("protocol")) {
+    const auto p = join(path, e->name);
+    const auto name = text(e->value, p);
+    if (name == "http/1.1") out.protocol = Protocol::http1;
+    else if (name == "h2c") out.protocol = Protocol::h2c;
+    else if (name == "h2") out.protocol = Protocol::h2;
+    else fail(e->value, p, "unknown protocol " + quoted(name) + " (known: http/1.1, h2c, h2)");
+    if (out.protocol == Protocol::h2 && !out.tls.enabled) fail(e->value, p, "h2 needs tls (h2c is HTTP/2 in clear)");
+    if (out.protocol == Protocol::h2c && out.tls.enabled) fail(e->value, p, "h2c is HTTP/2 in clear; with tls use h2");
+  }
 }
 
 // `tls: off` (or no `tls`) is plain TCP; a map enables TLS unless it says `enabled: false`.

@@ -82,7 +82,7 @@ RuntimeConstSharedPtr Server::make_runtime(std::shared_ptr<const config::Config>
       if (before < 0) continue;  // a new server has no connections yet
       const auto b = static_cast<std::size_t>(before);
       if (rt->endpoints[id] != previous->endpoints[b] || rt->settings.upstream_tls[id] ||
-          previous->settings.upstream_tls[b]) {
+          previous->settings.upstream_tls[b] || rt->settings.upstream_h2[id] != previous->settings.upstream_h2[b]) {
         rt->renewed_slots.push_back(slot);
       }
     }

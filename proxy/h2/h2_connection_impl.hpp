@@ -81,6 +81,8 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
                               std::uint32_t* data_flags, nghttp2_data_source* source, void* self);
 
   H2Stream* stream_of(std::int32_t id) const noexcept;
+  /// Sends the answer's trailer fields (chunked trailers of the HTTP/1.1 answer) as HEADERS.
+  static void submit_trailers(nghttp2_session* session, const H2Stream& s);
   void request_ended(H2Stream& s);
   void do_read();
   void on_read(error_code ec, std::size_t n);
@@ -405,7 +407,7 @@ void H2Connection<Stream>::abandon(H2Stream& s) {
 }
 
 template <class Stream>
-ssize_t H2Connection<Stream>::read_payload(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
+ssize_t H2Connection<Stream>::read_payload(nghttp2_session* session, std::int32_t, std::uint8_t* buf, std::size_t length,
                                            std::uint32_t* data_flags, nghttp2_data_source* source, void*) {
   auto& s = *static_cast<H2Stream*>(source->ptr);
   const auto n = std::min(length, s.out_pending());
@@ -418,9 +420,43 @@ ssize_t H2Connection<Stream>::read_payload(nghttp2_session*, std::int32_t, std::
   s.release_writer();
   if (s.out_pending() == 0 && s.out_done) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!s.body.trailers().empty()) {
+      *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;  // the trailers' HEADERS ends the stream
+      submit_trailers(session, s);
+    }
     return static_cast<ssize_t>(n);
   }
   return n == 0 ? ssize_t{NGHTTP2_ERR_DEFERRED} : static_cast<ssize_t>(n);
+}
+
+template <class Stream>
+void H2Connection<Stream>::submit_trailers(nghttp2_session* session, const H2Stream& s) {
+  std::string names;
+  std::vector<nghttp2_nv> nva;
+  std::vector<std::pair<std::size_t, std::string_view>> fields;  // (offset of the name in names, value)
+  std::string_view text = s.body.trailers();
+  while (!text.empty()) {
+    const auto eol = text.find("\r\n");
+    const auto line = text.substr(0, eol);
+    text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 2);
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) continue;
+    auto value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    const auto at = names.size();
+    for (char ch : line.substr(0, colon)) names.push_back(static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch));
+    fields.emplace_back(at, value);
+  }
+  names.shrink_to_fit();  // no reallocation once the views are taken below
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    const auto end = i + 1 < fields.size() ? fields[i + 1].first : names.size();
+    const auto [at, value] = fields[i];
+    nva.push_back(nghttp2_nv{reinterpret_cast<std::uint8_t*>(names.data() + at),
+                             reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), end - at, value.size(),
+                             NGHTTP2_NV_FLAG_NONE});
+  }
+  nghttp2_submit_trailer(session, s.id, nva.data(), nva.size());
 }
 
 // ---------------------------------------------------------------- writing and closing

@@ -9,15 +9,14 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 
-#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/system/error_code.hpp>
 
 #include "proxy/h2/h1_request.hpp"
+#include "proxy/h2/pending_io.hpp"
 #include "proxy/http/body_framing.hpp"
 #include "proxy/http/head_parser.hpp"
 #include "proxy/http/parsed_head.hpp"
@@ -41,28 +40,6 @@ class H2Link {
 
  protected:
   ~H2Link() = default;
-};
-
-using IoHandler = boost::asio::any_completion_handler<void(boost::system::error_code, std::size_t)>;
-
-/// A read or write of the session waiting on its stream. Its handler is only ever
-/// move-constructed: Boost 1.81's any_completion_handler move-assignment copies the handler into
-/// a new wrapper of itself, without end.
-class PendingIo {
- public:
-  explicit operator bool() const noexcept { return handler_.has_value(); }
-  void set(IoHandler h) {
-    handler_.reset();
-    handler_.emplace(std::move(h));
-  }
-  IoHandler take() {
-    IoHandler h(std::move(*handler_));
-    handler_.reset();
-    return h;
-  }
-
- private:
-  std::optional<IoHandler> handler_;
 };
 
 struct H2Stream {

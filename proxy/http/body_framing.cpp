@@ -11,6 +11,7 @@ void BodyFraming::reset(BodyKind kind, std::uint64_t length, bool dechunk) noexc
   dechunk_ = dechunk && kind == BodyKind::chunked;
   done_ = kind == BodyKind::none || (kind == BodyKind::length && length == 0);
   chunks_.reset();
+  payload_.trailers.clear();
 }
 
 BodyFraming::Step BodyFraming::next(std::string_view input) {

@@ -5,6 +5,7 @@
 /// I/O-free. Thread: owned by one session.
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -37,12 +38,16 @@ class BodyFraming {
   /// Body bytes seen so far (payload bytes for chunked).
   std::uint64_t body_bytes() const noexcept;
   const std::vector<boost::asio::const_buffer>& payload() const noexcept { return payload_.spans; }
+  /// With dechunk: the trailer field lines seen so far ("Name: value\r\n" each), as received.
+  const std::string& trailers() const noexcept { return payload_.trailers; }
 
  private:
   struct PayloadSpans final : ChunkedScanner::PayloadSink {
     const char* base = nullptr;
     std::vector<boost::asio::const_buffer> spans;
+    std::string trailers;
     void on_payload(std::size_t offset, std::size_t size) override { spans.emplace_back(base + offset, size); }
+    void on_trailer(std::size_t offset, std::size_t size) override { trailers.append(base + offset, size); }
   };
 
   BodyKind kind_ = BodyKind::none;

@@ -95,15 +95,18 @@ ChunkedScanner::Result ChunkedScanner::scan(std::string_view in, PayloadSink* si
         if (c == '\r') state_ = State::final_lf;
         else if (c == ' ' || c == '\t' || c == '\n') return fail();  // no obs-fold, no bare LF
         else state_ = State::trailer_line;
+        if (sink && state_ == State::trailer_line) sink->on_trailer(i, 1);
         ++i;
         break;
       case State::trailer_line:
         if (c == '\r') state_ = State::trailer_lf;
         else if (is_control(c) || ++line_bytes_ > max_line_bytes) return fail();
+        if (sink) sink->on_trailer(i, 1);
         ++i;
         break;
       case State::trailer_lf:
         if (c != '\n') return fail();
+        if (sink) sink->on_trailer(i, 1);
         ++i;
         line_bytes_ = 0;
         state_ = State::trailer_start;

@@ -23,6 +23,9 @@ class ChunkedScanner {
   class PayloadSink {
    public:
     virtual void on_payload(std::size_t offset, std::size_t size) = 0;
+    /// The byte range [offset, offset + size) of the input is part of a trailer field line
+    /// (its CRLF included), for a de-chunker that passes trailers on (HTTP/2, gRPC).
+    virtual void on_trailer(std::size_t, std::size_t) {}
 
    protected:
     ~PayloadSink() = default;

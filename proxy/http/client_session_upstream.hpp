@@ -27,6 +27,7 @@ void ClientSession<Stream>::choose_server_and_connect(Clock::time_point now) {
     upstream_->tls.emplace(upstream_->socket, tls->context());
     if (!tls->prepare(upstream_->tls->native_handle())) return upstream_failed(stats::FailureReason::connect, 502, true);
   }
+  if (settings().upstream_h2[attempt_.server]) upstream_->use_h2(worker_.blocks());
   arm_upstream(settings().upstream_connect);
   auto self = this->shared_from_this();
   upstream_->socket.async_connect(rt_->endpoints[attempt_.server], [self](error_code ec) { self->on_connect(ec); });
@@ -115,7 +116,7 @@ bool ClientSession<Stream>::final_answer_or_close(Socket& s) {
 /// the body stalling until upstream_response.
 template <class Stream>
 void ClientSession<Stream>::watch_for_early_answer() {
-  if (ex_->request_body.done() || req_.upgrade || upstream_->tls) return;
+  if (ex_->request_body.done() || req_.upgrade || upstream_->tls || upstream_->h2) return;
   attempt_.watching_early = true;
   auto self = this->shared_from_this();
   upstream_->socket.async_wait(tcp::socket::wait_read, [self](error_code ec) { self->on_early_answer(ec); });

@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <cerrno>
 
+#include <openssl/ssl.h>
+
+#include "proxy/h2/h2_upstream.hpp"
+
 namespace bgproxy::proxy {
 namespace {
 
@@ -64,7 +68,8 @@ UpstreamConnectionPtr UpstreamPool::take_idle(std::uint32_t server, Clock::time_
       error_code ignored;
       c->socket.cancel(ignored);  // the close watch; its handler sees operation_aborted
       // Idle past a sweep tick: one peek catches a close the watch has not reported yet.
-      if (!still_open(c->socket, c->tls.has_value())) {
+      // HTTP/2 (like TLS) may have left frames of its own (PING, SETTINGS): not a close.
+      if (!still_open(c->socket, c->tls.has_value() || c->h2 != nullptr)) {
         learn(server, idle_for);
         continue;
       }
@@ -80,6 +85,7 @@ void UpstreamPool::put_idle(UpstreamConnectionPtr c, Clock::time_point now) {
   auto& stack = idle_[c->server_id];
   if (stack.size() >= max_idle_per_server || c->generation != generation_[c->server_id]) return;
   if (c->max_requests != 0 && c->requests >= c->max_requests) return;
+  if (c->h2 && !c->h2->reusable()) return;  // the backend said GOAWAY, or a stream failed
   c->idle_since = now;
   ++c->idle_epoch;
   c->buffer.shrink_to_fit();  // empty here: its block goes back to the worker until the next response
@@ -109,7 +115,7 @@ void UpstreamPool::on_watch(std::uint32_t server, const UpstreamConnection* conn
   const auto it = std::find_if(stack.begin(), stack.end(), [conn](const UpstreamConnectionPtr& p) { return p.get() == conn; });
   if (it == stack.end() || (*it)->idle_epoch != epoch) return;
   auto& c = **it;
-  if (still_open(c.socket, c.tls.has_value())) return;  // a TLS record: left to the peek at reuse
+  if (still_open(c.socket, c.tls.has_value() || c.h2 != nullptr)) return;  // a TLS record or an HTTP/2 frame: left to the peek at reuse
   learn(server, Clock::now() - c.idle_since);
   stack.erase(it);
 }
@@ -119,6 +125,30 @@ void UpstreamPool::learn(std::uint32_t server, Clock::duration idle_age) {
   const auto limit = std::max<Clock::duration>(idle_age * 4 / 5, std::chrono::microseconds(1));
   auto& learned = learned_[server];
   if (learned == Clock::duration::zero() || limit < learned) learned = limit;
+}
+
+UpstreamConnection::~UpstreamConnection() {
+  if (h2) h2->detach();
+}
+
+void UpstreamConnection::use_h2(BlockPool& blocks) {
+  h2 = std::make_shared<H2Upstream>(*this, blocks, tls.has_value());
+  if (tls) {
+    static constexpr unsigned char alpn[] = {2, 'h', '2'};
+    SSL_set_alpn_protos(tls->native_handle(), alpn, sizeof alpn);
+  }
+}
+
+void UpstreamConnection::h2_read(boost::asio::mutable_buffer into, IoHandler handler) {
+  h2->read(into, std::move(handler));
+}
+
+bool UpstreamConnection::h2_write(boost::asio::const_buffer bytes) {
+  return h2->write(std::string_view(static_cast<const char*>(bytes.data()), bytes.size()));
+}
+
+void UpstreamConnection::h2_finish_write(bool ok, std::size_t n, IoHandler handler) {
+  h2->finish_write(ok, n, std::move(handler));
 }
 
 UpstreamConnectionPtr UpstreamPool::create(std::uint32_t server) const {

@@ -20,10 +20,15 @@
 #include <utility>
 
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/write.hpp>
+
+#include "proxy/h2/pending_io.hpp"
 #include "proxy/net/block_pool.hpp"
 #include "proxy/net/types.hpp"
 
 namespace bgproxy::proxy {
+
+class H2Upstream;
 
 /// A plain or TLS connection to a backend. `socket` is always the TCP socket (close,
 /// options, the pool's peek); reads and writes go through the connection itself,
@@ -33,25 +38,57 @@ struct UpstreamConnection {
   using executor_type = Executor;
   UpstreamConnection(const Executor& ex, BlockPool& blocks, std::uint32_t server, std::uint64_t pool_generation)
       : socket(ex), buffer(PooledAllocator<char>(blocks)), server_id(server), generation(pool_generation) {}
+  ~UpstreamConnection();
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
   Executor get_executor() noexcept { return socket.get_executor(); }
 
+  /// From now on requests go as HTTP/2 streams (a pool with `protocol: h2c` or `h2`), before
+  /// the connection is opened: over TLS, ALPN offers h2.
+  void use_h2(BlockPool& blocks);
+
+  /// The session's reads and writes: HTTP/1.1 bytes, carried as they are or, with use_h2(),
+  /// translated by the H2Upstream.
   template <class MutableBuffers, class Handler>
   void async_read_some(const MutableBuffers& buffers, Handler&& handler) {
+    if (h2) return h2_read(boost::asio::mutable_buffer(*boost::asio::buffer_sequence_begin(buffers)),
+                           IoHandler(std::forward<Handler>(handler)));
+    raw_read_some(buffers, std::forward<Handler>(handler));
+  }
+  template <class ConstBuffers, class Handler>
+  void async_write_some(const ConstBuffers& buffers, Handler&& handler) {
+    if (h2) {
+      bool ok = true;
+      std::size_t n = 0;
+      for (auto it = boost::asio::buffer_sequence_begin(buffers); ok && it != boost::asio::buffer_sequence_end(buffers); ++it) {
+        const boost::asio::const_buffer piece(*it);
+        n += piece.size();
+        ok = h2_write(piece);
+      }
+      return h2_finish_write(ok, n, IoHandler(std::forward<Handler>(handler)));
+    }
+    if (tls) tls->async_write_some(buffers, std::forward<Handler>(handler));
+    else socket.async_write_some(buffers, std::forward<Handler>(handler));
+  }
+
+  /// The connection's own bytes (an H2Upstream's frames).
+  template <class MutableBuffers, class Handler>
+  void raw_read_some(const MutableBuffers& buffers, Handler&& handler) {
     if (tls) tls->async_read_some(buffers, std::forward<Handler>(handler));
     else socket.async_read_some(buffers, std::forward<Handler>(handler));
   }
   template <class ConstBuffers, class Handler>
-  void async_write_some(const ConstBuffers& buffers, Handler&& handler) {
-    if (tls) tls->async_write_some(buffers, std::forward<Handler>(handler));
-    else socket.async_write_some(buffers, std::forward<Handler>(handler));
+  void raw_write(const ConstBuffers& buffers, Handler&& handler) {
+    if (tls) boost::asio::async_write(*tls, buffers, std::forward<Handler>(handler));
+    else boost::asio::async_write(socket, buffers, std::forward<Handler>(handler));
   }
 
   Socket socket;
   /// Engaged for a pool with `tls`: the TLS layer over `socket` (declared after it, destroyed first).
   std::optional<boost::asio::ssl::stream<Socket&>> tls;
+  /// Engaged by use_h2(): the HTTP/2 session on this connection.
+  std::shared_ptr<H2Upstream> h2;
   ReadBuffer buffer;  ///< response bytes read but not yet relayed
   std::uint32_t server_id;  ///< server slot (see Runtime)
   std::uint64_t generation;  ///< its server's pool generation when it was opened
@@ -64,6 +101,11 @@ struct UpstreamConnection {
   Clock::duration idle_age{};  ///< how long it had been idle when last taken from the pool
   std::uint64_t idle_epoch = 0;  ///< bumped by each put_idle: tells a stale watch from a live one
   bool watched = false;  ///< a readiness wait for the backend's close runs while it is idle
+
+ private:
+  void h2_read(boost::asio::mutable_buffer into, IoHandler handler);
+  bool h2_write(boost::asio::const_buffer bytes);
+  void h2_finish_write(bool ok, std::size_t n, IoHandler handler);
 };
 using UpstreamConnectionPtr = std::unique_ptr<UpstreamConnection>;
 

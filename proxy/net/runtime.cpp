@@ -12,7 +12,13 @@ Settings Settings::from(const config::Config& cfg) {
   s.max_header_bytes = cfg.limits.max_header_bytes;
   s.max_body_bytes = cfg.limits.max_body_bytes;
   s.max_connections = cfg.limits.max_connections;
-  s.upstream_tls = tls::load_upstream_tls(cfg, routing::enumerate_servers(cfg));
+  const auto servers = routing::enumerate_servers(cfg);
+  s.upstream_tls = tls::load_upstream_tls(cfg, servers);
+  for (const auto& server : servers) {
+    const auto& svc = cfg.services[server.service];
+    const auto& pool = server.color == routing::Color::blue ? svc.blue : svc.green;
+    s.upstream_h2.push_back(pool.protocol != config::Protocol::http1);
+  }
   return s;
 }
 

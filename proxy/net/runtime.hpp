@@ -33,6 +33,8 @@ struct Settings {
   std::uint64_t max_connections = 0;
   /// By server id (routing::enumerate_servers): the pool's upstream TLS, null for a plain pool.
   tls::UpstreamTlsServers upstream_tls;
+  /// By server id: the pool speaks HTTP/2 to its servers (h2c, or h2 over upstream_tls).
+  std::vector<bool> upstream_h2;
 
   /// @throws TlsLoadError when an upstream CA, client certificate or key cannot be loaded
   static Settings from(const config::Config& cfg);

@@ -115,6 +115,8 @@ struct UpstreamTls {
 struct Pool {
   std::vector<Endpoint> servers;
   UpstreamTls tls;
+  /// How requests reach these servers (SPEC §13): http/1.1, or HTTP/2 — h2c in clear, h2 over `tls`.
+  Protocol protocol = Protocol::http1;
 };
 
 struct Sticky {
