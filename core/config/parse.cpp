@@ -481,7 +481,7 @@ EtcdEndpoint Parser::etcd_endpoint(const YAML::Node& n, const std::string& path)
 Service Parser::service(const YAML::Node& n, const std::string& path) {
   if (n.IsNull()) fail(n, path, "expected a map, got nothing");
   const Fields f = map(n, path, {"name", "match", "blue", "green", "initial", "sticky", "override",
-                                 "expose_color_header", "health_check", "watchdog", "canary"});
+                                 "expose_color_header", "grpc", "health_check", "watchdog", "canary"});
   Service s;
   s.override_color.allow_from = {*parse_cidr("127.0.0.0/8"), *parse_cidr("::1/128")};
 
@@ -507,6 +507,7 @@ Service Parser::service(const YAML::Node& n, const std::string& path) {
   if (auto e = f.find("sticky")) s.sticky = sticky(e->value, join(path, "sticky"));
   if (auto e = f.find("override")) override_color(e->value, join(path, "override"), s.override_color);
   if (auto e = f.find("expose_color_header")) s.expose_color_header = boolean(e->value, join(path, e->name));
+  if (auto e = f.find("grpc")) s.grpc = boolean(e->value, join(path, e->name));
   if (auto e = f.find("health_check")) health_check(e->value, join(path, "health_check"), s.health_check);
   if (auto e = f.find("watchdog")) watchdog(e->value, join(path, "watchdog"), s.watchdog);
   if (auto e = f.find("canary")) canary(e->value, join(path, "canary"), s.canary);

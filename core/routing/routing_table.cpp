@@ -48,6 +48,7 @@ RoutingTable build_table(const config::Config& cfg, const std::vector<std::uint3
     r.sticky = svc.sticky;
     r.override_color = svc.override_color;
     r.expose_color_header = svc.expose_color_header;
+    r.grpc = svc.grpc;
     for (Color c : {Color::blue, Color::green}) {
       const auto& pool = c == Color::blue ? svc.blue : svc.green;
       auto& routes = r.servers[static_cast<std::size_t>(c)];

@@ -18,6 +18,7 @@ void ColorStats::merge(const ColorStats& o) noexcept {
   duration_sum += o.duration_sum;
   latency.merge(o.latency);
   upstream_failures += o.upstream_failures;
+  for (std::size_t i = 0; i < grpc_statuses.size(); ++i) grpc_statuses[i] += o.grpc_statuses[i];
 }
 
 void ServerStats::merge(const ServerStats& o) noexcept {

@@ -54,6 +54,10 @@ std::string render_metrics(const MetricsInput& in) {
                              "Client TLS handshakes that failed, by reason.", MetricType::Counter);
   auto tls_handshakes = family("bgproxy_tls_handshakes_total", "Client TLS handshakes completed.",
                                MetricType::Counter);
+  auto grpc = family("bgproxy_grpc_responses_total",
+                     "Answers of gRPC services (grpc: true), by grpc-status; \"missing\" when the stream ended "
+                     "without one.",
+                     MetricType::Counter);
 
   for (std::size_t si = 0; si < in.config.services.size(); ++si) {
     const auto& name = in.config.services[si].name;
@@ -78,6 +82,17 @@ std::string render_metrics(const MetricsInput& in) {
       h.histogram.sample_count = cumulative;
       h.histogram.sample_sum = cs.duration_sum;
       durations.metric.push_back(std::move(h));
+
+      if (in.config.services[si].grpc) {
+        for (std::size_t k = 0; k < cs.grpc_statuses.size(); ++k) {
+          if (cs.grpc_statuses[k] == 0) continue;  // 18 statuses per color: only those seen
+          auto g = with_labels({{"service", name},
+                                {"color", color_name},
+                                {"grpc_status", k + 1 == cs.grpc_statuses.size() ? "missing" : std::to_string(k)}});
+          g.counter.value = static_cast<double>(cs.grpc_statuses[k]);
+          grpc.metric.push_back(std::move(g));
+        }
+      }
 
       auto f = with_labels({{"service", name}, {"from", color_name}});
       f.counter.value = static_cast<double>(svc.failovers_from[ci]);
@@ -122,7 +137,8 @@ std::string render_metrics(const MetricsInput& in) {
   tls_handshakes.metric.push_back(std::move(h));
 
   return prometheus::TextSerializer().Serialize(
-      {requests, durations, failures, stale, learned, failovers, weights, connections, tls_failures, tls_handshakes});
+      {requests, durations, failures, stale, learned, failovers, weights, connections, tls_failures, tls_handshakes,
+       grpc});
 }
 
 }  // namespace bgproxy::proxy

@@ -104,7 +104,8 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
   std::unordered_map<std::int32_t, H2StreamPtr> streams_;
   std::vector<H2StreamPtr> starting_;  ///< heads complete in the bytes just fed
   std::vector<H2StreamPtr> readable_;  ///< streams with new request bytes or their end
-  std::string wbuf_;
+  std::string wbuf_;  ///< the frames being written
+  std::string next_;  ///< frames taken from nghttp2 meanwhile
   std::string names_;  ///< lowercase field names of the head being submitted
   std::vector<nghttp2_nv> nva_;
   std::size_t unconsumed_ = 0;  ///< DATA of closed streams still to credit to the connection
@@ -236,6 +237,9 @@ void H2Connection<Stream>::on_read(error_code ec, std::size_t n) {
   }
   buffer_.consume(static_cast<std::size_t>(rv));
   if (buffer_.size() == 0) buffer_.shrink_to_fit();  // an idle connection holds no buffer
+  // Frames first: a stream nghttp2 found malformed in these bytes (a content-length its DATA
+  // contradicts) is reset, and so closed, before its session could forward anything of it.
+  flush();
   dispatch();
   arm_idle();
   flush();
@@ -283,13 +287,17 @@ int H2Connection<Stream>::on_header(nghttp2_session*, const nghttp2_frame* frame
 }
 
 template <class Stream>
-int H2Connection<Stream>::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* self) {
+int H2Connection<Stream>::on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* self) {
   auto& c = *static_cast<H2Connection*>(self);
   auto* s = c.stream_of(frame->hd.stream_id);
   if (s == nullptr) return 0;
   const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-    if (!s->request.finish(!end_stream)) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (!s->request.finish(!end_stream)) {
+      // A stream error (RFC 9113 §8.1.1), not the connection's: an error return here would be fatal.
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_PROTOCOL_ERROR);
+      return 0;
+    }
     s->in = s->request.head();
     s->in_done = end_stream;
     c.starting_.push_back(c.streams_.at(frame->hd.stream_id));
@@ -461,24 +469,28 @@ void H2Connection<Stream>::submit_trailers(nghttp2_session* session, const H2Str
 
 // ---------------------------------------------------------------- writing and closing
 
+/// Takes frames from nghttp2 even while a write is out (into next_), so what sending does — a
+/// reset closing its stream — happens now; writes one batch at a time.
 template <class Stream>
 void H2Connection<Stream>::flush() {
-  if (writing_ || closed_) return;
+  if (closed_) return;
   if (unconsumed_ != 0) {
     nghttp2_session_consume_connection(session_, unconsumed_);
     unconsumed_ = 0;
   }
-  while (wbuf_.size() < write_batch) {
+  while (next_.size() < write_batch) {
     const std::uint8_t* data = nullptr;
     const auto n = nghttp2_session_mem_send(session_, &data);
     if (n < 0) return close();
     if (n == 0) break;
-    wbuf_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+    next_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
   }
-  if (wbuf_.empty()) {
+  if (writing_) return;
+  if (next_.empty()) {
     if (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0) close();
     return;
   }
+  wbuf_.swap(next_);
   writing_ = true;
   auto self = this->shared_from_this();
   boost::asio::async_write(stream_, boost::asio::buffer(wbuf_), [self](error_code ec, std::size_t) {

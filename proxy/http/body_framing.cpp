@@ -4,7 +4,8 @@
 
 namespace bgproxy::proxy {
 
-void BodyFraming::reset(BodyKind kind, std::uint64_t length, bool dechunk) noexcept {
+void BodyFraming::reset(BodyKind kind, std::uint64_t length, bool dechunk, bool keep_trailers) noexcept {
+  keep_trailers_ = keep_trailers && kind == BodyKind::chunked;
   kind_ = kind;
   left_ = length;
   seen_ = 0;
@@ -32,7 +33,7 @@ BodyFraming::Step BodyFraming::next(std::string_view input) {
     case BodyKind::chunked: {
       payload_.spans.clear();
       payload_.base = input.data();
-      const auto r = chunks_.scan(input, dechunk_ ? &payload_ : nullptr);
+      const auto r = chunks_.scan(input, dechunk_ || keep_trailers_ ? &payload_ : nullptr);
       s.take = r.consumed;
       s.error = r.error;
       done_ = r.done;

@@ -25,7 +25,9 @@ class BodyFraming {
     bool error = false;    ///< malformed chunked framing
   };
 
-  void reset(BodyKind kind, std::uint64_t length = 0, bool dechunk = false) noexcept;
+  /// @param keep_trailers collect the trailer fields of a chunked body (trailers()) without
+  ///        de-chunking it (gRPC accounting reads grpc-status there)
+  void reset(BodyKind kind, std::uint64_t length = 0, bool dechunk = false, bool keep_trailers = false) noexcept;
 
   /// Consumes the body's share of `input`. With dechunk, payload() then lists
   /// the chunk data inside the taken bytes (for a client that cannot take chunked).
@@ -38,7 +40,7 @@ class BodyFraming {
   /// Body bytes seen so far (payload bytes for chunked).
   std::uint64_t body_bytes() const noexcept;
   const std::vector<boost::asio::const_buffer>& payload() const noexcept { return payload_.spans; }
-  /// With dechunk: the trailer field lines seen so far ("Name: value\r\n" each), as received.
+  /// With dechunk or keep_trailers: the trailer field lines seen so far ("Name: value\r\n" each), as received.
   const std::string& trailers() const noexcept { return payload_.trailers; }
 
  private:
@@ -53,6 +55,7 @@ class BodyFraming {
   BodyKind kind_ = BodyKind::none;
   bool done_ = true;
   bool dechunk_ = false;
+  bool keep_trailers_ = false;
   std::uint64_t left_ = 0;
   std::uint64_t seen_ = 0;
   ChunkedScanner chunks_;

@@ -38,6 +38,7 @@
 #include "proxy/http/body_framing.hpp"
 #include "proxy/http/exchange.hpp"
 #include "proxy/http/exchange_policy.hpp"
+#include "proxy/http/grpc_status.hpp"
 #include "proxy/http/head_writer.hpp"
 #include "proxy/http/keep_alive.hpp"
 #include "proxy/http/request_target.hpp"
@@ -224,7 +225,9 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void end_of_exchange();
   void finish_with_error(unsigned status);
   void reject(unsigned status, bool keep_alive);
-  void record_exchange(unsigned status);
+  /// @param accounted the status counted in the stats when it differs from `status` (0: the same)
+  void record_exchange(unsigned status, unsigned accounted = 0);
+  unsigned grpc_accounted(bool complete);
   void log_access(unsigned status, double seconds);
   void respond_local(unsigned status, bool keep_alive);
 

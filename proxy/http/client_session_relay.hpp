@@ -124,7 +124,7 @@ void ClientSession<Stream>::relay_failed(Direction dir, bool writing, error_code
       return close();
     case Direction::response:
       if (!writing) count_upstream_failure(attempt_.timed_out ? stats::FailureReason::timeout : stats::FailureReason::reset);
-      record_exchange(req_.status);
+      record_exchange(req_.status, grpc_accounted(false));
       return close();
     case Direction::to_upstream:
     case Direction::to_client:
@@ -226,7 +226,7 @@ void ClientSession<Stream>::on_response_head() {
   // A request body not read to its end (the backend answered early) leaves the client
   // connection unusable for another request.
   if (kind == BodyKind::until_eof || dechunk || worker_.draining() || !ex_->request_body.done()) req_.keep_alive = false;
-  ex_->response_body.reset(kind, length, dechunk);
+  ex_->response_body.reset(kind, length, dechunk, service_route().grpc);
 
   ResponseFraming framing;
   // 204 has no body, so no framing field (RFC 9110 §6.4.1); HEAD and 304 keep theirs as metadata.
@@ -259,7 +259,7 @@ std::string_view ClientSession<Stream>::color_header() const noexcept {
 
 template <class Stream>
 void ClientSession<Stream>::finish_exchange() {
-  record_exchange(req_.status);
+  record_exchange(req_.status, grpc_accounted(true));
   const bool reusable = attempt_.upstream_keep_alive && upstream_->buffer.size() == 0;
   release_upstream(reusable);
   end_of_exchange();
@@ -301,11 +301,25 @@ void ClientSession<Stream>::reject(unsigned status, bool keep_alive) {
 }
 
 template <class Stream>
-void ClientSession<Stream>::record_exchange(unsigned status) {
+void ClientSession<Stream>::record_exchange(unsigned status, unsigned accounted) {
   req_.finished = Clock::now();
   const auto seconds = std::chrono::duration<double>(req_.finished - req_.start).count();
-  if (req_.service >= 0) service_stats().colors[static_cast<std::size_t>(req_.color)].record(status, seconds);
+  if (req_.service >= 0) {
+    service_stats().colors[static_cast<std::size_t>(req_.color)].record(accounted != 0 ? accounted : status, seconds);
+  }
   log_access(status, seconds);
+}
+
+/// A relayed answer of a gRPC service: counted by its grpc-status (SPEC §13).
+/// @param complete the answer reached its end (else it was cut: no status, an error)
+/// @return the status to account it under (500 for a gRPC error), 0 when not a gRPC answer
+template <class Stream>
+unsigned ClientSession<Stream>::grpc_accounted(bool complete) {
+  if (req_.service < 0 || !service_route().grpc) return 0;
+  const auto code = complete ? grpc_status_of(ex_->response_head["grpc-status"], ex_->response_body.trailers())
+                             : grpc_status_missing;
+  ++service_stats().colors[static_cast<std::size_t>(req_.color)].grpc_statuses[code];
+  return grpc_error(code) ? 500 : 0;
 }
 
 template <class Stream>

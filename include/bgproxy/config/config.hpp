@@ -174,6 +174,8 @@ struct Service {
   Sticky sticky;
   Override override_color;  ///< YAML key `override`
   bool expose_color_header = true;
+  /// A gRPC service (SPEC §13): answers are errors by their grpc-status, not only their HTTP status.
+  bool grpc = false;
   HealthCheck health_check;
   Watchdog watchdog;
   Canary canary;

@@ -37,6 +37,7 @@ struct ServiceRoute {
   config::Sticky sticky;
   config::Override override_color;
   bool expose_color_header = true;
+  bool grpc = false;  ///< errors are read from grpc-status (config::Service::grpc)
   std::array<std::vector<ServerRoute>, 2> servers;  ///< indexed by Color
 
   const std::vector<ServerRoute>& pool(Color c) const noexcept {

@@ -45,6 +45,8 @@ struct ColorStats {
   double duration_sum = 0;  ///< seconds
   LatencyHistogram latency;  ///< the same durations, precise enough for the watchdog's p95
   std::uint64_t upstream_failures = 0;  ///< requests that failed for an upstream reason
+  /// Answers of a gRPC service by grpc-status 0..16; the last: none at the stream's end.
+  std::array<std::uint64_t, 18> grpc_statuses{};
 
   void record(unsigned status, double seconds) noexcept;
   void merge(const ColorStats& o) noexcept;
