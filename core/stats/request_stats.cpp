@@ -45,6 +45,7 @@ void RequestStats::merge(const RequestStats& o) {
   client_connections += o.client_connections;
   tls_handshakes += o.tls_handshakes;
   for (std::size_t i = 0; i < tls_handshake_failures.size(); ++i) tls_handshake_failures[i] += o.tls_handshake_failures[i];
+  for (std::size_t i = 0; i < http2_protocol_errors.size(); ++i) http2_protocol_errors[i] += o.http2_protocol_errors[i];
 }
 
 }  // namespace bgproxy::stats

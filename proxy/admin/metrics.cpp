@@ -54,6 +54,9 @@ std::string render_metrics(const MetricsInput& in) {
                              "Client TLS handshakes that failed, by reason.", MetricType::Counter);
   auto tls_handshakes = family("bgproxy_tls_handshakes_total", "Client TLS handshakes completed.",
                                MetricType::Counter);
+  auto h2_errors = family("bgproxy_http2_protocol_errors_total",
+                          "HTTP/2 client connections or streams cut for abuse or protocol errors, by reason.",
+                          MetricType::Counter);
   auto grpc = family("bgproxy_grpc_responses_total",
                      "Answers of gRPC services (grpc: true), by grpc-status; \"missing\" when the stream ended "
                      "without one.",
@@ -132,13 +135,18 @@ std::string render_metrics(const MetricsInput& in) {
     m.counter.value = static_cast<double>(in.stats.tls_handshake_failures[r]);
     tls_failures.metric.push_back(std::move(m));
   }
+  for (std::size_t r = 0; r < in.stats.http2_protocol_errors.size(); ++r) {
+    auto m = with_labels({{"reason", stats::http2_error_reason_names[r]}});
+    m.counter.value = static_cast<double>(in.stats.http2_protocol_errors[r]);
+    h2_errors.metric.push_back(std::move(m));
+  }
   auto h = ClientMetric{};
   h.counter.value = static_cast<double>(in.stats.tls_handshakes);
   tls_handshakes.metric.push_back(std::move(h));
 
   return prometheus::TextSerializer().Serialize(
       {requests, durations, failures, stale, learned, failovers, weights, connections, tls_failures, tls_handshakes,
-       grpc});
+       h2_errors, grpc});
 }
 
 }  // namespace bgproxy::proxy

@@ -81,6 +81,7 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
                               std::uint32_t* data_flags, nghttp2_data_source* source, void* self);
 
   H2Stream* stream_of(std::int32_t id) const noexcept;
+  void count(stats::Http2ErrorReason r) noexcept { ++worker_.stats().http2_protocol_errors[static_cast<std::size_t>(r)]; }
   /// Sends the answer's trailer fields (chunked trailers of the HTTP/1.1 answer) as HEADERS.
   static void submit_trailers(nghttp2_session* session, const H2Stream& s);
   void request_ended(H2Stream& s);
@@ -227,6 +228,10 @@ void H2Connection<Stream>::on_read(error_code ec, std::size_t n) {
   const auto rv = nghttp2_session_mem_recv(session_, static_cast<const std::uint8_t*>(data.data()), data.size());
   if (rv < 0) {
     spdlog::debug("h2: {}: {}", client_ip_, nghttp2_strerror(static_cast<int>(rv)));
+    count(rv == NGHTTP2_ERR_FLOODED              ? stats::Http2ErrorReason::flood
+          : rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC   ? stats::Http2ErrorReason::bad_preface
+          : rv == NGHTTP2_ERR_HEADER_COMP         ? stats::Http2ErrorReason::headers_too_large
+                                                 : stats::Http2ErrorReason::protocol);
     // nghttp2 queued the GOAWAY for a connection error; what it can still send goes first.
     leaving_ = true;
     buffer_.consume(buffer_.size());
@@ -282,7 +287,14 @@ int H2Connection<Stream>::on_header(nghttp2_session*, const nghttp2_frame* frame
   const std::string_view n(reinterpret_cast<const char*>(name), namelen);
   const std::string_view v(reinterpret_cast<const char*>(value), valuelen);
   // A malformed field or a head over the limit resets the stream (RFC 9113 §8.1.1).
-  if (!s->request.add(n, v) || s->request.list_size() > c.max_header_list_) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  if (!s->request.add(n, v)) {
+    c.count(stats::Http2ErrorReason::malformed_stream);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  if (s->request.list_size() > c.max_header_list_) {
+    c.count(stats::Http2ErrorReason::headers_too_large);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
   return 0;
 }
 
@@ -294,6 +306,7 @@ int H2Connection<Stream>::on_frame_recv(nghttp2_session* session, const nghttp2_
   const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
     if (!s->request.finish(!end_stream)) {
+      c.count(stats::Http2ErrorReason::malformed_stream);
       // A stream error (RFC 9113 §8.1.1), not the connection's: an error return here would be fatal.
       nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_PROTOCOL_ERROR);
       return 0;

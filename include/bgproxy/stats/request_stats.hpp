@@ -35,6 +35,14 @@ inline constexpr std::array<const char*, 4> failure_reason_names{"connect", "tim
 /// Why a client's TLS handshake failed: a version or non-TLS bytes (`protocol`, plaintext HTTP
 /// included), no common cipher, any other handshake alert, the client_header deadline, or the
 /// client going away mid-handshake.
+/// Why an HTTP/2 client connection or stream was cut (bgproxy_http2_protocol_errors_total{reason}):
+/// a flood nghttp2's limits caught (rapid reset, SETTINGS, PING, CONTINUATION, empty frames), a
+/// connection that did not open with the preface, a header list over http2.max_header_list_bytes,
+/// a malformed request stream, or another protocol error that ends the connection.
+enum class Http2ErrorReason : std::uint8_t { flood = 0, bad_preface, headers_too_large, malformed_stream, protocol };
+inline constexpr std::array<const char*, 5> http2_error_reason_names{"flood", "bad_preface", "headers_too_large",
+                                                                     "malformed_stream", "protocol"};
+
 enum class TlsFailureReason : std::uint8_t { protocol = 0, no_shared_cipher, handshake, timeout, eof };
 inline constexpr std::array<const char*, 5> tls_failure_reason_names{"protocol", "no_shared_cipher", "handshake",
                                                                      "timeout", "eof"};
@@ -77,6 +85,7 @@ struct RequestStats {
   std::int64_t client_connections = 0;
   std::uint64_t tls_handshakes = 0;                   ///< completed client handshakes
   std::array<std::uint64_t, 5> tls_handshake_failures{};  ///< by TlsFailureReason
+  std::array<std::uint64_t, 5> http2_protocol_errors{};   ///< by Http2ErrorReason
 
   RequestStats() = default;
   RequestStats(std::size_t service_count, std::size_t server_count)
