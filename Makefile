@@ -4,7 +4,7 @@ ASAN_BUILD_DIR ?= build-asan
 JOBS           ?= 2
 CMAKE_FLAGS    ?=
 
-.PHONY: all deps build test test-asan demo demo-stop demo-fleet demo-fleet-stop bench package clean
+.PHONY: all deps build test test-asan demo demo-stop demo-grpc demo-grpc-stop demo-fleet demo-fleet-stop bench package clean
 
 all: build
 
@@ -35,6 +35,12 @@ demo-stop:
 	@bash scripts/demo $(BUILD_DIR) stop
 
 # Three bgproxy instances sharing one state through one etcd (README "Running a fleet").
+demo-grpc: build
+	@bash scripts/demo-grpc $(BUILD_DIR)
+
+demo-grpc-stop:
+	@bash scripts/demo-grpc $(BUILD_DIR) stop
+
 demo-fleet: build
 	@bash scripts/demo-fleet $(BUILD_DIR)
 
