@@ -387,6 +387,8 @@ void H2Connection<Stream>::response_head(H2Stream& s) {
   for (const auto& f : head) names_size += f.name_string().size();
   names_.reserve(names_size);  // the views below point into it: no reallocation after this
   nva_.clear();
+  // gRPC never carries content-length (a headers-only answer came through HTTP/1.1 with one).
+  const bool grpc = head["content-type"].starts_with("application/grpc");
   std::array<char, 3> status{};
   std::to_chars(status.data(), status.data() + status.size(), head.result_int());
   nva_.push_back(nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(":status")),
@@ -398,7 +400,7 @@ void H2Connection<Stream>::response_head(H2Stream& s) {
     const std::string_view lower(names_.data() + at, name.size());
     // Connection-specific fields have no meaning in HTTP/2 and make clients fail the stream.
     if (lower == "connection" || lower == "keep-alive" || lower == "proxy-connection" ||
-        lower == "transfer-encoding" || lower == "upgrade" || lower == "te") {
+        lower == "transfer-encoding" || lower == "upgrade" || lower == "te" || (grpc && lower == "content-length")) {
       continue;
     }
     const auto value = f.value();

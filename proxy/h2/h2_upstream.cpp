@@ -77,19 +77,22 @@ void H2Upstream::open_session() {
 
 // ---------------------------------------------------------------- the request
 
+void H2Upstream::next_exchange() {
+  // The previous exchange is over (its answer read whole): this is the next request. A session
+  // may start reading the answer before it writes the request (duplex), so both ways check.
+  if (stream_open_ || !head_done_ || !in_done_ || !in_.empty()) return;
+  head_bytes_.clear();
+  head_done_ = false;
+  out_.clear();
+  out_pos_ = 0;
+  in_pos_ = 0;
+  in_data_ = 0;
+  final_status_ = head_sent_ = content_length_ = chunked_ = in_done_ = false;
+}
+
 bool H2Upstream::write(std::string_view bytes) {
   if (connection_ == nullptr || failed_) return false;
-  if (!stream_open_ && head_done_ && in_done_) {
-    // The previous exchange is over: this is the next request on the connection.
-    head_bytes_.clear();
-    head_done_ = false;
-    out_.clear();
-    out_pos_ = 0;
-    in_.clear();
-    in_pos_ = 0;
-    in_data_ = 0;
-    final_status_ = head_sent_ = content_length_ = chunked_ = in_done_ = false;
-  }
+  next_exchange();
   if (!head_done_) {
     head_bytes_.append(bytes);
     return parse_request_head();
@@ -311,6 +314,7 @@ int H2Upstream::on_stream_close(nghttp2_session*, std::int32_t stream_id, std::u
 // ---------------------------------------------------------------- the session's reads
 
 void H2Upstream::read(net::mutable_buffer into, IoHandler handler) {
+  next_exchange();
   read_into_ = into;
   reader_.set(std::move(handler));
   serve_read();

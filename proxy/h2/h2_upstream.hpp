@@ -62,6 +62,7 @@ class H2Upstream : public std::enable_shared_from_this<H2Upstream> {
                            std::uint32_t* data_flags, nghttp2_data_source* source, void* self);
 
   void open_session();
+  void next_exchange();
   bool parse_request_head();
   bool submit_request();
   bool take_body(std::string_view bytes);

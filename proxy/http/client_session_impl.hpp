@@ -121,6 +121,10 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     bool watching_early = false;       ///< a readiness wait on the upstream runs beside the body relay
     bool request_abandoned = false;    ///< the backend answered early: the body relay's handlers stop
     bool upstream_keep_alive = false;  ///< the connection may be pooled after this response
+    /// HTTP/2 to the backend with a body to send: the answer is read while the body still goes
+    /// (a gRPC bidi stream answers each message as it comes), not only after it.
+    bool duplex = false;
+    bool request_relayed = false;  ///< duplex: the whole body went
   };
 
   static constexpr std::size_t read_chunk = BlockPool::block_size;  ///< one buffer of the worker's pool
@@ -255,6 +259,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   UpstreamConnectionPtr upstream_;  ///< the current attempt's connection
 
   Phase phase_ = Phase::idle;
+  std::uint32_t attempt_serial_ = 0;  ///< tells a stale attempt's response read from the current one
   bool shedding_ = false;  ///< on_shed() cancelled the read waiting for the next request
   bool h2c_ = false;       ///< the connection's first bytes may be the HTTP/2 preface
   bool http1_ = true;      ///< the listener speaks HTTP/1.1

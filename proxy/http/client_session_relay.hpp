@@ -33,8 +33,9 @@ void ClientSession<Stream>::relay_step(In& in, ReadBuffer& buf, Out& out, BodyFr
   arm_for_write(dir);
   auto self = this->shared_from_this();
   const bool with_head = head.size() != 0;
-  auto on_written = [self, &in, &buf, &out, &framing, dir, consumed, with_head](error_code ec, std::size_t n) {
-    if (dir == Direction::request && self->attempt_.request_abandoned) return;
+  auto on_written = [self, &in, &buf, &out, &framing, dir, consumed, with_head, serial = attempt_serial_](
+                        error_code ec, std::size_t n) {
+    if (dir == Direction::request && (self->attempt_.request_abandoned || serial != self->attempt_serial_)) return;
     if (ec && dir == Direction::request && with_head && n == 0 && self->never_sent(ec)) return self->resend_unsent();
     if (ec) return self->relay_failed(dir, true, ec);
     if (dir == Direction::response) self->req_.response_started = true;
@@ -59,8 +60,10 @@ template <class In, class Out>
 void ClientSession<Stream>::relay_read(In& in, ReadBuffer& buf, Out& out, BodyFraming& framing, Direction dir) {
   arm_for_read(dir);
   auto self = this->shared_from_this();
-  in.async_read_some(buf.prepare(read_chunk), [self, &in, &buf, &out, &framing, dir](error_code ec, std::size_t n) {
-    if (dir == Direction::request && self->attempt_.request_abandoned) return;
+  in.async_read_some(buf.prepare(read_chunk), [self, &in, &buf, &out, &framing, dir, serial = attempt_serial_](
+                                                  error_code ec, std::size_t n) {
+    // A request body's relay ends with its attempt: `out` may be a connection gone since.
+    if (dir == Direction::request && (self->attempt_.request_abandoned || serial != self->attempt_serial_)) return;
     if (framing.kind() == BodyKind::until_eof && end_of_input(ec)) {
       framing.mark_done();
       return self->relay_done(dir);
@@ -88,6 +91,10 @@ void ClientSession<Stream>::relay_done(Direction dir) {
   switch (dir) {
     case Direction::request:
       stop_watching_early();
+      if (attempt_.duplex) {
+        attempt_.request_relayed = true;  // the answer is being read already
+        return;
+      }
       return do_read_response_head();
     case Direction::response:
       return finish_exchange();
@@ -103,6 +110,12 @@ void ClientSession<Stream>::relay_failed(Direction dir, bool writing, error_code
   switch (dir) {
     case Direction::request:
       stop_watching_early();
+      if (attempt_.duplex) {
+        // The answer's side (already reading) decides: the backend answers, fails or times out.
+        attempt_.request_abandoned = true;
+        req_.keep_alive = false;
+        return;
+      }
       if (writing && !attempt_.timed_out && !attempt_.request_cut) {
         // The backend may have answered before it stopped reading (a 413 or 401 to a large
         // upload, then close): that answer is still readable, and is the one to relay.
@@ -175,7 +188,8 @@ void ClientSession<Stream>::parse_response_head() {
   }
   arm_upstream(settings().upstream_response);
   auto self = this->shared_from_this();
-  upstream_->async_read_some(buf.prepare(read_chunk), [self](error_code ec, std::size_t n) {
+  upstream_->async_read_some(buf.prepare(read_chunk), [self, serial = attempt_serial_](error_code ec, std::size_t n) {
+    if (serial != self->attempt_serial_) return;  // an attempt given up meanwhile (its connection gone)
     self->on_response_read(ec, n);
   });
 }
@@ -259,6 +273,7 @@ std::string_view ClientSession<Stream>::color_header() const noexcept {
 
 template <class Stream>
 void ClientSession<Stream>::finish_exchange() {
+  if (attempt_.duplex && !attempt_.request_relayed) attempt_.upstream_keep_alive = false;
   record_exchange(req_.status, grpc_accounted(true));
   const bool reusable = attempt_.upstream_keep_alive && upstream_->buffer.size() == 0;
   release_upstream(reusable);
@@ -342,7 +357,12 @@ template <class Stream>
 void ClientSession<Stream>::respond_local(unsigned status, bool keep_alive) {
   req_.keep_alive = keep_alive && !worker_.draining();
   ex_->head.clear();
-  write_local_response(ex_->head, status, req_.keep_alive);
+  if (status >= 500 && req_.service >= 0 && req_.table && service_route().grpc) {
+    const auto code = write_grpc_error(ex_->head, status, req_.keep_alive);
+    ++service_stats().colors[static_cast<std::size_t>(req_.color)].grpc_statuses[code];
+  } else {
+    write_local_response(ex_->head, status, req_.keep_alive);
+  }
   arm_client(settings().client_idle);
   phase_ = Phase::response;
   auto self = this->shared_from_this();

@@ -10,6 +10,7 @@ template <class Stream>
 void ClientSession<Stream>::choose_server_and_connect(Clock::time_point now) {
   phase_ = Phase::upstream;
   attempt_ = Attempt{};
+  ++attempt_serial_;
   const auto& pool = service_route().pool(req_.color);
   const auto start = pool.empty() ? 0 : static_cast<std::size_t>(worker_.random() % pool.size());
   attempt_.server = pick_server(pool, req_.panic, req_.excluded_server, start,
@@ -92,7 +93,10 @@ void ClientSession<Stream>::write_upstream_head() {
 template <class Stream>
 void ClientSession<Stream>::send_request_head() {
   head_pending_ = true;
-  // First: relay_step may fail at once (bad chunked framing) and release the upstream.
+  attempt_.duplex = upstream_->h2 && !ex_->request_body.done();
+  // The answer's read starts first: relay_step may fail at once (bad chunked framing) and
+  // release the upstream, which then ends that read too.
+  if (attempt_.duplex) do_read_response_head();
   watch_for_early_answer();
   relay_step(stream_, buffer_, *upstream_, ex_->request_body, Direction::request);
 }
@@ -212,6 +216,15 @@ void ClientSession<Stream>::upstream_failed(stats::FailureReason reason, unsigne
 
 template <class Stream>
 void ClientSession<Stream>::release_upstream(bool reusable) {
+  if (attempt_.duplex && !attempt_.request_relayed && !attempt_.request_abandoned) {
+    // The answer ended (or failed) before the client's body: the rest of the body goes nowhere,
+    // and the client connection (for HTTP/2, the stream) closes after the answer.
+    attempt_.request_abandoned = true;
+    reusable = false;
+    req_.keep_alive = false;
+    error_code ignored;
+    lowest_layer().cancel(ignored);
+  }
   if (attempt_.counted_outstanding) {
     --worker_.pool().outstanding(slot_of(attempt_.server));
     attempt_.counted_outstanding = false;

@@ -236,6 +236,16 @@ std::string_view write_response_head(std::string& out, const ResponseHead& res, 
   return keep_alive;
 }
 
+unsigned write_grpc_error(std::string& out, unsigned status, bool keep_alive) {
+  const unsigned code = status == 504 ? 4 : 14;
+  out.append("HTTP/1.1 200 OK\r\nContent-Type: application/grpc\r\ngrpc-status: ");
+  append_number(out, code);
+  out.append("\r\ngrpc-message: bgproxy: ");
+  out.append(status == 504 ? "upstream timeout" : status == 503 ? "no server available" : "upstream connection failed");
+  out.append(keep_alive ? "\r\nContent-Length: 0\r\n\r\n" : "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  return code;
+}
+
 void write_local_response(std::string& out, unsigned status, bool keep_alive, std::string_view extra) {
   const auto reason = http::obsolete_reason(static_cast<http::status>(status));
   out.append("HTTP/1.1 ");

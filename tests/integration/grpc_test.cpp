@@ -9,7 +9,7 @@
 // PATH has no grpc); they sit next to h2_client.py, whose path tests/CMakeLists.txt passes in.
 //
 //   1. unary calls, metadata both ways, status errors with details (INVALID_ARGUMENT, and a
-//      Trailers-Only UNAVAILABLE), bidi streaming (and, as a known bug, full-duplex ping-pong);
+//      Trailers-Only UNAVAILABLE), bidi streaming (and full-duplex ping-pong);
 //   2. per-stream switching on one channel: after `bgctl switch green` is acknowledged every new
 //      call on the same channel (same TCP connection, checked in /proc/net/tcp) goes to green, while
 //      a stream opened before the switch finishes on blue;
@@ -19,9 +19,8 @@
 //      Python h2 server: grpcio cannot misbehave so) — is rolled back by the watchdog, and
 //      bgproxy_grpc_responses_total / bgproxy_requests_total count exactly what the client saw;
 //   5. 1 MiB messages both ways.
-// Known proxy bugs are kept as skipped tests (BGTEST_RUN_KNOWN_BUGS=1 runs them): full-duplex
-// streaming, a content-length added to Trailers-Only answers, proxy-generated errors that are HTTP
-// 502/504 instead of grpc-status 14/4.
+// Also: full-duplex ping-pong streaming, Trailers-Only answers without an added content-length,
+// and the proxy's own failures told as grpc-status 14/4 (each found here first, then fixed).
 //
 // Every wait is bounded and synchronised on an event: a READY line, a client's event line, a
 // server's STREAM-* line, bgctl's acknowledgement, a status answer, a metric.
@@ -536,13 +535,6 @@ TEST_F(GrpcCalls, StatusErrorsArriveWithDetailsAndTrailers) {
 }
 
 TEST_F(GrpcCalls, TrailersOnlyAnswerGetsNoContentLengthAdded) {
-  // BGTEST_RUN_KNOWN_BUGS=1 runs it anyway (to see it fail, or pass once fixed).
-  if (std::getenv("BGTEST_RUN_KNOWN_BUGS") == nullptr)
-    GTEST_SKIP() << "bug (minor): a Trailers-Only answer (one HEADERS frame with END_STREAM, no "
-                    "content-length) reaches the client with `content-length: 0` added: "
-                    "H2Upstream::response_head_done(end_stream) writes \"Content-Length: 0\" into the "
-                    "HTTP/1.1 form of the answer, and the h2 side forwards it (issue 15: gRPC, never add "
-                    "content-length); grpcio shows it as trailing metadata";
   start_servers({{"blue", 0}});
   start_proxy_or_throw();
   auto run = run_client(json::object{
@@ -589,12 +581,6 @@ TEST_F(GrpcCalls, BidiStreamEchoesEveryMessageInOrderWithTrailers) {
 }
 
 TEST_F(GrpcCalls, BidiPingPongGetsEachAnswerBeforeTheClientHalfCloses) {
-  // BGTEST_RUN_KNOWN_BUGS=1 runs it anyway (to see it fail, or pass once fixed).
-  if (std::getenv("BGTEST_RUN_KNOWN_BUGS") == nullptr)
-    GTEST_SKIP() << "bug: a streamed response is relayed only after the whole request body: "
-                    "ClientSession::relay_done(Direction::request) is what starts do_read_response_head(), "
-                    "so a bidi call whose client waits for an answer before sending more (or before "
-                    "half-closing) gets nothing until its deadline; the backend had answered at once";
   start_servers({{"blue", 0}});
   start_proxy_or_throw();
   // Each message waits for its answer (3 s) before the next is sent.
@@ -826,11 +812,6 @@ TEST_F(GrpcCanary, GreenThatResetsBeforeTheTrailersIsCountedAsErrorsAndRolledBac
 // the two apart.
 
 TEST_F(GrpcProxyErrors, ConnectFailureIsUnavailableWithAMessage) {
-  // BGTEST_RUN_KNOWN_BUGS=1 runs it anyway (to see it fail, or pass once fixed).
-  if (std::getenv("BGTEST_RUN_KNOWN_BUGS") == nullptr)
-    GTEST_SKIP() << "bug: SPEC §13 proxy-generated gRPC errors are not implemented: with grpc: true the "
-                    "client gets a bare HTTP 502 (grpcio: UNAVAILABLE \"Received http2 header with status: "
-                    "502\"), not :status 200 with grpc-status 14 and a grpc-message";
   ProxyConfig cfg;
   cfg.blue = {"127.0.0.1:" + std::to_string(refused_port())};
   start_proxy_or_throw("grpc: true\nwatchdog: off\n", cfg);
@@ -846,11 +827,6 @@ TEST_F(GrpcProxyErrors, ConnectFailureIsUnavailableWithAMessage) {
 }
 
 TEST_F(GrpcProxyErrors, UpstreamTimeoutIsDeadlineExceededWithAMessage) {
-  // BGTEST_RUN_KNOWN_BUGS=1 runs it anyway (to see it fail, or pass once fixed).
-  if (std::getenv("BGTEST_RUN_KNOWN_BUGS") == nullptr)
-    GTEST_SKIP() << "bug: SPEC §13 proxy-generated gRPC errors are not implemented: with grpc: true the "
-                    "client gets a bare HTTP 504 (grpcio: UNAVAILABLE \"Received http2 header with status: "
-                    "504\"), not :status 200 with grpc-status 4 and a grpc-message";
   start_servers({{"blue", 0}});
   ProxyConfig cfg;
   cfg.upstream_response = "300ms";
