@@ -716,6 +716,20 @@ TEST(ConfigValidate, DefaultedFieldNamesItsSectionLine) {
             "bad.yaml:4: services[0].health_check.timeout: must be less than interval (500ms >= 400ms)");
 }
 
+TEST(ConfigValidate, HttpHealthChecksRefusedForAnHttp2Color) {
+  // The default health check is on: against a gRPC server it would take the color down.
+  EXPECT_EQ(error_of("services:\n"
+                     "  - name: api\n"
+                     "    blue: { servers: [\"127.0.0.1:50051\"], protocol: h2c }\n"),
+            "bad.yaml:2: services[0].health_check: active health checks speak HTTP/1.1 only; a color with "
+            "protocol h2c or h2 needs `health_check: off` (gRPC health checks are not supported yet)");
+  EXPECT_EQ(error_of("services:\n"
+                     "  - name: api\n"
+                     "    blue: { servers: [\"127.0.0.1:50051\"], protocol: h2c }\n"
+                     "    health_check: off\n"),
+            "<accepted>");
+}
+
 // Every value of a full config replaced by every other YAML shape: parse() must answer
 // with a result (usually an error), never let an exception escape.
 TEST(ConfigParse, WrongShapesNeverThrow) {
