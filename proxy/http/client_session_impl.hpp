@@ -108,6 +108,8 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     std::uint32_t excluded_server = no_server;  ///< the server that failed, skipped by the retry
     bool resent_unsent = false;          ///< already went again after a write that sent nothing
     bool fresh_connection_only = false;  ///< the next attempt opens a connection, not a pooled one
+    /// timeouts.upstream_response, or a gRPC call's shorter grpc-timeout
+    Clock::duration upstream_response{};
   };
 
   /// One try of a request against one server. Reset by assignment when a server is chosen.

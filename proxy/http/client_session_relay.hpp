@@ -76,13 +76,13 @@ void ClientSession<Stream>::relay_read(In& in, ReadBuffer& buf, Out& out, BodyFr
 
 template <class Stream>
 void ClientSession<Stream>::arm_for_read(Direction dir) noexcept {
-  if (dir == Direction::response) return arm_upstream(settings().upstream_response);
+  if (dir == Direction::response) return arm_upstream(req_.upstream_response);
   arm_client(settings().client_idle);
 }
 
 template <class Stream>
 void ClientSession<Stream>::arm_for_write(Direction dir) noexcept {
-  if (dir == Direction::request) return arm_upstream(settings().upstream_response);
+  if (dir == Direction::request) return arm_upstream(req_.upstream_response);
   arm_client(settings().client_idle);
 }
 
@@ -186,7 +186,7 @@ void ClientSession<Stream>::parse_response_head() {
     }
     if (ec != http::error::need_more) return upstream_failed(stats::FailureReason::protocol, 502, false);
   }
-  arm_upstream(settings().upstream_response);
+  arm_upstream(req_.upstream_response);
   auto self = this->shared_from_this();
   upstream_->async_read_some(buf.prepare(read_chunk), [self, serial = attempt_serial_](error_code ec, std::size_t n) {
     if (serial != self->attempt_serial_) return;  // an attempt given up meanwhile (its connection gone)

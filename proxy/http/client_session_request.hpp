@@ -294,6 +294,14 @@ void ClientSession<Stream>::on_request_head() {
   if (decision.unavailable) return finish_with_error(503);
   if (decision.failover) ++service_stats().failovers_from[static_cast<std::size_t>(routing::other(req_.color))];
   req_.retries_left = 1;
+  req_.upstream_response = settings().upstream_response;
+  if (svc.grpc) {
+    // The call's own deadline, capped by ours: past it the client has given up anyway (a 504
+    // then reaches it as DEADLINE_EXCEEDED).
+    if (const auto t = parse_grpc_timeout(req["grpc-timeout"])) {
+      req_.upstream_response = std::min<Clock::duration>(req_.upstream_response, *t);
+    }
+  }
   // The forwarded head is written now, while the views into buffer_ hold; every attempt sends it.
   write_upstream_head();
   choose_server_and_connect(req_.start);

@@ -18,6 +18,24 @@ std::size_t parse_status(std::string_view v) noexcept {
 
 }  // namespace
 
+std::optional<std::chrono::nanoseconds> parse_grpc_timeout(std::string_view v) noexcept {
+  if (v.size() < 2 || v.size() > 9) return std::nullopt;
+  std::int64_t n = 0;
+  const auto digits = v.substr(0, v.size() - 1);
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  if (ec != std::errc{} || end != digits.data() + digits.size() || n < 0) return std::nullopt;
+  using namespace std::chrono;
+  switch (v.back()) {
+    case 'H': return duration_cast<nanoseconds>(hours(n));
+    case 'M': return duration_cast<nanoseconds>(minutes(n));
+    case 'S': return duration_cast<nanoseconds>(seconds(n));
+    case 'm': return duration_cast<nanoseconds>(milliseconds(n));
+    case 'u': return duration_cast<nanoseconds>(microseconds(n));
+    case 'n': return nanoseconds(n);
+    default: return std::nullopt;
+  }
+}
+
 std::size_t grpc_status_of(std::string_view head_value, std::string_view trailers) noexcept {
   if (!head_value.empty()) return parse_status(head_value);
   while (!trailers.empty()) {

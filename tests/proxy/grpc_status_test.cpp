@@ -31,3 +31,25 @@ TEST(GrpcStatus, ServerFaultsAreErrors) {
 
 }  // namespace
 }  // namespace bgproxy::proxy
+
+namespace bgproxy::proxy {
+namespace {
+
+TEST(GrpcTimeout, EveryUnit) {
+  using namespace std::chrono;
+  EXPECT_EQ(parse_grpc_timeout("1H"), hours(1));
+  EXPECT_EQ(parse_grpc_timeout("2M"), minutes(2));
+  EXPECT_EQ(parse_grpc_timeout("3S"), seconds(3));
+  EXPECT_EQ(parse_grpc_timeout("250m"), milliseconds(250));
+  EXPECT_EQ(parse_grpc_timeout("99999999u"), microseconds(99999999));
+  EXPECT_EQ(parse_grpc_timeout("7n"), nanoseconds(7));
+}
+
+TEST(GrpcTimeout, MalformedIsNothing) {
+  for (const char* bad : {"", "m", "5", "5x", "-5m", "123456789m", "1.5S", " 5S", "5 S"}) {
+    EXPECT_FALSE(parse_grpc_timeout(bad).has_value()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace bgproxy::proxy
