@@ -12,6 +12,9 @@ all build the request head here, so every proxy and every measurement sees the s
     profiles.py head PROFILE HOST:PORT [TARGET]     the request head, as sent
     profiles.py wrk-lua PROFILE HOST:PORT [TARGET]  a wrk script that sends exactly that head
     profiles.py describe PROFILE           one line for the report
+    profiles.py h2-headers PROFILE HOST:PORT   the fields after the pseudo-fields for an HTTP/2
+                                           client (h2load -H, nghttp -H): lower-case names, no Host
+                                           (:authority) and no connection-specific fields
 
 Profiles:
   small    wrk's own request: `GET /?body_bytes=2` with only Host (the table before issue 14)
@@ -98,6 +101,14 @@ def head(profile, hostport, target=None, kind="demo"):
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+# fields an HTTP/2 request must not carry (RFC 9113 §8.2.2); Host becomes :authority
+H2_DROP = {"host", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}
+
+
+def h2_headers(profile, hostport):
+    return [(k.lower(), v) for k, v in PROFILES[profile]["headers"](hostport) if k.lower() not in H2_DROP]
+
+
 def lua_string(b):
     return '"' + "".join(
         c if 32 <= ord(c) < 127 and c not in '"\\' else "\\%03d" % ord(c) for c in b.decode("latin-1")) + '"'
@@ -134,6 +145,9 @@ def main(argv):
         sys.stdout.write(head(prof, argv[3], argv[4] if len(argv) > 4 else None).decode("latin-1"))
     elif cmd == "wrk-lua":
         sys.stdout.write(wrk_lua(prof, argv[3], argv[4] if len(argv) > 4 else None))
+    elif cmd == "h2-headers":
+        for k, v in h2_headers(prof, argv[3] if len(argv) > 3 else "127.0.0.1"):
+            print(f"{k}: {v}")
     elif cmd == "describe":
         print(PROFILES[prof]["what"])
     else:
