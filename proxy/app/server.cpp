@@ -186,6 +186,7 @@ stats::RequestStats Server::by_id(const stats::RequestStats& by_slot) const {
   out.client_connections = by_slot.client_connections;
   out.tls_handshakes = by_slot.tls_handshakes;
   out.tls_handshake_failures = by_slot.tls_handshake_failures;
+  out.http2_protocol_errors = by_slot.http2_protocol_errors;
   return out;
 }
 

@@ -69,6 +69,8 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
   static constexpr std::size_t write_batch = 64 * 1024;
   /// How long a connection told to go (GOAWAY) may take to say goodbye.
   static constexpr auto goodbye_time = std::chrono::seconds(1);
+  /// Empty DATA frames in a row (without END_STREAM) taken before the connection is cut.
+  static constexpr unsigned max_empty_data_frames = 100;
 
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* self);
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t namelen,
@@ -77,6 +79,7 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
   static int on_data_chunk_recv(nghttp2_session*, std::uint8_t flags, std::int32_t stream_id, const std::uint8_t* data,
                                 std::size_t len, void* self);
   static int on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code, void* self);
+  static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* self);
   static ssize_t read_payload(nghttp2_session*, std::int32_t stream_id, std::uint8_t* buf, std::size_t length,
                               std::uint32_t* data_flags, nghttp2_data_source* source, void* self);
 
@@ -114,6 +117,7 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
   bool reading_ = false;
   bool writing_ = false;
   bool leaving_ = false;  ///< GOAWAY submitted
+  unsigned empty_data_ = 0;  ///< empty DATA frames in a row
   bool closed_ = false;
 };
 
@@ -150,6 +154,7 @@ void H2Connection<Stream>::start(std::string_view received) {
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &on_data_chunk_recv);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &on_stream_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &on_frame_send);
   nghttp2_option* opt = nullptr;
   nghttp2_option_new(&opt);
   nghttp2_option_set_no_auto_window_update(opt, 1);
@@ -182,6 +187,7 @@ void H2Connection<Stream>::on_deadline() {
   deadline_ = Clock::time_point::max();
   if (leaving_) return close();
   say_goodbye(NGHTTP2_NO_ERROR);
+  deadline_ = worker_.coarse_now() + goodbye_time;  // idle, or stalled: it gets no longer
 }
 
 template <class Stream>
@@ -200,11 +206,13 @@ void H2Connection<Stream>::say_goodbye(std::uint32_t error) {
   flush();
 }
 
+/// Idle (no stream) or stalled (a write of frames that does not complete: a client that stopped
+/// reading) for client_idle: the connection is told to go. Streams have their own deadlines.
 template <class Stream>
 void H2Connection<Stream>::arm_idle() noexcept {
   if (leaving_) return;
-  deadline_ = streams_.empty() ? worker_.coarse_now() + worker_.runtime()->settings.client_idle
-                               : Clock::time_point::max();
+  deadline_ = streams_.empty() || writing_ ? worker_.coarse_now() + worker_.runtime()->settings.client_idle
+                                           : Clock::time_point::max();
 }
 
 // ---------------------------------------------------------------- reading
@@ -228,12 +236,15 @@ void H2Connection<Stream>::on_read(error_code ec, std::size_t n) {
   const auto rv = nghttp2_session_mem_recv(session_, static_cast<const std::uint8_t*>(data.data()), data.size());
   if (rv < 0) {
     spdlog::debug("h2: {}: {}", client_ip_, nghttp2_strerror(static_cast<int>(rv)));
-    count(rv == NGHTTP2_ERR_FLOODED              ? stats::Http2ErrorReason::flood
+    const bool flood = rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
+    count(flood                                 ? stats::Http2ErrorReason::flood
           : rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC   ? stats::Http2ErrorReason::bad_preface
           : rv == NGHTTP2_ERR_HEADER_COMP         ? stats::Http2ErrorReason::headers_too_large
                                                  : stats::Http2ErrorReason::protocol);
-    // nghttp2 queued the GOAWAY for a connection error; what it can still send goes first.
+    // A GOAWAY with the reason (nghttp2 queues none for floods), then what can still be sent
+    // goes before the close; a client that reads nothing is closed at goodbye_time.
     leaving_ = true;
+    nghttp2_session_terminate_session(session_, flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
     buffer_.consume(buffer_.size());
     dispatch();
     flush();
@@ -317,6 +328,28 @@ int H2Connection<Stream>::on_frame_recv(nghttp2_session* session, const nghttp2_
     return 0;
   }
   if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) && end_stream) c.request_ended(*s);
+  if (frame->hd.type == NGHTTP2_DATA) {
+    // Empty DATA frames cost work and carry nothing: a run of them is a flood (Envoy's
+    // max_inbound_frames_with_empty_payload).
+    c.empty_data_ = frame->hd.length == 0 && !end_stream ? c.empty_data_ + 1 : 0;
+    if (c.empty_data_ > max_empty_data_frames && !c.leaving_) {
+      c.count(stats::Http2ErrorReason::flood);
+      c.leaving_ = true;
+      nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM);
+    }
+  }
+  return 0;
+}
+
+/// A GOAWAY with an error that this connection did not submit is nghttp2's own limit at work
+/// (rapid reset): counted as a flood, and the connection is on its way out.
+template <class Stream>
+int H2Connection<Stream>::on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* self) {
+  auto& c = *static_cast<H2Connection*>(self);
+  if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR && !c.leaving_) {
+    c.count(stats::Http2ErrorReason::flood);
+    c.leaving_ = true;
+  }
   return 0;
 }
 
@@ -507,12 +540,14 @@ void H2Connection<Stream>::flush() {
   }
   wbuf_.swap(next_);
   writing_ = true;
+  arm_idle();
   auto self = this->shared_from_this();
   boost::asio::async_write(stream_, boost::asio::buffer(wbuf_), [self](error_code ec, std::size_t) {
     self->writing_ = false;
     self->wbuf_.clear();
     if (ec) return self->close();
     self->flush();
+    self->arm_idle();  // the last stream may have ended with what was just written
   });
 }
 
