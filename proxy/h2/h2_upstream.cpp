@@ -248,7 +248,10 @@ int H2Upstream::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void
   const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   if (frame->hd.type == NGHTTP2_HEADERS) {
     if (!self.final_status_) return 0;  // interim
-    if (!self.head_sent_) return self.response_head_done(end_stream), 0;
+    if (!self.head_sent_) {
+      self.response_head_done(end_stream);
+      return 0;
+    }
     if (end_stream && self.chunked_) {
       self.in_.append("0\r\n").append(self.trailers_).append("\r\n");
       self.trailers_.clear();
