@@ -4,6 +4,8 @@
 
 #include <boost/beast/core/string.hpp>
 
+#include "proxy/h2/connection_fields.hpp"
+
 namespace bgproxy::proxy {
 namespace {
 
@@ -40,11 +42,6 @@ bool valid_authority(std::string_view a) noexcept {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            std::string_view("-._~!$&'()*+,;=:[]%").find(c) != std::string_view::npos;
   });
-}
-
-bool connection_specific(std::string_view name) noexcept {
-  return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
-         name == "transfer-encoding" || name == "upgrade";
 }
 
 }  // namespace

@@ -30,6 +30,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/h2/abuse_limits.hpp"
+#include "proxy/h2/connection_fields.hpp"
 #include "proxy/h2/h2_connection.hpp"
 #include "proxy/h2/h2_stream.hpp"
 #include "proxy/http/client_session.hpp"
@@ -432,8 +433,7 @@ void H2Connection<Stream>::response_head(H2Stream& s) {
     for (char ch : name) names_.push_back(static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch));
     const std::string_view lower(names_.data() + at, name.size());
     // Connection-specific fields have no meaning in HTTP/2 and make clients fail the stream.
-    if (lower == "connection" || lower == "keep-alive" || lower == "proxy-connection" ||
-        lower == "transfer-encoding" || lower == "upgrade" || lower == "te" || (grpc && lower == "content-length")) {
+    if (connection_specific(lower) || lower == "te" || (grpc && lower == "content-length")) {
       continue;
     }
     const auto value = f.value();

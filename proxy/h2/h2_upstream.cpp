@@ -11,6 +11,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/status.hpp>
 
+#include "proxy/h2/connection_fields.hpp"
 #include "proxy/http/upstream_pool.hpp"
 
 namespace bgproxy::proxy {
@@ -23,9 +24,10 @@ namespace {
 constexpr std::int32_t stream_window = 256 * 1024;
 constexpr std::int32_t connection_window = 1024 * 1024;
 
-bool connection_specific(std::string_view lower) noexcept {
-  return lower == "connection" || lower == "keep-alive" || lower == "proxy-connection" ||
-         lower == "transfer-encoding" || lower == "upgrade" || lower == "te" || lower == "host";
+/// Not sent on as a field: connection-specific, or said otherwise in HTTP/2 (`host` is
+/// `:authority`; `te: trailers` is added to every request).
+bool not_forwarded(std::string_view lower) noexcept {
+  return connection_specific(lower) || lower == "te" || lower == "host";
 }
 
 void lowercase_into(std::string& out, std::string_view name) {
@@ -141,7 +143,7 @@ bool H2Upstream::submit_request() {
     const auto at = names.size();
     lowercase_into(names, f.name_string());
     const std::string_view lower(names.data() + at, f.name_string().size());
-    if (!connection_specific(lower)) nva.push_back(field(lower, f.value()));
+    if (!not_forwarded(lower)) nva.push_back(field(lower, f.value()));
   }
   // gRPC servers require it; any HTTP/2 server takes it (RFC 9113 §8.2.2).
   nva.push_back(field("te", "trailers"));
@@ -230,7 +232,7 @@ int H2Upstream::on_header(nghttp2_session*, const nghttp2_frame* frame, const st
   if (!self.final_status_ || n.empty() || n.front() == ':') return 0;
   if (!self.head_sent_) {
     if (n == "content-length") self.content_length_ = true;
-    if (connection_specific(n)) return 0;
+    if (not_forwarded(n)) return 0;
     self.in_.append(n).append(": ").append(v).append("\r\n");
   } else if (self.chunked_) {
     self.trailers_.append(n).append(": ").append(v).append("\r\n");

@@ -144,6 +144,8 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   stats::ServiceStats& service_stats() noexcept {
     return worker_.stats().services[rt_->service_slot[static_cast<std::size_t>(req_.service)]];
   }
+  /// The stats of the color the current request was routed to.
+  stats::ColorStats& color_stats() noexcept { return service_stats().colors[static_cast<std::size_t>(req_.color)]; }
   const routing::ServiceRoute& service_route() const noexcept {
     return req_.table->services[static_cast<std::size_t>(req_.service)];
   }
@@ -172,6 +174,12 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void on_handshake(error_code ec);
   /// The client chose HTTP/2 by ALPN: the connection goes to an H2Connection.
   bool chose_h2();
+  /// The connection goes to an H2Connection (which counts it from now on): this session ends.
+  void hand_over() noexcept {
+    phase_ = Phase::closed;
+    deadline_ = Clock::time_point::max();
+    handed_over_ = true;
+  }
   void count_handshake_failure(stats::TlsFailureReason reason) noexcept;
   void close_after_failed_handshake();
   void linger_raw();

@@ -320,7 +320,7 @@ void ClientSession<Stream>::record_exchange(unsigned status, unsigned accounted)
   req_.finished = Clock::now();
   const auto seconds = std::chrono::duration<double>(req_.finished - req_.start).count();
   if (req_.service >= 0) {
-    service_stats().colors[static_cast<std::size_t>(req_.color)].record(accounted != 0 ? accounted : status, seconds);
+    color_stats().record(accounted != 0 ? accounted : status, seconds);
   }
   log_access(status, seconds);
 }
@@ -333,7 +333,7 @@ unsigned ClientSession<Stream>::grpc_accounted(bool complete) {
   if (req_.service < 0 || !service_route().grpc) return 0;
   const auto code = complete ? grpc_status_of(ex_->response_head["grpc-status"], ex_->response_body.trailers())
                              : grpc_status_missing;
-  ++service_stats().colors[static_cast<std::size_t>(req_.color)].grpc_statuses[code];
+  ++color_stats().grpc_statuses[code];
   return grpc_error(code) ? 500 : 0;
 }
 
@@ -359,7 +359,7 @@ void ClientSession<Stream>::respond_local(unsigned status, bool keep_alive) {
   ex_->head.clear();
   if (status >= 500 && req_.service >= 0 && req_.table && service_route().grpc) {
     const auto code = write_grpc_error(ex_->head, status, req_.keep_alive);
-    ++service_stats().colors[static_cast<std::size_t>(req_.color)].grpc_statuses[code];
+    ++color_stats().grpc_statuses[code];
   } else {
     write_local_response(ex_->head, status, req_.keep_alive);
   }

@@ -82,9 +82,7 @@ void ClientSession<Stream>::on_handshake(error_code ec) {
   ++worker_.stats().tls_handshakes;
   if constexpr (tls_stream) {
     if (chose_h2()) {
-      phase_ = Phase::closed;
-      deadline_ = Clock::time_point::max();
-      handed_over_ = true;
+      hand_over();
       return start_h2_tls_connection(worker_, std::move(stream_), std::move(contexts_), std::move(client_ip_),
                                      client_addr_);
     }
@@ -173,9 +171,7 @@ bool ClientSession<Stream>::took_h2c_opening() {
         read_head_more();
         return true;
       }
-      phase_ = Phase::closed;
-      deadline_ = Clock::time_point::max();
-      handed_over_ = true;
+      hand_over();
       start_h2c_connection(worker_, std::move(stream_), got, std::move(client_ip_), client_addr_);
       buffer_.clear();
       return true;

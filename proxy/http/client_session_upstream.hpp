@@ -210,7 +210,7 @@ void ClientSession<Stream>::upstream_failed(stats::FailureReason reason, unsigne
   }
   count_upstream_failure(reason);
   if (stale) ++worker_.stats().servers[slot_of(attempt_.server)].stale_reuses;
-  ++service_stats().colors[static_cast<std::size_t>(req_.color)].upstream_failures;
+  ++color_stats().upstream_failures;
   finish_with_error(status);
 }
 
