@@ -1,5 +1,5 @@
 #pragma once
-/// Socket types of the data plane: plain Asio sockets bound to the worker's
+/// Socket types of the data plane: Asio sockets (Socket: socket.hpp) bound to the worker's
 /// io_context executor (no type-erased executor, no beast::tcp_stream timers),
 /// see STYLE.md §3 for the measured reasons.
 
@@ -10,12 +10,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "proxy/net/socket.hpp"
+
 namespace bgproxy::proxy {
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using Executor = net::io_context::executor_type;
-using Socket = net::basic_stream_socket<tcp, Executor>;
 using Acceptor = net::basic_socket_acceptor<tcp, Executor>;
 using Clock = std::chrono::steady_clock;
 

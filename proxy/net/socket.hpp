@@ -1,0 +1,93 @@
+#pragma once
+/// The data plane's TCP socket: Asio's stream socket whose reads tell the reactor when they
+/// emptied the kernel's receive queue.
+///
+/// Why: Asio 1.81's epoll reactor tries every read at once ("speculative" read) unless the
+/// previous read on that socket reported the socket exhausted, and its own receive op does so
+/// only at end of stream. So each keep-alive request paid a `recvfrom` that found nothing: one
+/// when the session waits for the client's next request, one when it waits for the backend's
+/// answer (bench/empty-reads: 2.0 per request). With TCP_INQ on, each read learns from the
+/// kernel whether it left the receive queue empty (no byte and no FIN: a short read is not
+/// enough, the peer's FIN may wait behind the bytes); saying so makes the reactor queue the
+/// next read until epoll reports new bytes. Edge-triggered epoll reports every arrival after
+/// that read, and the reactor re-enables the speculative read on each report (under its
+/// descriptor lock), so no byte waits on a missed event. Asio does the same for short writes.
+///
+/// The op uses Asio's reactor interface (boost/asio/detail), which is not a public API: it is
+/// compiled only for the Boost release it was written against (Debian 12's 1.81) with the epoll
+/// reactor; any other build reads through Asio's own op, unchanged. Reads whose handler has a
+/// cancellation slot or that scatter into several buffers, and sockets where TCP_INQ cannot be
+/// set, also take Asio's own op.
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include <boost/asio/basic_stream_socket.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/version.hpp>
+
+#if BOOST_VERSION == 108100 && !defined(BOOST_ASIO_HAS_IOCP) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && \
+    defined(BOOST_ASIO_HAS_EPOLL)
+#define BGPROXY_DRAINING_READS 1
+#include "proxy/net/draining_recv_op.hpp"
+#endif
+
+namespace bgproxy::proxy {
+
+class Socket : public boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type> {
+  using Base = boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
+
+ public:
+  explicit Socket(const boost::asio::io_context::executor_type& ex) : Base(ex) { find_reactor(); }
+  explicit Socket(boost::asio::io_context& ioc) : Base(ioc) { find_reactor(); }
+  /// From an accepted socket (the acceptor hands out the plain Asio type).
+  Socket(Base&& accepted) noexcept : Base(std::move(accepted)) { find_reactor(); }  // NOLINT(google-explicit-constructor)
+  Socket(Socket&&) noexcept = default;
+  Socket& operator=(Socket&&) noexcept = default;
+
+#ifdef BGPROXY_DRAINING_READS
+  template <class MutableBuffers, class Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+        [this](auto handler, const MutableBuffers& b) { start_read(std::move(handler), b); }, token, buffers);
+  }
+
+ private:
+  template <class Handler, class MutableBuffers>
+  void start_read(Handler handler, const MutableBuffers& buffers) {
+    using Adapter = boost::asio::detail::buffer_sequence_adapter<boost::asio::mutable_buffer, MutableBuffers>;
+    if constexpr (Adapter::is_single_buffer) {
+      const boost::asio::mutable_buffer buffer = Adapter::first(buffers);
+      if (buffer.size() != 0 && reports_queue() &&
+          !boost::asio::get_associated_cancellation_slot(handler).is_connected()) {
+        detail::start_draining_recv(*reactor_, impl_.get_implementation(), impl_.get_executor(), buffer,
+                                    std::move(handler));
+        return;
+      }
+    }
+    Base::async_read_some(buffers, std::move(handler));
+  }
+
+  /// Looked up once per socket: use_service takes a lock and walks the service list.
+  void find_reactor() { reactor_ = &boost::asio::use_service<boost::asio::detail::reactor>(get_executor().context()); }
+
+  /// TCP_INQ, switched on at the first read (one setsockopt per connection).
+  bool reports_queue() {
+    if (inq_ == Inq::unknown) {
+      const int on = 1;
+      inq_ = ::setsockopt(native_handle(), SOL_TCP, TCP_INQ, &on, sizeof on) == 0 ? Inq::on : Inq::off;
+    }
+    return inq_ == Inq::on;
+  }
+
+  boost::asio::detail::reactor* reactor_ = nullptr;
+  enum class Inq : std::uint8_t { unknown, on, off } inq_ = Inq::unknown;
+#else
+ private:
+  void find_reactor() {}
+#endif
+};
+
+}  // namespace bgproxy::proxy
