@@ -1,12 +1,16 @@
 # Installation layout and the Debian package (`make package` → build/bgproxy_<version>_<arch>.deb).
 # Binaries go to /usr/bin, the reference config to /etc/bgproxy (a conffile), the unit to
-# /lib/systemd/system, bgctl's bash completion and both man pages to /usr/share.
+# /lib/systemd/system, bgctl's bash completion and both man pages to /usr/share. The Grafana
+# dashboard and the Prometheus alert rules go to /usr/share/bgproxy: they are imported into
+# Grafana or read by a Prometheus (often on another host), not configuration of bgproxy itself.
 
 install(TARGETS bgproxy bgctl RUNTIME DESTINATION bin)
 install(FILES ${CMAKE_SOURCE_DIR}/conf/bgproxy.yaml DESTINATION /etc/bgproxy)
 install(FILES ${CMAKE_SOURCE_DIR}/systemd/bgproxy.service DESTINATION /lib/systemd/system)
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/bgctl.bash-completion
         DESTINATION share/bash-completion/completions RENAME bgctl)
+install(FILES ${CMAKE_SOURCE_DIR}/conf/grafana/bgproxy-dashboard.json DESTINATION share/bgproxy/grafana)
+install(FILES ${CMAKE_SOURCE_DIR}/conf/prometheus/bgproxy-alerts.yml DESTINATION share/bgproxy/prometheus)
 
 # Man pages come from one source: each program's own --help, through help2man.
 find_program(HELP2MAN help2man)

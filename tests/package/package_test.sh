@@ -14,7 +14,8 @@ echo "package: $(basename "$deb")"
 contents=$(dpkg-deb -c "$deb")
 for path in ./usr/bin/bgproxy ./usr/bin/bgctl ./etc/bgproxy/bgproxy.yaml \
             ./lib/systemd/system/bgproxy.service ./usr/share/bash-completion/completions/bgctl \
-            ./usr/share/man/man8/bgproxy.8 ./usr/share/man/man8/bgctl.8; do
+            ./usr/share/man/man8/bgproxy.8 ./usr/share/man/man8/bgctl.8 \
+            ./usr/share/bgproxy/grafana/bgproxy-dashboard.json ./usr/share/bgproxy/prometheus/bgproxy-alerts.yml; do
   grep -q " $path\$" <<<"$contents" || fail "$path missing from the package"
 done
 dpkg-deb -e "$deb" "$root/control"
@@ -25,4 +26,8 @@ dpkg-deb -x "$deb" "$root/fs"
 "$root/fs/usr/bin/bgproxy" -c "$root/fs/etc/bgproxy/bgproxy.yaml" --check || fail "installed config rejected"
 "$root/fs/usr/bin/bgctl" help >/dev/null || fail "installed bgctl does not run"
 grep -q "canary" "$root/fs/usr/share/man/man8/bgctl.8" || fail "bgctl(8) lacks the commands"
+promtool check rules "$root/fs/usr/share/bgproxy/prometheus/bgproxy-alerts.yml" >/dev/null ||
+  fail "installed alert rules rejected by promtool"
+python3 -m json.tool "$root/fs/usr/share/bgproxy/grafana/bgproxy-dashboard.json" >/dev/null ||
+  fail "installed dashboard is not JSON"
 echo "1 passed, 0 failed"
