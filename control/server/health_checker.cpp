@@ -8,6 +8,7 @@
 
 #include "bgproxy/tls/upstream_tls.hpp"
 #include "control/server/h1_health_transport.hpp"
+#include "control/server/h2_health_transport.hpp"
 
 namespace bgproxy::control {
 
@@ -46,7 +47,13 @@ void HealthChecker::start() {
     // Checks carry the service's host, as a client of the service would.
     const std::string host = svc.match.host != "*" ? svc.match.host : s.endpoint.text;
     const HealthConnection::Target target{*results.begin(), tls[s.id]};
-    auto transport = std::make_shared<H1HealthTransport>(ioc_, target, host, svc.health_check);
+    // Config validation refuses grpc checks of an HTTP/1.1 color, so HTTP/1.1 only ever GETs.
+    std::shared_ptr<HealthTransport> transport;
+    if (pool.protocol == config::Protocol::http1) {
+      transport = std::make_shared<H1HealthTransport>(ioc_, target, host, svc.health_check);
+    } else {
+      transport = std::make_shared<H2HealthTransport>(ioc_, target, host, svc.health_check);
+    }
     auto probe = std::make_shared<HealthProbe>(ioc_, s.id, svc.health_check, std::move(transport), on_result_,
                                                (static_cast<std::uint64_t>(seed()) << 32) ^ seed());
     probes_.push_back(probe);

@@ -1,7 +1,8 @@
 #pragma once
-/// Active HTTP health checks (README "Health checks"), run on the control thread's loop, off the
+/// Active health checks (README "Health checks"), run on the control thread's loop, off the
 /// workers' request path: one HealthProbe per server of every service with `health_check`
-/// enabled, asking `GET path` over HTTP/1.1.
+/// enabled, speaking the server's color's protocol — HTTP/1.1, or HTTP/2 (h2c, h2) — and asking
+/// what the service's `health_check.protocol` says: `GET path`, or grpc.health.v1.Health/Check.
 /// Thread: control.
 
 #include <cstdint>

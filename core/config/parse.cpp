@@ -619,8 +619,35 @@ void Parser::health_check(const YAML::Node& n, const std::string& path, HealthCh
     }
     fail(n, path, "expected off or a map, got " + quoted(n.Scalar()));
   }
-  const Fields f = map(n, path, {"path", "interval", "timeout", "rise", "fall", "expect_status", "passive_failures"});
+  const Fields f = map(n, path, {"protocol", "service", "path", "interval", "timeout", "rise", "fall", "expect_status",
+                                 "passive_failures"});
   constexpr std::uint64_t max = 1'000'000;
+  if (auto e = f.find("protocol")) {
+    const auto p = join(path, e->name);
+    const auto name = text(e->value, p);
+    if (name == "http") out.protocol = HealthProtocol::http;
+    else if (name == "grpc") out.protocol = HealthProtocol::grpc;
+    else fail(e->value, p, "unknown protocol " + quoted(name) + " (known: http, grpc)");
+  }
+  // A field the chosen protocol never reads is refused rather than silently ignored: whoever wrote
+  // it expects it to matter.
+  if (out.protocol == HealthProtocol::grpc) {
+    for (const char* http_only : {"path", "expect_status"})
+      if (auto e = f.find(http_only))
+        fail(e->value, join(path, e->name),
+             "is for protocol: http (a grpc check calls /grpc.health.v1.Health/Check and needs HTTP 200 and SERVING)");
+  }
+  if (auto e = f.find("service")) {
+    const auto p = join(path, e->name);
+    if (out.protocol != HealthProtocol::grpc)
+      fail(e->value, p, "is the gRPC health service name: only with protocol: grpc");
+    out.service = scalar(e->value, p);
+    const bool ok = out.service.size() <= 256 && std::none_of(out.service.begin(), out.service.end(), [](char c) {
+      return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+    });
+    if (!ok)
+      fail(e->value, p, "invalid service name " + quoted(out.service) + " (at most 256 bytes, no control characters)");
+  }
   if (auto e = f.find("path")) out.path = text(e->value, join(path, "path"));
   if (auto e = f.find("interval")) out.interval = duration(e->value, join(path, e->name));
   if (auto e = f.find("timeout")) out.timeout = duration(e->value, join(path, e->name));

@@ -73,11 +73,14 @@ void check_service(Checker& c, const std::string& p, const Service& s) {
 
   const auto& hc = s.health_check;
   const std::string h = p + ".health_check";
-  // Active checks speak HTTP/1.1: against an HTTP/2-only server (gRPC) every one would fail and
-  // take the color down. Refused, rather than an outage that looks like a bad release.
-  if (hc.enabled && (s.blue.protocol != Protocol::http1 || s.green.protocol != Protocol::http1)) {
-    c.fail(h, "active health checks speak HTTP/1.1 only; a color with protocol h2c or h2 needs "
-              "`health_check: off` (gRPC health checks are not supported yet)");
+  if (hc.enabled && hc.protocol == HealthProtocol::grpc) {
+    // Checks speak each color's own protocol, and gRPC exists only over HTTP/2: a grpc check of an
+    // HTTP/1.1 color could never pass and would take that color down.
+    for (const auto& [pool, color] : {std::pair<const Pool&, const char*>{s.blue, "blue"}, {s.green, "green"}}) {
+      if (pool.servers.empty() || pool.protocol != Protocol::http1) continue;
+      c.fail(h + ".protocol", std::string("grpc needs HTTP/2 to the servers, but ") + color + " speaks http/1.1 (give " +
+                                  color + " protocol: h2c or h2, or check with protocol: http)");
+    }
   }
   if (hc.enabled) {
     if (hc.path.empty() || hc.path.front() != '/') c.fail(h + ".path", "must start with \"/\", got " + quoted(hc.path));

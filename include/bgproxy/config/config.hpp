@@ -137,14 +137,20 @@ struct StatusRange {
   unsigned high = 399;
 };
 
+/// What an active check asks a server (SPEC §13), always over the color's own protocol (HTTP/1.1,
+/// h2c or h2): `GET path`, or the unary call grpc.health.v1.Health/Check, which needs HTTP/2.
+enum class HealthProtocol : std::uint8_t { http, grpc };
+
 struct HealthCheck {
   bool enabled = true;  ///< `health_check: off` sets false
-  std::string path = "/health";
+  HealthProtocol protocol = HealthProtocol::http;
+  std::string service;  ///< grpc: the HealthCheckRequest's service; empty = the server as a whole
+  std::string path = "/health";  ///< http only
   Duration interval = std::chrono::seconds(1);
   Duration timeout = std::chrono::milliseconds(500);
   unsigned rise = 2;
   unsigned fall = 3;
-  std::vector<StatusRange> expect_status{StatusRange{}};
+  std::vector<StatusRange> expect_status{StatusRange{}};  ///< http only: grpc needs 200 and SERVING
   unsigned passive_failures = 5;  ///< 0 = off
 };
 

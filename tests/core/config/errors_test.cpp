@@ -716,18 +716,90 @@ TEST(ConfigValidate, DefaultedFieldNamesItsSectionLine) {
             "bad.yaml:4: services[0].health_check.timeout: must be less than interval (500ms >= 400ms)");
 }
 
-TEST(ConfigValidate, HttpHealthChecksRefusedForAnHttp2Color) {
-  // The default health check is on: against a gRPC server it would take the color down.
-  EXPECT_EQ(error_of("services:\n"
-                     "  - name: api\n"
-                     "    blue: { servers: [\"127.0.0.1:50051\"], protocol: h2c }\n"),
-            "bad.yaml:2: services[0].health_check: active health checks speak HTTP/1.1 only; a color with "
-            "protocol h2c or h2 needs `health_check: off` (gRPC health checks are not supported yet)");
+TEST(ConfigValidate, GrpcHealthChecksRefusedForAnHttp1Color) {
+  // Checks speak the color's protocol, and gRPC needs HTTP/2: green on HTTP/1.1 could never pass.
   EXPECT_EQ(error_of("services:\n"
                      "  - name: api\n"
                      "    blue: { servers: [\"127.0.0.1:50051\"], protocol: h2c }\n"
-                     "    health_check: off\n"),
+                     "    green: { servers: [\"127.0.0.1:50052\"] }\n"
+                     "    health_check:\n"
+                     "      interval: 1s\n"
+                     "      protocol: grpc\n"),
+            "bad.yaml:7: services[0].health_check.protocol: grpc needs HTTP/2 to the servers, but green speaks "
+            "http/1.1 (give green protocol: h2c or h2, or check with protocol: http)");
+  EXPECT_EQ(error_of("services:\n"
+                     "  - name: app\n"
+                     "    blue: { servers: [\"127.0.0.1:5005\"] }\n"
+                     "    health_check: { protocol: grpc }\n"),
+            "bad.yaml:4: services[0].health_check.protocol: grpc needs HTTP/2 to the servers, but blue speaks "
+            "http/1.1 (give blue protocol: h2c or h2, or check with protocol: http)");
+  // A color without servers is never checked, whatever it speaks; `health_check: off` checks nothing.
+  EXPECT_EQ(error_of("services:\n"
+                     "  - name: api\n"
+                     "    blue: { servers: [\"127.0.0.1:50051\"], protocol: h2c }\n"
+                     "    health_check: { protocol: grpc }\n"),
             "<accepted>");
+}
+
+TEST(ConfigValidate, HttpHealthChecksAcceptedForAnHttp2Color) {
+  // Issue 15: the check speaks the color's HTTP/2 (h2c here), so nothing is refused any more.
+  EXPECT_EQ(error_of("services:\n"
+                     "  - name: api\n"
+                     "    blue: { servers: [\"127.0.0.1:50051\"], protocol: h2c }\n"
+                     "    green: { servers: [\"127.0.0.1:50052\"] }\n"),
+            "<accepted>");
+}
+
+TEST(ConfigParse, RejectsUnknownHealthCheckProtocol) {
+  EXPECT_EQ(error_of("services:\n"
+                     "  - name: app\n"
+                     "    blue: { servers: [\"127.0.0.1:5005\"] }\n"
+                     "    health_check: { protocol: h2c }\n"),
+            "bad.yaml:4: services[0].health_check.protocol: unknown protocol \"h2c\" (known: http, grpc)");
+  EXPECT_EQ(error_of("services:\n"
+                     "  - name: app\n"
+                     "    blue: { servers: [\"127.0.0.1:5005\"] }\n"
+                     "    health_check:\n"
+                     "      protocol:\n"),
+            "bad.yaml:5: services[0].health_check.protocol: missing value");
+}
+
+TEST(ConfigParse, RejectsFieldsTheHealthCheckProtocolNeverReads) {
+  const std::string h2c = "services:\n"
+                          "  - name: api\n"
+                          "    blue: { servers: [\"127.0.0.1:50051\"], protocol: h2c }\n"
+                          "    health_check:\n";
+  EXPECT_EQ(error_of(h2c + "      service: my.Service\n"),
+            "bad.yaml:5: services[0].health_check.service: is the gRPC health service name: only with protocol: grpc");
+  EXPECT_EQ(error_of(h2c + "      protocol: http\n"
+                           "      service: \"\"\n"),
+            "bad.yaml:6: services[0].health_check.service: is the gRPC health service name: only with protocol: grpc");
+  EXPECT_EQ(error_of(h2c + "      path: /health\n"
+                           "      protocol: grpc\n"),
+            "bad.yaml:5: services[0].health_check.path: is for protocol: http (a grpc check calls "
+            "/grpc.health.v1.Health/Check and needs HTTP 200 and SERVING)");
+  EXPECT_EQ(error_of(h2c + "      protocol: grpc\n"
+                           "      expect_status: \"200\"\n"),
+            "bad.yaml:6: services[0].health_check.expect_status: is for protocol: http (a grpc check calls "
+            "/grpc.health.v1.Health/Check and needs HTTP 200 and SERVING)");
+}
+
+TEST(ConfigParse, RejectsBadGrpcHealthServiceName) {
+  const std::string h2c = "services:\n"
+                          "  - name: api\n"
+                          "    blue: { servers: [\"127.0.0.1:50051\"], protocol: h2c }\n"
+                          "    health_check:\n"
+                          "      protocol: grpc\n";
+  EXPECT_EQ(error_of(h2c + "      service: \"a\\tb\"\n"),
+            "bad.yaml:6: services[0].health_check.service: invalid service name \"a\\tb\" (at most 256 bytes, no "
+            "control characters)");
+  EXPECT_EQ(error_of(h2c + "      service: " + std::string(257, 's') + "\n"),
+            "bad.yaml:6: services[0].health_check.service: invalid service name \"" + std::string(80, 's') +
+                "...\" (at most 256 bytes, no control characters)");
+  EXPECT_EQ(error_of(h2c + "      service: " + std::string(256, 's') + "\n"), "<accepted>");
+  EXPECT_EQ(error_of(h2c + "      service:\n"), "bad.yaml:6: services[0].health_check.service: missing value");
+  EXPECT_EQ(error_of(h2c + "      service: [a]\n"),
+            "bad.yaml:6: services[0].health_check.service: expected a single value, got a list");
 }
 
 // Every value of a full config replaced by every other YAML shape: parse() must answer

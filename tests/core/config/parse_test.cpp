@@ -113,6 +113,8 @@ TEST(ConfigParse, DefaultsMatchSpec) {
 
   const HealthCheck& h = s.health_check;
   EXPECT_TRUE(h.enabled);
+  EXPECT_EQ(h.protocol, HealthProtocol::http);
+  EXPECT_EQ(h.service, "");
   EXPECT_EQ(h.path, "/health");
   EXPECT_EQ(h.interval, 1s);
   EXPECT_EQ(h.timeout, 500ms);
@@ -308,6 +310,35 @@ TEST(ConfigParse, OffSwitches) {
 TEST(ConfigParse, HealthCheckOffSkipsItsValidation) {
   // A disabled check keeps its defaults, which would be valid anyway; nothing to trip on.
   EXPECT_FALSE(parse_ok(with_service("    health_check: false\n")).services.at(0).health_check.enabled);
+}
+
+// SPEC §13: checks speak the color's protocol; grpc asks grpc.health.v1.Health/Check of HTTP/2 colors.
+TEST(ConfigParse, HealthCheckProtocols) {
+  const std::string h2 = "services:\n"
+                         "  - name: api\n"
+                         "    blue: { servers: [\"127.0.0.1:50051\"], protocol: h2c }\n"
+                         "    green: { servers: [\"127.0.0.1:50052\"], tls: { verify: false }, protocol: h2 }\n";
+  auto hc = parse_ok(h2 + "    health_check: { protocol: grpc, service: my.pkg.Echo, interval: 2s }\n")
+                .services.at(0).health_check;
+  EXPECT_TRUE(hc.enabled);
+  EXPECT_EQ(hc.protocol, HealthProtocol::grpc);
+  EXPECT_EQ(hc.service, "my.pkg.Echo");
+  EXPECT_EQ(hc.interval, 2s);
+  EXPECT_EQ(hc.path, "/health");  // unused by grpc, kept at its default
+
+  hc = parse_ok(h2 + "    health_check: { protocol: grpc, service: \"\" }\n").services.at(0).health_check;
+  EXPECT_EQ(hc.protocol, HealthProtocol::grpc);
+  EXPECT_EQ(hc.service, "");
+
+  // An HTTP check of HTTP/2 colors (GET path over h2c / h2), and the explicit default.
+  hc = parse_ok(h2 + "    health_check: { protocol: http, path: /ready, expect_status: \"204\" }\n")
+           .services.at(0).health_check;
+  EXPECT_EQ(hc.protocol, HealthProtocol::http);
+  EXPECT_EQ(hc.path, "/ready");
+  ASSERT_EQ(hc.expect_status.size(), 1u);
+  EXPECT_EQ(hc.expect_status[0].low, 204u);
+  EXPECT_EQ(parse_ok(with_service("    health_check: { protocol: http }\n")).services.at(0).health_check.protocol,
+            HealthProtocol::http);
 }
 
 TEST(ConfigParse, EmptyAllowFromHonoursNobody) {
@@ -574,6 +605,7 @@ TEST(ConfigLoadFile, ShippedReferenceConfig) {
   ASSERT_EQ(s.override_color.allow_from.size(), ds.override_color.allow_from.size());
   EXPECT_EQ(s.override_color.allow_from[1].text, ds.override_color.allow_from[1].text);
   EXPECT_EQ(s.expose_color_header, ds.expose_color_header);
+  EXPECT_EQ(s.health_check.protocol, ds.health_check.protocol);
   EXPECT_EQ(s.health_check.path, ds.health_check.path);
   EXPECT_EQ(s.health_check.interval, ds.health_check.interval);
   EXPECT_EQ(s.health_check.timeout, ds.health_check.timeout);
