@@ -20,7 +20,20 @@ and deterministically: call n (from 0) fails iff floor((n+1)P/100) > floor(nP/10
 Trailers-Only answers (ctx.abort before any message).
 
 `--raw-fault no-trailers|reset` serves /test.Echo/Unary with Python h2 instead (grpcio cannot
-misbehave): the calls --fail-percent picks end without trailers, or are reset after their message.
+misbehave): the calls --fail-percent picks end without trailers, or are reset after their message;
+`--raw-fault none` serves it with Python h2 and no fault.
+
+`--health FILE` also serves grpc.health.v1.Health/Check (raw bytes: grpcio-health-checking is not in
+Debian), for bgproxy's `health_check: { protocol: grpc }`. FILE is JSON, read at every check, so a
+test switches a server between SERVING and NOT_SERVING by rewriting it:
+  {"status": {"": "SERVING", "test.Echo": "NOT_SERVING"}, "delay_ms": 0}
+A service missing from "status" is answered NOT_FOUND, as grpc's own health servicer does; the
+status UNKNOWN is the empty message (proto3 leaves the default out). Each check prints
+"HEALTH-CHECK service=NAME status=STATUS remaining_ms=N" (N: the call's deadline as grpc-timeout
+set it). Under --raw-fault, `GET /health` is answered 200 when "" is SERVING, else 503, and prints
+"HEALTH-GET path=PATH authority=AUTHORITY conn=C" (C: the connection's number, from 1).
+
+`--tls CERT KEY` serves over TLS (grpcio: ALPN h2) instead of h2c.
 
 Prints "READY port=PORT name=NAME" on stdout (flushed) once it listens, then for each streaming
 call "STREAM-START", "STREAM-MSG INDEX len=N" per message received and "STREAM-END COUNT" at the
@@ -29,6 +42,7 @@ client's half-close (flushed: tests synchronise on them); runs until SIGTERM/SIG
 
 import argparse
 import hashlib
+import json
 import signal
 import socket
 import struct
@@ -95,18 +109,79 @@ class Echo:
         self._trailers(ctx, count)
 
 
+HEALTH_STATUS = {'UNKNOWN': 0, 'SERVING': 1, 'NOT_SERVING': 2, 'SERVICE_UNKNOWN': 3}
+
+
+def read_health(path):
+    """(status of each service, delay in ms) from the health file."""
+    with open(path) as f:
+        h = json.load(f)
+    return h.get('status', {}), h.get('delay_ms', 0)
+
+
+def varint(data, pos):
+    v, shift = 0, 0
+    while True:
+        b = data[pos]
+        pos += 1
+        v |= (b & 0x7f) << shift
+        shift += 7
+        if not b & 0x80:
+            return v, pos
+
+
+def requested_service(data):
+    """HealthCheckRequest.service (field 1, length-delimited), '' when absent."""
+    pos, service = 0, b''
+    while pos < len(data):
+        tag, pos = varint(data, pos)
+        if tag & 7 == 0:
+            _, pos = varint(data, pos)
+        elif tag & 7 == 2:
+            n, pos = varint(data, pos)
+            if tag >> 3 == 1:
+                service = data[pos:pos + n]
+            pos += n
+        else:
+            raise ValueError('unexpected wire type %d' % (tag & 7))
+    return service.decode()
+
+
+class Health:
+    """grpc.health.v1.Health/Check from the health file (see the module's doc)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def check(self, request, ctx):
+        service = requested_service(request)
+        statuses, delay_ms = read_health(self.path)
+        status = statuses.get(service)
+        remaining = ctx.time_remaining()
+        print('HEALTH-CHECK service=%s status=%s remaining_ms=%d'
+              % (service, status or 'NOT_FOUND', -1 if remaining is None else int(remaining * 1000)), flush=True)
+        if delay_ms:
+            time.sleep(delay_ms / 1000.0)
+        if status is None:
+            ctx.abort(grpc.StatusCode.NOT_FOUND, 'unknown service: %r' % service)
+        code = HEALTH_STATUS[status]
+        return b'' if code == 0 else bytes([0x08, code])
+
+
 class RawH2Echo:
     """/test.Echo/Unary on Python h2 (no grpcio), for answers grpcio cannot give: the calls that
     --fail-percent picks end without trailers (`no-trailers`: HEADERS, the message, END_STREAM on
     the DATA) or are reset after the message (`reset`: RST_STREAM INTERNAL_ERROR). The others get
     a well-formed answer with grpc-status 0 and the trailing metadata of the grpcio server."""
 
-    def __init__(self, name, fail_percent, fault):
+    def __init__(self, name, fail_percent, fault, health_path):
         self.name = name
         self.fail_percent = fail_percent
         self.fault = fault
+        self.health_path = health_path
         self.lock = threading.Lock()
         self.calls = 0
+        self.connections = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 
@@ -119,9 +194,10 @@ class RawH2Echo:
     def accept_loop(self):
         while True:
             conn, _ = self.sock.accept()
-            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+            self.connections += 1
+            threading.Thread(target=self.serve, args=(conn, self.connections), daemon=True).start()
 
-    def serve(self, sock):
+    def serve(self, sock, number):
         import h2.config
         import h2.connection
         import h2.events
@@ -142,7 +218,12 @@ class RawH2Echo:
                         bodies[ev.stream_id] += ev.data
                         conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
                     elif isinstance(ev, h2.events.StreamEnded):
-                        self.answer(conn, ev.stream_id, heads.pop(ev.stream_id), bytes(bodies.pop(ev.stream_id)))
+                        head = heads.pop(ev.stream_id)
+                        body = bytes(bodies.pop(ev.stream_id))
+                        if head.get(':method') == 'GET' and self.health_path:
+                            self.answer_get(conn, ev.stream_id, head, number)
+                        else:
+                            self.answer(conn, ev.stream_id, head, body)
                     elif isinstance(ev, h2.events.ConnectionTerminated):
                         sock.sendall(conn.data_to_send())
                         return
@@ -151,6 +232,13 @@ class RawH2Echo:
             return
         finally:
             sock.close()
+
+    def answer_get(self, conn, stream_id, head, number):
+        print('HEALTH-GET path=%s authority=%s conn=%d' % (head.get(':path'), head.get(':authority'), number),
+              flush=True)
+        serving = read_health(self.health_path)[0].get('') == 'SERVING'
+        conn.send_headers(stream_id, [(':status', '200' if serving else '503'), ('content-length', '0')],
+                          end_stream=True)
 
     def answer(self, conn, stream_id, head, body):
         with self.lock:
@@ -181,12 +269,14 @@ def main():
     ap.add_argument('--name', required=True)
     ap.add_argument('--fail-percent', type=int, default=0)
     ap.add_argument('--workers', type=int, default=32)
-    ap.add_argument('--raw-fault', choices=['no-trailers', 'reset'],
+    ap.add_argument('--raw-fault', choices=['none', 'no-trailers', 'reset'],
                     help='serve Unary with Python h2 and this fault on --fail-percent of the calls')
+    ap.add_argument('--health', metavar='FILE', help='serve grpc.health.v1.Health/Check from FILE')
+    ap.add_argument('--tls', nargs=2, metavar=('CERT', 'KEY'), help='serve over TLS instead of h2c')
     args = ap.parse_args()
 
     if args.raw_fault:
-        raw = RawH2Echo(args.name, args.fail_percent, args.raw_fault)
+        raw = RawH2Echo(args.name, args.fail_percent, args.raw_fault, args.health)
         port = raw.listen(args.port)
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -207,7 +297,16 @@ def main():
                                   ('grpc.max_send_message_length', limit),
                                   ('grpc.so_reuseport', 0)])
     server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port('127.0.0.1:%d' % args.port)
+    if args.health:
+        health = Health(args.health)
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler('grpc.health.v1.Health', {
+            'Check': grpc.unary_unary_rpc_method_handler(health.check)}),))
+    if args.tls:
+        with open(args.tls[0], 'rb') as c, open(args.tls[1], 'rb') as k:
+            credentials = grpc.ssl_server_credentials([(k.read(), c.read())])
+        port = server.add_secure_port('127.0.0.1:%d' % args.port, credentials)
+    else:
+        port = server.add_insecure_port('127.0.0.1:%d' % args.port)
     if port == 0:
         print('cannot bind 127.0.0.1:%d' % args.port, file=sys.stderr)
         return 1
