@@ -19,7 +19,9 @@ void start_session(Worker& worker, Socket socket, const ListenerInfo& info) {
   }
   const auto v6 = address.is_v4() ? net::ip::make_address_v6(net::ip::v4_mapped, address.to_v4()) : address.to_v6();
   if (info.tls) return start_tls_session(worker, std::move(socket), address.to_string(), v6.to_bytes(), *info.tls);
-  auto session = std::make_shared<ClientSession<Socket>>(worker, std::move(socket), address.to_string(), v6.to_bytes());
+  auto session = std::allocate_shared<ClientSession<Socket>>(SlabAllocator<ClientSession<Socket>>(worker.sessions()),
+                                                             worker, std::move(socket), address.to_string(),
+                                                             v6.to_bytes());
   if (info.h2c) session->accept_h2c(info.http1);
   session->start();
 }

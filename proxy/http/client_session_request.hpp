@@ -232,11 +232,14 @@ template <class Stream>
 void ClientSession<Stream>::wait_idle() {
   buffer_.shrink_to_fit();
   auto self = this->shared_from_this();
-  lowest_layer().async_wait(tcp::socket::wait_read, [self](error_code ec) {
-    if (self->phase_ != Phase::idle) return;  // closed meanwhile (deadline, drain)
-    if (ec) return self->close();
-    self->read_head_more();
-  });
+  // The wait outlives the crowd's requests: its op comes from the worker's slabs, not the heap
+  // (see SlabPool for why).
+  lowest_layer().async_wait(tcp::socket::wait_read,
+                            net::bind_allocator(SlabAllocator<char>(worker_.idle_waits()), [self](error_code ec) {
+                              if (self->phase_ != Phase::idle) return;  // closed meanwhile (deadline, drain)
+                              if (ec) return self->close();
+                              self->read_head_more();
+                            }));
 }
 
 template <class Stream>

@@ -22,6 +22,7 @@
 #include "proxy/net/block_pool.hpp"
 #include "proxy/net/free_list.hpp"
 #include "proxy/net/runtime.hpp"
+#include "proxy/net/slab_pool.hpp"
 #include "proxy/net/timed.hpp"
 #include "proxy/net/tls_context.hpp"
 #include "proxy/net/types.hpp"
@@ -99,6 +100,10 @@ class Worker {
   /// Read buffers and exchanges, held by connections only while they read or run an exchange.
   BlockPool& blocks() noexcept { return blocks_; }
   FreeList<Exchange>& exchanges() noexcept { return exchanges_; }
+  /// Plain HTTP client sessions (with their shared_ptr control blocks), and the waits of those
+  /// idle long enough to have shed their buffers.
+  SlabPool& sessions() noexcept { return sessions_; }
+  SlabPool& idle_waits() noexcept { return idle_waits_; }
   stats::RequestStats& stats() noexcept { return stats_; }
   const Executor& executor() const noexcept { return executor_; }
   /// Coarse time, refreshed by every sweep (100 ms): good for deadlines, not for latency.
@@ -141,6 +146,8 @@ class Worker {
   // Kept for the connections: they give theirs back as they die with the loop below.
   BlockPool blocks_;
   FreeList<Exchange> exchanges_;
+  SlabPool sessions_;
+  SlabPool idle_waits_;
   // The loop dies first in ~Worker(): handlers it still holds own sessions,
   // whose destructors report back to the members below.
   // UNSAFE_IO: only this thread touches its sockets, so the reactor needs no
