@@ -302,6 +302,12 @@ std::string render_status(const json::object& answer) {
                       ms_text(number_field(w, "max_p95_seconds")), ""});
     }
     out += table(rows, "  ");
+    // A gRPC service's streaming calls are among REQUESTS but not in P95: say how many.
+    for (const std::string_view color : {"blue", "green"}) {
+      const json::object* c = object_field(colors, color);
+      if (field(c, "streaming_calls") == nullptr) continue;
+      out += "  " + std::string(color) + " streaming calls: " + integer_text(c, "streaming_calls") + " (not in p95)\n";
+    }
     if (const json::object* w = object_field(s, "watchdog")) {
       const auto window = number_field(w, "window_seconds");
       out += "  watchdog: ";

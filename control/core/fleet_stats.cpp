@@ -15,7 +15,10 @@ json::object color_json(const stats::WindowCounts& c) {
   for (unsigned i = 0; i < stats::LatencyHistogram::bucket_count; ++i) {
     if (const auto n = c.latency.bucket(i); n != 0) buckets.push_back(json::array{i, n});
   }
-  return {{"requests", c.requests}, {"errors", c.errors}, {"latency", std::move(buckets)}};
+  return {{"requests", c.requests},
+          {"errors", c.errors},
+          {"streaming_calls", c.streaming_calls},
+          {"latency", std::move(buckets)}};
 }
 
 bool read_count(const json::value& v, std::uint64_t& out) {
@@ -33,6 +36,11 @@ boost::system::result<stats::WindowCounts, std::string> parse_color(const json::
   const auto* errors = o->if_contains("errors");
   if (requests == nullptr || !read_count(*requests, c.requests)) return path + ".requests: must be a count";
   if (errors == nullptr || !read_count(*errors, c.errors)) return path + ".errors: must be a count";
+  // Absent from a member that predates it: it has none to tell.
+  if (const auto* streaming = o->if_contains("streaming_calls");
+      streaming != nullptr && !read_count(*streaming, c.streaming_calls)) {
+    return path + ".streaming_calls: must be a count";
+  }
   const auto* latency = o->if_contains("latency");
   if (latency == nullptr || !latency->is_array()) return path + ".latency: must be an array";
   for (const auto& pair : latency->get_array()) {

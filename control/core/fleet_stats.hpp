@@ -3,7 +3,8 @@
 /// fleet"): each publishes its per-color window of every service under a leased key
 /// (PREFIX/stats/SERVICE/INSTANCE) once a second, and each evaluates the rollout over the sum.
 /// The value: {"window_seconds":30.0,"colors":{"blue":{"requests":N,"errors":N,
-/// "latency":[[bucket,count],...]},"green":{...}}}, the histogram as its non-empty buckets.
+/// "streaming_calls":N,"latency":[[bucket,count],...]},"green":{...}}}, the histogram as its
+/// non-empty buckets; streaming_calls (gRPC calls not in p95) may be absent, meaning 0.
 /// Pure. Thread: control.
 
 #include <string>

@@ -68,6 +68,8 @@ json::object service_json(const Controller& c, std::size_t si, const WindowFigur
       obj["requests"] = w.requests;
       obj["error_rate"] = w.error_rate;
       obj["p95_seconds"] = w.p95_seconds;
+      // Counted in `requests`, not in p95 (SPEC §13): only a gRPC service has them.
+      if (svc.grpc) obj["streaming_calls"] = w.streaming_calls;
     }
     colors[routing::color_name(color)] = std::move(obj);
   }

@@ -12,6 +12,11 @@ void ColorStats::record(unsigned status, double seconds) noexcept {
   latency.record(seconds);
 }
 
+void ColorStats::record_streaming(unsigned status) noexcept {
+  ++responses[static_cast<std::size_t>(code_class(status))];
+  ++streaming_calls;
+}
+
 void ColorStats::merge(const ColorStats& o) noexcept {
   for (std::size_t i = 0; i < responses.size(); ++i) responses[i] += o.responses[i];
   for (std::size_t i = 0; i < duration_buckets.size(); ++i) duration_buckets[i] += o.duration_buckets[i];
@@ -19,6 +24,7 @@ void ColorStats::merge(const ColorStats& o) noexcept {
   latency.merge(o.latency);
   upstream_failures += o.upstream_failures;
   for (std::size_t i = 0; i < grpc_statuses.size(); ++i) grpc_statuses[i] += o.grpc_statuses[i];
+  streaming_calls += o.streaming_calls;
 }
 
 void ServerStats::merge(const ServerStats& o) noexcept {

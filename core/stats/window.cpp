@@ -6,6 +6,7 @@ void WindowCounts::add(const WindowCounts& o) noexcept {
   requests += o.requests;
   errors += o.errors;
   latency.merge(o.latency);
+  streaming_calls += o.streaming_calls;
 }
 
 WindowCounts counts_between(const ColorStats& older, const ColorStats& newer) noexcept {
@@ -15,6 +16,7 @@ WindowCounts counts_between(const ColorStats& older, const ColorStats& newer) no
   c.errors = newer.responses[c5] - older.responses[c5];
   c.latency = newer.latency;
   c.latency.subtract(older.latency);
+  c.streaming_calls = newer.streaming_calls - older.streaming_calls;
   return c;
 }
 
@@ -25,6 +27,7 @@ ColorWindow figures_of(const WindowCounts& c, double seconds) noexcept {
   if (seconds > 0) w.rps = static_cast<double>(w.requests) / seconds;
   if (w.requests > 0) w.error_rate = static_cast<double>(w.errors) / static_cast<double>(w.requests);
   w.p95_seconds = c.latency.quantile(0.95);
+  w.streaming_calls = c.streaming_calls;
   return w;
 }
 

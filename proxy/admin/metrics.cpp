@@ -61,6 +61,11 @@ std::string render_metrics(const MetricsInput& in) {
                      "Answers of gRPC services (grpc: true), by grpc-status; \"missing\" when the stream ended "
                      "without one.",
                      MetricType::Counter);
+  auto streaming = family("bgproxy_grpc_streaming_calls_total",
+                          "Calls of gRPC services (grpc: true) that streamed (more than one message either way) "
+                          "or outlasted timeouts.upstream_response; in bgproxy_requests_total, not in the "
+                          "duration histogram nor the watchdog's p95.",
+                          MetricType::Counter);
 
   for (std::size_t si = 0; si < in.config.services.size(); ++si) {
     const auto& name = in.config.services[si].name;
@@ -95,6 +100,9 @@ std::string render_metrics(const MetricsInput& in) {
           g.counter.value = static_cast<double>(cs.grpc_statuses[k]);
           grpc.metric.push_back(std::move(g));
         }
+        auto st = with_labels({{"service", name}, {"color", color_name}});
+        st.counter.value = static_cast<double>(cs.streaming_calls);
+        streaming.metric.push_back(std::move(st));
       }
 
       auto f = with_labels({{"service", name}, {"from", color_name}});
@@ -146,7 +154,7 @@ std::string render_metrics(const MetricsInput& in) {
 
   return prometheus::TextSerializer().Serialize(
       {requests, durations, failures, stale, learned, failovers, weights, connections, tls_failures, tls_handshakes,
-       h2_errors, grpc});
+       h2_errors, grpc, streaming});
 }
 
 }  // namespace bgproxy::proxy

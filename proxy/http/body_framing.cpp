@@ -13,9 +13,10 @@ void BodyFraming::reset(BodyKind kind, std::uint64_t length, bool dechunk, bool 
   done_ = kind == BodyKind::none || (kind == BodyKind::length && length == 0);
   chunks_.reset();
   payload_.trailers.clear();
+  messages_.reset();
 }
 
-BodyFraming::Step BodyFraming::next(std::string_view input) {
+BodyFraming::Step BodyFraming::next(std::string_view input, bool count_grpc) {
   Step s;
   if (done_) {
     s.done = true;
@@ -33,7 +34,8 @@ BodyFraming::Step BodyFraming::next(std::string_view input) {
     case BodyKind::chunked: {
       payload_.spans.clear();
       payload_.base = input.data();
-      const auto r = chunks_.scan(input, dechunk_ || keep_trailers_ ? &payload_ : nullptr);
+      payload_.messages = count_grpc ? &messages_ : nullptr;
+      const auto r = chunks_.scan(input, dechunk_ || keep_trailers_ || count_grpc ? &payload_ : nullptr);
       s.take = r.consumed;
       s.error = r.error;
       done_ = r.done;
@@ -44,6 +46,8 @@ BodyFraming::Step BodyFraming::next(std::string_view input) {
       seen_ += s.take;
       break;
   }
+  // A chunked body's payload was counted as the scanner found it; the others' is what they take.
+  if (count_grpc && kind_ != BodyKind::chunked) messages_.feed(input.substr(0, s.take));
   s.done = done_;
   return s;
 }

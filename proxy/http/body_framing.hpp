@@ -12,6 +12,7 @@
 #include <boost/asio/buffer.hpp>
 
 #include "proxy/http/chunked_scanner.hpp"
+#include "proxy/http/grpc_messages.hpp"
 
 namespace bgproxy::proxy {
 
@@ -31,7 +32,8 @@ class BodyFraming {
 
   /// Consumes the body's share of `input`. With dechunk, payload() then lists
   /// the chunk data inside the taken bytes (for a client that cannot take chunked).
-  Step next(std::string_view input);
+  /// @param count_grpc the body is a gRPC call's: its payload bytes go to grpc_messages()
+  Step next(std::string_view input, bool count_grpc = false);
 
   BodyKind kind() const noexcept { return kind_; }
   bool done() const noexcept { return done_; }
@@ -42,13 +44,19 @@ class BodyFraming {
   const std::vector<boost::asio::const_buffer>& payload() const noexcept { return payload_.spans; }
   /// With dechunk or keep_trailers: the trailer field lines seen so far ("Name: value\r\n" each), as received.
   const std::string& trailers() const noexcept { return payload_.trailers; }
+  /// gRPC messages in the payload passed so far with count_grpc: 0, 1, or 2 for more.
+  unsigned grpc_messages() const noexcept { return messages_.count(); }
 
  private:
   struct PayloadSpans final : ChunkedScanner::PayloadSink {
     const char* base = nullptr;
     std::vector<boost::asio::const_buffer> spans;
     std::string trailers;
-    void on_payload(std::size_t offset, std::size_t size) override { spans.emplace_back(base + offset, size); }
+    GrpcMessages* messages = nullptr;  ///< counting this scan's payload
+    void on_payload(std::size_t offset, std::size_t size) override {
+      spans.emplace_back(base + offset, size);
+      if (messages != nullptr) messages->feed(std::string_view(base + offset, size));
+    }
     void on_trailer(std::size_t offset, std::size_t size) override { trailers.append(base + offset, size); }
   };
 
@@ -60,6 +68,7 @@ class BodyFraming {
   std::uint64_t seen_ = 0;
   ChunkedScanner chunks_;
   PayloadSpans payload_;
+  GrpcMessages messages_;
 };
 
 }  // namespace bgproxy::proxy

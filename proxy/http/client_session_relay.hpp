@@ -13,7 +13,10 @@ void ClientSession<Stream>::relay_step(In& in, ReadBuffer& buf, Out& out, BodyFr
   BodyFraming::Step step;
   if (buf.size() != 0 && !framing.done()) {
     const auto data = buf.data();
-    step = framing.next(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    // A gRPC call's messages are counted both ways as they pass: more than one makes it a
+    // streaming call, kept out of p95 (record_exchange()).
+    const bool count_grpc = (dir == Direction::request || dir == Direction::response) && service_route().grpc;
+    step = framing.next(std::string_view(static_cast<const char*>(data.data()), data.size()), count_grpc);
     if (step.error) return relay_failed(dir, false, http::error::bad_chunk);
     if (dir == Direction::request && settings().max_body_bytes != 0 &&
         framing.body_bytes() > settings().max_body_bytes) {
@@ -159,6 +162,8 @@ void ClientSession<Stream>::body_too_large() {
 template <class Stream>
 void ClientSession<Stream>::do_read_response_head() {
   phase_ = Phase::response;
+  // The framing (and message count) of an earlier exchange's answer, on this Exchange, is gone.
+  ex_->response_body.reset(BodyKind::none);
   attempt_.response_bytes_seen = upstream_->buffer.size() != 0;
   parse_response_head();
 }
@@ -320,7 +325,17 @@ void ClientSession<Stream>::record_exchange(unsigned status, unsigned accounted)
   req_.finished = Clock::now();
   const auto seconds = std::chrono::duration<double>(req_.finished - req_.start).count();
   if (req_.service >= 0) {
-    color_stats().record(accounted != 0 ? accounted : status, seconds);
+    const auto code = accounted != 0 ? accounted : status;
+    // SPEC §13: a gRPC call streaming either way, or open longer than upstream_response, lasts
+    // as long as its stream does; its duration says nothing of the backend's latency. The
+    // response's count is this exchange's only once its read began (phase response).
+    const bool streaming =
+        service_route().grpc &&
+        (ex_->request_body.grpc_messages() > 1 ||
+         (phase_ == Phase::response && ex_->response_body.grpc_messages() > 1) ||
+         seconds > std::chrono::duration<double>(settings().upstream_response).count());
+    if (streaming) color_stats().record_streaming(code);
+    else color_stats().record(code, seconds);
   }
   log_access(status, seconds);
 }

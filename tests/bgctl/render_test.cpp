@@ -62,6 +62,19 @@ TEST(BgctlRender, StatusSeveralServicesAndOddWeights) {
             "  green  -    -         -       -    -\n");
 }
 
+TEST(BgctlRender, StatusOfAGrpcServiceSaysHowManyCallsStreamedOutsideP95) {
+  EXPECT_EQ(render_status(answer(R"j({"ok":true,"services":[
+      {"name":"api","weights":{"blue":100,"green":0},"phase":"idle",
+       "colors":{"blue":{"servers":[],"rps":2,"requests":10,"error_rate":0,"p95_seconds":0.003,"streaming_calls":4},
+                 "green":{"servers":[],"rps":0,"requests":0,"error_rate":0,"p95_seconds":0,"streaming_calls":0}}}]})j")),
+            "api: blue 100% / green 0% (phase idle)\n"
+            "  COLOR  RPS  REQUESTS  ERRORS  P95  SERVERS\n"
+            "  blue   2    10        0.00%   3ms  (none)\n"
+            "  green  0    0         0.00%   0ms  (none)\n"
+            "  blue streaming calls: 4 (not in p95)\n"
+            "  green streaming calls: 0 (not in p95)\n");
+}
+
 TEST(BgctlRender, StatusWithFieldsMissing) {
   EXPECT_EQ(render_status(answer(R"j({"ok":true,"services":[{}]})j")),
             "-: blue - / green -\n"

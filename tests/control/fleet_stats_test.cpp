@@ -43,6 +43,7 @@ ServiceWindow sample_window() {
   w.seconds = 30.0;
   w.colors[blue].requests = 200;
   w.colors[blue].errors = 3;
+  w.colors[blue].streaming_calls = 12;
   for (int i = 0; i < 200; ++i) w.colors[blue].latency.record(0.0001 * (i + 1));  // 0.1 ms .. 20 ms
   w.colors[green] = counts(40, 7, 0.004);
   for (int i = 0; i < 5; ++i) w.colors[green].latency.record(2.5);
@@ -76,6 +77,7 @@ TEST(FleetStatsDocument, RoundTripKeepsCountsAndEveryBucket) {
   for (std::size_t c : {blue, green}) {
     EXPECT_EQ(back.colors[c].requests, w.colors[c].requests) << c;
     EXPECT_EQ(back.colors[c].errors, w.colors[c].errors) << c;
+    EXPECT_EQ(back.colors[c].streaming_calls, w.colors[c].streaming_calls) << c;
     expect_same_buckets(back.colors[c].latency, w.colors[c].latency);
     EXPECT_EQ(back.colors[c].latency.quantile(0.95), w.colors[c].latency.quantile(0.95)) << c;
     EXPECT_EQ(back.colors[c].latency.quantile(0.5), w.colors[c].latency.quantile(0.5)) << c;
@@ -94,6 +96,7 @@ TEST(FleetStatsDocument, FiguresOfTheParsedWindowAreTheOriginals) {
     EXPECT_EQ(after[0][c].rps, before[0][c].rps);
     EXPECT_EQ(after[0][c].error_rate, before[0][c].error_rate);
     EXPECT_EQ(after[0][c].p95_seconds, before[0][c].p95_seconds);
+    EXPECT_EQ(after[0][c].streaming_calls, before[0][c].streaming_calls);
   }
 }
 
@@ -146,6 +149,7 @@ TEST(FleetStatsDocument, IntegralWindowSecondsAndKeyOrderAreFine) {
   EXPECT_EQ(w.colors[blue].latency.bucket(0), 5u);
   EXPECT_EQ(w.colors[green].latency.bucket(100), 2u);
   EXPECT_EQ(w.colors[green].latency.count(), 2u);
+  EXPECT_EQ(w.colors[blue].streaming_calls, 0u);  // absent: a member from before it was sent
 }
 
 // ----------------------------------------------------------------------- refusals
@@ -193,6 +197,8 @@ TEST(FleetStatsParse, MalformedPairsAreRefused) {
 TEST(FleetStatsParse, NegativeCountsAreRefused) {
   EXPECT_EQ(error_of(with_blue(R"({"requests":-1,"errors":0,"latency":[]})")), "colors.blue.requests: must be a count");
   EXPECT_EQ(error_of(with_blue(R"({"requests":1,"errors":-1,"latency":[]})")), "colors.blue.errors: must be a count");
+  EXPECT_EQ(error_of(with_blue(R"({"requests":1,"errors":0,"streaming_calls":-1,"latency":[]})")),
+            "colors.blue.streaming_calls: must be a count");
   EXPECT_EQ(error_of(with_blue(R"({"requests":1,"errors":0,"latency":[[3,-1]]})")),
             "colors.blue.latency: must hold [bucket, count] pairs");
 }

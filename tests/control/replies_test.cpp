@@ -164,6 +164,21 @@ TEST(StatusReply, OneServiceWithFigures) {
   EXPECT_EQ(num(green.at("p95_seconds")), 2.5);
 }
 
+TEST(StatusReply, AGrpcServiceTellsItsStreamingCallsOthersDoNot) {
+  auto cfg = two_services();
+  cfg.services[1].grpc = true;
+  const Controller ctl(cfg, Controller::initial_state(cfg));
+  WindowFigures figures(2);
+  figures[0][0] = stats::ColorWindow{10, 0, 1.0, 0.0, 0.004, 0};
+  figures[1][1] = stats::ColorWindow{12, 0, 1.2, 0.0, 0.004, 5};
+  const auto o = parse(status_reply(ctl, -1, figures, nullptr));
+  const auto& services = o.at("services").as_array();
+  ASSERT_EQ(services.size(), 2u);
+  EXPECT_FALSE(services[0].at("colors").at("blue").as_object().contains("streaming_calls"));
+  EXPECT_EQ(services[1].at("colors").at("green").at("streaming_calls").to_number<std::uint64_t>(), 5u);
+  EXPECT_EQ(services[1].at("colors").at("blue").at("streaming_calls").to_number<std::uint64_t>(), 0u);
+}
+
 TEST(StatusReply, FiguresOfOtherServicesAreNotMixedIn) {
   const auto cfg = two_services();
   const Controller ctl(cfg, Controller::initial_state(cfg));

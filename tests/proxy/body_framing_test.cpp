@@ -8,6 +8,8 @@
 namespace bgproxy::proxy {
 namespace {
 
+using namespace std::string_literals;
+
 std::string join(const std::vector<boost::asio::const_buffer>& spans) {
   std::string s;
   for (const auto& b : spans) s.append(static_cast<const char*>(b.data()), b.size());
@@ -220,6 +222,41 @@ TEST(BodyFraming, ResetForgetsThePreviousBody) {
   EXPECT_FALSE(f.done());
   EXPECT_EQ(f.next("xyz").take, 2u);
   EXPECT_EQ(f.body_bytes(), 2u);
+}
+
+TEST(BodyFraming, CountsGrpcMessagesInChunkPayloadOnly) {
+  // Two messages ("\0\0\0\0\1x" and an empty one), the first prefix split across chunks.
+  const auto body = "3\r\n\0\0\0\r\n8\r\n\0\1x\0\0\0\0\0\r\n0\r\n\r\n"s;
+  for (std::size_t piece = 1; piece <= body.size(); ++piece) {
+    BodyFraming f;
+    f.reset(BodyKind::chunked);
+    for (std::size_t i = 0; i < body.size(); i += piece) {
+      const auto in = std::string_view(body).substr(i, piece);
+      EXPECT_EQ(f.next(in, true).take, in.size()) << piece;
+    }
+    EXPECT_TRUE(f.done());
+    EXPECT_EQ(f.grpc_messages(), 2u) << piece;
+  }
+}
+
+TEST(BodyFraming, CountsGrpcMessagesOfALengthBodyWithinItsLength) {
+  BodyFraming f;
+  f.reset(BodyKind::length, 6);
+  // The bytes after the body (a next request) are not its messages.
+  EXPECT_EQ(f.next("\0\0\0\0\1xGET"s, true).take, 6u);
+  EXPECT_EQ(f.grpc_messages(), 1u);
+}
+
+TEST(BodyFraming, CountsNothingUnlessAskedAndResetStartsOver) {
+  BodyFraming f;
+  f.reset(BodyKind::length, 10);
+  f.next("\0\0\0\0\0\0\0\0\0\0"s);
+  EXPECT_EQ(f.grpc_messages(), 0u);
+  f.reset(BodyKind::length, 10);
+  f.next("\0\0\0\0\0\0\0\0\0\0"s, true);
+  EXPECT_EQ(f.grpc_messages(), 2u);
+  f.reset(BodyKind::none);
+  EXPECT_EQ(f.grpc_messages(), 0u);
 }
 
 }  // namespace

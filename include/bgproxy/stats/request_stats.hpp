@@ -55,8 +55,13 @@ struct ColorStats {
   std::uint64_t upstream_failures = 0;  ///< requests that failed for an upstream reason
   /// Answers of a gRPC service by grpc-status 0..16; the last: none at the stream's end.
   std::array<std::uint64_t, 18> grpc_statuses{};
+  /// gRPC streaming calls (SPEC §13): counted in `responses`, their durations in no histogram.
+  std::uint64_t streaming_calls = 0;
 
   void record(unsigned status, double seconds) noexcept;
+  /// A streaming call: more than one message either way, or longer than upstream_response. Its
+  /// duration is how long the stream stayed open, not a latency: it would only skew p95.
+  void record_streaming(unsigned status) noexcept;
   void merge(const ColorStats& o) noexcept;
 };
 

@@ -13,6 +13,7 @@ struct ColorWindow {
   double rps = 0;
   double error_rate = 0;     ///< errors / requests; 0 without requests
   double p95_seconds = 0;    ///< from the log-linear latency histogram; 0 without requests
+  std::uint64_t streaming_calls = 0;  ///< gRPC streaming calls among `requests`, not in p95
 };
 
 /// What a window's figures are made of, in a form that adds up: the windows of several fleet
@@ -21,6 +22,7 @@ struct WindowCounts {
   std::uint64_t requests = 0;
   std::uint64_t errors = 0;  ///< 5xx answers
   LatencyHistogram latency;
+  std::uint64_t streaming_calls = 0;  ///< gRPC streaming calls, counted in `requests` only
   void add(const WindowCounts& o) noexcept;
 };
 

@@ -140,11 +140,13 @@ TEST(WindowCountsAdd, SumsCountsAndMergesLatency) {
   WindowCounts b;
   b.requests = 15;
   b.errors = 4;
+  b.streaming_calls = 3;
   for (int i = 0; i < 15; ++i) b.latency.record(0.09);
   const WindowCounts a0 = a;
   a.add(b);
   EXPECT_EQ(a.requests, 116u);
   EXPECT_EQ(a.errors, 10u);
+  EXPECT_EQ(a.streaming_calls, 3u);
   EXPECT_EQ(a.latency.count(), 116u);
   for (unsigned i = 0; i < H::bucket_count; ++i) {
     ASSERT_EQ(a.latency.bucket(i), a0.latency.bucket(i) + b.latency.bucket(i)) << "bucket " << i;

@@ -91,6 +91,35 @@ TEST(WindowBetween, FromRecordedRequests) {
   expect_p95_near(w2.p95_seconds, 3.0);
 }
 
+TEST(WindowBetween, StreamingCallsCountAsRequestsButStayOutOfP95) {
+  ColorStats older;
+  older.record_streaming(200);  // before the window
+  ColorStats newer = older;
+  for (int i = 0; i < 10; ++i) newer.record(200, 0.004);
+  newer.record_streaming(200);
+  newer.record_streaming(500);
+  const ColorWindow w = window_between(older, newer, 1.0);
+  EXPECT_EQ(w.requests, 12u);
+  EXPECT_EQ(w.errors, 1u);
+  EXPECT_EQ(w.streaming_calls, 2u);
+  expect_p95_near(w.p95_seconds, 0.004);
+  std::uint64_t in_histogram = 0;
+  for (auto n : newer.duration_buckets) in_histogram += n;
+  EXPECT_EQ(in_histogram, 10u);
+  EXPECT_EQ(newer.latency.count(), 10u);
+}
+
+TEST(ColorStatsMerge, AddsStreamingCalls) {
+  ColorStats a;
+  ColorStats b;
+  a.record_streaming(200);
+  b.record_streaming(200);
+  b.record_streaming(200);
+  a.merge(b);
+  EXPECT_EQ(a.streaming_calls, 3u);
+  EXPECT_EQ(a.responses[0], 3u);
+}
+
 TEST(WindowBetween, OnlyFiveHundredsAreErrors) {
   ColorStats older;
   ColorStats newer;
