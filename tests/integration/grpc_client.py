@@ -11,8 +11,9 @@ carries every call of a plan (a JSON file) against grpc_echo_server.py's `test.E
      "payload": "text" | "payload_bytes": N,            # N bytes of 'a'+i%26
      "metadata": [["x-echo", "v"]], "resp_size": N},      # resp_size: ask for N pattern bytes
     {"op": "stream_open", "name": "s", "metadata": [...], "messages": ["m0"], "wait": true},
-    {"op": "stream_send", "name": "s", "messages": ["m1", "m2"], "wait": true},
-                                        # wait: true (default) waits for their answers
+    {"op": "stream_send", "name": "s", "messages": ["m1", "m2"], "wait": true, "interval_ms": 0},
+                                        # wait: true (default) waits for their answers;
+                                        # interval_ms: the pause before each message after the first
     {"op": "stream_close", "name": "s"},                            # half-close, wait for status
     {"op": "loop", "label": "l", "concurrency": 4, "until_file": "/path", "max_seconds": 20},
     {"op": "event", "name": "x"},       # prints {"event": "x"} (flushed)
@@ -190,7 +191,10 @@ class Runner:
 
     def stream_send(self, step):
         st = self.open_streams[step['name']]
-        for m in step.get('messages', []):
+        interval = step.get('interval_ms', 0) / 1000.0
+        for k, m in enumerate(step.get('messages', [])):
+            if k and interval:
+                time.sleep(interval)  # a stream that stays open, never silent for long
             st['queue'].put(m.encode())
             st['sent'] += 1
         if not step.get('wait', True):

@@ -18,7 +18,9 @@
 //      (Trailers-Only, grpcio), no trailers at all, or RST_STREAM before the trailers (both from a
 //      Python h2 server: grpcio cannot misbehave so) — is rolled back by the watchdog, and
 //      bgproxy_grpc_responses_total / bgproxy_requests_total count exactly what the client saw;
-//   5. 1 MiB messages both ways.
+//   5. 1 MiB messages both ways;
+//   6. streaming calls (more than one message either way, or open longer than upstream_response)
+//      count as requests but stay out of p95 and the duration histogram, and are counted apart.
 // Also: full-duplex ping-pong streaming, Trailers-Only answers without an added content-length,
 // and the proxy's own failures told as grpc-status 14/4 (each found here first, then fixed).
 //
@@ -465,6 +467,7 @@ protected:
 class GrpcCanary : public GrpcCanaryTest {};
 class GrpcLargeMessages : public GrpcTest {};
 class GrpcProxyErrors : public GrpcTest {};
+class GrpcStreaming : public GrpcTest {};
 
 // ---------------------------------------------------------------------------------------------
 // 1. Unary, metadata, status errors, streaming.
@@ -869,6 +872,95 @@ TEST_F(GrpcLargeMessages, OneMebibyteRequestAndResponsePassIntact) {
   EXPECT_EQ(clean_from(run.calls, "blue", &bad), 10u) << "first bad call: " << bad;
   for (const auto& c : run.calls)
     EXPECT_EQ(c.resp_len, c.label == "upload" ? 16 : kMiB) << c.describe();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. SPEC §13: p95 measures unary calls; streaming calls are counted apart.
+
+/// One unary /test.Echo/Unary call over HTTP/1.1 whose single request message trickles in, one
+/// byte per chunk every 100 ms (the prefix split over five chunks): one message each way, open
+/// about 1.5 s. While the client sends, the session waits on the client (client_idle), so
+/// upstream_response (1 s) does not cut it, and the call outlasts it.
+void trickled_unary_call(std::uint16_t port) {
+  const std::string payload = "0123456789";
+  std::string message{'\0', '\0', '\0', '\0', static_cast<char>(payload.size())};
+  message += payload;
+  Client c(port);
+  c.send("POST /test.Echo/Unary HTTP/1.1\r\nHost: app.test\r\nContent-Type: application/grpc\r\n"
+         "TE: trailers\r\nTransfer-Encoding: chunked\r\n\r\n");
+  for (char b : message) {
+    std::this_thread::sleep_for(Ms(100));  // the pace of the scenario, not a wait for an event
+    c.send("1\r\n" + std::string(1, b) + "\r\n");
+  }
+  c.send("0\r\n\r\n");
+  const auto r = c.read_response(Ms(5000));
+  ASSERT_TRUE(r) << "no answer to the trickled call: " << c.last_error();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, message) << "the echo of the one message";
+}
+
+TEST_F(GrpcStreaming, StreamingCallsAreCountedApartAndStayOutOfP95) {
+  start_servers({{"blue", 0}});
+  ProxyConfig cfg;
+  // upstream_response is the backend's silence allowed between reads (re-armed at every read of
+  // the answer), not a limit on a call's length: a stream answering every 100 ms lives on.
+  cfg.upstream_response = "1s";
+  cfg.client_idle = "5s";
+  start_proxy_or_throw("grpc: true\nwatchdog: off\n", cfg);
+  json::array ticks;
+  for (int i = 1; i <= 15; ++i) ticks.emplace_back("tick-" + std::to_string(i));
+  auto run = run_client(json::object{
+      {"timeout", 10},
+      {"steps", json::array{
+                    unary_step("unary", 20),
+                    // Streaming by its messages: three each way, at once.
+                    json::object{{"op", "stream_open"}, {"name", "quick"}, {"messages", messages({"a", "b", "c"})}},
+                    json::object{{"op", "stream_close"}, {"name", "quick"}},
+                    // Streaming, and slow: a message each way every 100 ms for 1.5 s.
+                    json::object{{"op", "stream_open"}, {"name", "slow"}, {"messages", messages({"tick-0"})}},
+                    json::object{{"op", "stream_send"}, {"name", "slow"}, {"messages", ticks}, {"interval_ms", 100}},
+                    json::object{{"op", "stream_close"}, {"name", "slow"}},
+                }}});
+  ASSERT_EQ(run.error, "") << run.raw;
+  std::string bad;
+  EXPECT_EQ(clean_from(run.labelled("unary"), "blue", &bad), 20u) << "first bad call: " << bad;
+  EXPECT_EQ(run.stream("quick").code, "OK") << run.stream("quick").details;
+  EXPECT_EQ(run.stream("quick").answers.size(), 3u) << run.raw;
+  EXPECT_EQ(run.stream("slow").code, "OK") << run.stream("slow").details;
+  EXPECT_EQ(run.stream("slow").answers.size(), 16u) << run.raw;
+  // Streaming by its length alone: one message each way, longer than upstream_response.
+  trickled_unary_call(port_);
+
+  const Labels blue{{"service", "app"}, {"color", "blue"}};
+  auto with = [](Labels l, const char* k, const std::string& v) {
+    l[k] = v;
+    return l;
+  };
+  std::string text;
+  EXPECT_EQ(wait_metric_eq("bgproxy_grpc_streaming_calls_total", blue, 3, &text), 3.0) << text;
+  EXPECT_EQ(metric_value(text, "bgproxy_requests_total", with(blue, "code", "2xx")).value_or(-1), 23.0) << text;
+  EXPECT_EQ(metric_value(text, "bgproxy_grpc_responses_total", with(blue, "grpc_status", "0")).value_or(-1), 23.0)
+      << text;
+  // The duration histogram holds the 20 unary calls, none of the three that lasted.
+  EXPECT_EQ(metric_value(text, "bgproxy_request_duration_seconds_count", blue).value_or(-1), 20.0) << text;
+  EXPECT_LT(metric_value(text, "bgproxy_request_duration_seconds_sum", blue).value_or(99), 1.0) << text;
+
+  // The watchdog's figures (collected once a second): all 23 calls, the p95 of the unary ones.
+  // Had the three calls of 1.3 s and more counted (3 of 23 > 5 %), p95 would be above 1 s.
+  const auto deadline = Clock::now() + Ms(3000);
+  json::object figures;
+  for (;;) {
+    figures = status().at("colors").at("blue").as_object();
+    if (figures.at("requests").to_number<std::uint64_t>() == 23 || Clock::now() >= deadline) break;
+    std::this_thread::sleep_for(Ms(100));
+  }
+  EXPECT_EQ(figures.at("requests").to_number<std::uint64_t>(), 23u) << json::serialize(figures);
+  EXPECT_EQ(figures.at("streaming_calls").to_number<std::uint64_t>(), 3u) << json::serialize(figures);
+  const double p95 = figures.at("p95_seconds").to_number<double>();
+  EXPECT_GT(p95, 0.0) << "the unary calls are in p95: " << json::serialize(figures);
+  EXPECT_LT(p95, 0.5) << "a streaming call's duration reached p95: " << json::serialize(figures);
+  const auto text_status = bgctl({"status"});
+  EXPECT_NE(text_status.out.find("blue streaming calls: 3 (not in p95)"), std::string::npos) << text_status.out;
 }
 
 }  // namespace
