@@ -120,6 +120,7 @@ std::variant<Invocation, Finished> parse_command_line(const std::vector<std::str
   Options o;
   app.add_flag("--local", o.local);
   std::string help_topic;
+  bool watch = false;
   CLI::Option* green = nullptr;
   CLI::Option* blue = nullptr;
   CLI::Option* steps = nullptr;
@@ -147,6 +148,8 @@ std::variant<Invocation, Finished> parse_command_line(const std::vector<std::str
       steps = sub->add_option("--steps", steps_text);
       interval = sub->add_option("--interval", interval_text);
       sub->add_flag("--force", o.force);  // start only; left out of the usage line
+    } else if (name == "status" || name == "health") {
+      sub->add_flag("--watch", watch);
     } else if (name == "history") {
       limit = sub->add_option("--limit", limit_text);
     } else if (name == "server") {
@@ -189,6 +192,7 @@ std::variant<Invocation, Finished> parse_command_line(const std::vector<std::str
   else if (env_socket && !env_socket->empty()) inv.socket = *env_socket;
   else inv.socket = default_socket;
   inv.json = json;
+  inv.watch = watch;
   inv.command = command;
   inv.request = std::move(*request);
   return inv;

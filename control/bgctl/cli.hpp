@@ -20,6 +20,7 @@ enum ExitCode : int { exit_ok = 0, exit_refused = 1, exit_usage = 2, exit_unreac
 struct Invocation {
   std::string socket;   ///< -S, else $BGCTL_SOCKET, else default_socket
   bool json = false;    ///< --json
+  bool watch = false;   ///< --watch (status, health): ask every second until interrupted
   std::string command;  ///< "split": picks the human rendering of the answer
   std::string request;  ///< the JSON line, without its newline
 };

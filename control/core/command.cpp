@@ -89,7 +89,7 @@ using Error = std::optional<CommandError>;
 using ParseFn = Error (*)(const json::object&, Command&);
 
 constexpr std::array<CommandInfo, 10> infos{{
-    {"status", "status [-s SERVICE]",
+    {"status", "status [-s SERVICE] [--watch]",
      "weights, target, rollout phase, per-server health, per-color rps, error rate and p95"},
     {"split", "split --green N | --blue N [-s SERVICE] [--force]",
      "set the green weight in percent (0-100, up to two decimals); blue gets the rest"},
@@ -97,7 +97,7 @@ constexpr std::array<CommandInfo, 10> infos{{
     {"rollback", "rollback [-s SERVICE]", "go back to the last stable weights"},
     {"canary", "canary start [--steps 10,50,100] [--interval 60s] | pause | resume | abort [-s SERVICE]",
      "walk the canary steps under the watchdog; pause, resume or abort (= rollback) it"},
-    {"health", "health [-s SERVICE]", "per-server health-check state and last check"},
+    {"health", "health [-s SERVICE] [--watch]", "per-server health-check state and last check"},
     {"history", "history [-s SERVICE] [--limit N]", "the last N changes (default 20), oldest first, with who made them"},
     {"server", "server enable|disable|drain ADDRESS [-s SERVICE]",
      "take a server in or out of rotation; drain lets its in-flight requests finish"},

@@ -17,6 +17,7 @@
 #include <iostream>
 #include <map>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -659,6 +660,30 @@ TEST_F(SwitchingControlTest, SwitchAckLatencyUnderLoad) {
             << served_during << " requests served meanwhile)\n";
   EXPECT_GT(served_during, 0u) << "no load while measuring";
   EXPECT_LT(median, 50.0);
+}
+
+// SPEC §15: `bgctl status --watch` on a pipe prints the lines that changed, each after the time:
+// the weights line once more after a split, the lines that stayed the same not again.
+TEST_F(SwitchingControlTest, StatusWatchOnAPipePrintsALinePerChange) {
+  start_pair();
+  Process watch({bgctl_bin(), "-S", socket_, "status", "--watch"}, dir_.path(), "bgctl-watch");
+  const std::regex stamp("^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ ");
+  ASSERT_TRUE(watch.wait_for_line(std::regex("Z .*blue 100(\\.0+)?% / green 0(\\.0+)?%"), Ms(5000), Stream::Stdout))
+      << watch.stdout_text() << watch.stderr_text();
+  ctl_ok({"split", "--green", "50"});
+  ASSERT_TRUE(watch.wait_for_line(std::regex("Z .*blue 50(\\.0+)?% / green 50(\\.0+)?%"), Ms(5000), Stream::Stdout))
+      << watch.stdout_text();
+  const std::string out = watch.stdout_text();
+  watch.stop();
+  std::istringstream lines(out);
+  int header_lines = 0;
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_TRUE(std::regex_search(line, stamp)) << "a line without its time: " << line;
+    if (line.find(" COLOR ") != std::string::npos) ++header_lines;
+  }
+  // The table's header did not change with the split (a "reason:" line appeared above it), so
+  // it came once.
+  EXPECT_EQ(header_lines, 1) << out;
 }
 
 }  // namespace
