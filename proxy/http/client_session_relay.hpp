@@ -54,8 +54,28 @@ void ClientSession<Stream>::relay_step(In& in, ReadBuffer& buf, Out& out, BodyFr
     return net::async_write(out, ex_->gather, std::move(on_written));
   }
   // Head and first body bytes leave in one gather write (one send per message).
-  net::async_write(out, std::array<net::const_buffer, 2>{head, net::const_buffer(buf.data().data(), consumed)},
-                   std::move(on_written));
+  std::array<net::const_buffer, 2> pieces{head, net::const_buffer(buf.data().data(), consumed)};
+  if (dir == Direction::request || dir == Direction::response) {
+    // An exchange's writes are one at a time: sent now when the socket takes them, the relay
+    // goes on in this stack (the tunnel's two directions share the sockets and stay async).
+    std::optional<std::size_t> sent;
+    error_code ec;
+    if constexpr (std::is_same_v<Out, Socket> || std::is_same_v<Out, UpstreamConnection>) sent = out.send_now(pieces, ec);
+    if (sent) {
+      if (ec || *sent == head.size() + consumed) return on_written(ec, *sent);
+      // A part is left: the rest goes asynchronously, and the handler hears of all of it.
+      std::size_t skip = *sent;
+      for (auto& piece : pieces) {
+        const auto k = std::min(skip, piece.size());
+        piece += k;
+        skip -= k;
+      }
+      return net::async_write(out, pieces, [on_written = std::move(on_written), before = *sent](error_code e, std::size_t n) mutable {
+        on_written(e, before + n);
+      });
+    }
+  }
+  net::async_write(out, pieces, std::move(on_written));
 }
 
 template <class Stream>

@@ -72,6 +72,14 @@ struct UpstreamConnection {
     else socket.async_write_some(buffers, std::forward<Handler>(handler));
   }
 
+  /// Socket::send_now on a plain HTTP/1.1 connection; nothing (nullopt) over TLS or HTTP/2,
+  /// whose bytes pass through a layer that has its own writes.
+  template <class ConstBuffers>
+  std::optional<std::size_t> send_now(const ConstBuffers& buffers, boost::system::error_code& ec) {
+    if (tls || h2) return std::nullopt;
+    return socket.send_now(buffers, ec);
+  }
+
   /// The connection's own bytes (an H2Upstream's frames).
   template <class MutableBuffers, class Handler>
   void raw_read_some(const MutableBuffers& buffers, Handler&& handler) {
