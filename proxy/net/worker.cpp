@@ -224,7 +224,10 @@ void Worker::give_back_memory() {
   shed_since_trim_ += shed_.size();
   const bool crowd_idle = shed_since_trim_ >= crowd;
   const bool crowd_gone = peak_connections_ >= crowd && connections_ <= peak_connections_ / 2;
-  if ((!crowd_idle && !crowd_gone) || now_ - last_trim_ < at_most_every) return;
+  // The spare blocks are all taken back (8 MiB) and connections still go quiet: the last few
+  // hundred of a crowd, whose blocks would otherwise stay until the next crowd.
+  const bool spares_full = shed_since_trim_ != 0 && blocks_.kept() >= spare_blocks;
+  if ((!crowd_idle && !crowd_gone && !spares_full) || now_ - last_trim_ < at_most_every) return;
   peak_connections_ = connections_;
   shed_since_trim_ = 0;
   last_trim_ = now_;
