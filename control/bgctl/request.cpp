@@ -189,7 +189,7 @@ boost::system::result<std::string, UsageError> build_request(const Options& o) {
     line->insert(line->size() - 1, ",\"local\":true");
     return line;
   }
-  if (c == "status" || c == "rollback" || c == "health") return build_plain(o, true);
+  if (c == "status" || c == "rollback" || c == "health" || c == "events") return build_plain(o, true);
   if (c == "reload" || c == "upgrade") return build_plain(o, false);
   if (c == "split") return build_split(o);
   if (c == "switch") return build_switch(o);

@@ -88,7 +88,7 @@ std::string_view json_string(const json::value& v) noexcept {
 using Error = std::optional<CommandError>;
 using ParseFn = Error (*)(const json::object&, Command&);
 
-constexpr std::array<CommandInfo, 10> infos{{
+constexpr std::array<CommandInfo, 11> infos{{
     {"status", "status [-s SERVICE] [--watch]",
      "weights, target, rollout phase, per-server health, per-color rps, error rate and p95"},
     {"split", "split --green N | --blue N [-s SERVICE] [--force]",
@@ -104,6 +104,8 @@ constexpr std::array<CommandInfo, 10> infos{{
     {"reload", "reload", "re-read the configuration file, keeping the current split"},
     {"upgrade", "upgrade",
      "start the bgproxy binary again; the new process takes over the sockets, the old one drains"},
+    {"events", "events [-s SERVICE]",
+     "stream changes (switch, canary step, verdict, rollback, promotion, health) as JSON lines"},
 }};
 
 struct Row {
@@ -264,7 +266,7 @@ constexpr std::array<std::string_view, 6> canary_fields{"service", "action", "st
 constexpr std::array<std::string_view, 2> history_fields{"service", "limit"};
 constexpr std::array<std::string_view, 4> server_fields{"service", "action", "address", "local"};
 
-constexpr std::array<Row, 10> rows{{
+constexpr std::array<Row, 11> rows{{
     {"status", CommandKind::status, service_fields, parse_service_only},
     {"split", CommandKind::split, split_fields, parse_split},
     {"switch", CommandKind::switch_color, switch_fields, parse_switch},
@@ -275,6 +277,7 @@ constexpr std::array<Row, 10> rows{{
     {"server", CommandKind::server, server_fields, parse_server},
     {"reload", CommandKind::reload, no_fields, parse_nothing},
     {"upgrade", CommandKind::upgrade, no_fields, parse_nothing},
+    {"events", CommandKind::events, service_fields, parse_service_only},
 }};
 
 // The help table and the dispatch table are one list in two shapes: same names, same order.

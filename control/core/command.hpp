@@ -18,7 +18,7 @@
 namespace bgproxy::control {
 
 enum class CommandKind : std::uint8_t {
-  status, split, switch_color, rollback, canary, health, history, server, reload, upgrade
+  status, split, switch_color, rollback, canary, health, history, server, reload, upgrade, events
 };
 
 enum class CanaryAction : std::uint8_t { start, pause, resume, abort };
@@ -58,6 +58,7 @@ inline constexpr std::size_t max_line_bytes = 64 * 1024;
 /// {"command":"canary","action":"start","steps":[10,50,100],"interval":"60s"}
 /// {"command":"server","action":"disable","address":"127.0.0.1:5006"}
 /// {"command":"history","limit":50}                        {"command":"status"}
+/// {"command":"events","service":"app"}  (the change feed: one JSON line per event until disconnect)
 /// Weights are numbers (or numeric strings) in [0, 100] with at most two decimals.
 /// Unknown commands, unknown fields, wrong types are errors with a one-line message.
 boost::system::result<Command, CommandError> parse_command(std::string_view line);

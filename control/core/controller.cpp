@@ -109,7 +109,7 @@ Controller::Decision Controller::decide(const Command& c, const Peer& peer, std:
                                         std::int64_t now_ms) const {
   Decision d;
   if (c.kind == CommandKind::reload || c.kind == CommandKind::upgrade || c.kind == CommandKind::history ||
-      (c.service.empty() && (c.kind == CommandKind::status || c.kind == CommandKind::health))) {
+      c.kind == CommandKind::events || (c.service.empty() && (c.kind == CommandKind::status || c.kind == CommandKind::health))) {
     return d;  // read-only or not about one service
   }
   d.service = resolve_service(c.service, d.error);
@@ -130,6 +130,7 @@ Controller::Decision Controller::decide(const Command& c, const Peer& peer, std:
     case CommandKind::history:
     case CommandKind::reload:
     case CommandKind::upgrade:
+    case CommandKind::events:
       break;
   }
   return d;

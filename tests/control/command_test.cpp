@@ -32,7 +32,7 @@ std::string error_of(std::string_view line) {
   return r.has_value() ? std::string("<accepted>") : r.error().message;
 }
 
-const std::string all_names = "status, split, switch, rollback, canary, health, history, server, reload, upgrade";
+const std::string all_names = "status, split, switch, rollback, canary, health, history, server, reload, upgrade, events";
 
 // ----------------------------------------------------------------------- valid shapes
 
@@ -181,6 +181,15 @@ TEST(ParseCommand, Reload) { EXPECT_EQ(ok(R"({"command":"reload"})").kind, Comma
 TEST(ParseCommand, Upgrade) {
   EXPECT_EQ(ok(R"({"command":"upgrade"})").kind, CommandKind::upgrade);
   EXPECT_EQ(error_of(R"({"command":"upgrade","service":"app"})"), "unknown field \"service\" for upgrade");
+}
+
+TEST(ParseCommand, Events) {
+  EXPECT_EQ(ok(R"({"command":"events"})").kind, CommandKind::events);
+  const Command c = ok(R"({"command":"events","service":"app"})");
+  EXPECT_EQ(c.kind, CommandKind::events);
+  EXPECT_EQ(c.service, "app");
+  EXPECT_EQ(error_of(R"({"command":"events","limit":3})"), "unknown field \"limit\" for events");
+  EXPECT_EQ(error_of(R"({"command":"events","service":7})"), "\"service\" must be a string");
 }
 
 TEST(ParseTakeover, GivesThePidOfTheNewProcess) {
@@ -493,7 +502,8 @@ TEST(CommandTable, EveryRowIsDispatchedByParseCommand) {
   }
   EXPECT_EQ(names.size(), command_table().size());
   EXPECT_EQ(kinds, (std::set<CommandKind>{CommandKind::status, CommandKind::rollback, CommandKind::health,
-                                          CommandKind::history, CommandKind::reload, CommandKind::upgrade}));
+                                          CommandKind::history, CommandKind::reload, CommandKind::upgrade,
+                                          CommandKind::events}));
 }
 
 TEST(CommandTable, UnknownCommandMessageListsTheTable) {
