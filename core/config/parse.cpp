@@ -674,8 +674,16 @@ void Parser::watchdog(const YAML::Node& n, const std::string& path, Watchdog& ou
     fail(n, path, "expected off or a map, got " + quoted(n.Scalar()));
   }
   const Fields f = map(n, path, {"enabled", "dry_run", "window", "min_requests", "max_error_rate", "max_p95",
-                                 "bake_time", "max_error_rate_delta", "max_p95_ratio"});
+                                 "bake_time", "max_error_rate_delta", "max_p95_ratio", "method", "alpha"});
   if (auto e = f.find("enabled")) out.enabled = boolean(e->value, join(path, e->name));
+  if (auto e = f.find("method")) {
+    const std::string p = join(path, e->name);
+    const std::string m = scalar(e->value, p);
+    if (m == "threshold") out.method = WatchdogMethod::threshold;
+    else if (m == "sequential") out.method = WatchdogMethod::sequential;
+    else fail(e->value, p, "expected threshold or sequential, got " + quoted(m));
+  }
+  if (auto e = f.find("alpha")) out.alpha = number(e->value, join(path, e->name));
   if (auto e = f.find("dry_run")) out.dry_run = boolean(e->value, join(path, e->name));
   if (auto e = f.find("window")) out.window = duration(e->value, join(path, e->name));
   if (auto e = f.find("min_requests")) out.min_requests = integer(e->value, join(path, e->name), std::uint64_t{1} << 62);

@@ -103,6 +103,8 @@ void check_service(Checker& c, const std::string& p, const Service& s) {
     c.fail(wp + ".max_error_rate_delta", "must be between 0 and 1, got " + format_number(w.max_error_rate_delta));
   if (!(w.max_p95_ratio >= 1.0))
     c.fail(wp + ".max_p95_ratio", "must be at least 1, got " + format_number(w.max_p95_ratio));
+  if (!(w.alpha > 0.0 && w.alpha <= 0.5))
+    c.fail(wp + ".alpha", "must be greater than 0 and at most 0.5, got " + format_number(w.alpha));
 
   const std::string cp = p + ".canary";
   const auto& steps = s.canary.steps_bp;

@@ -154,9 +154,15 @@ struct HealthCheck {
   unsigned passive_failures = 5;  ///< 0 = off
 };
 
+/// How the watchdog decides: fixed thresholds over a sliding window (SPEC §6), or evidence that
+/// stays valid however often it is looked at (SPEC §16).
+enum class WatchdogMethod : std::uint8_t { threshold, sequential };
+
 struct Watchdog {
   bool enabled = true;
   bool dry_run = false;
+  WatchdogMethod method = WatchdogMethod::threshold;
+  double alpha = 0.01;  ///< sequential: the false-rollback rate allowed over a whole rollout
   Duration window = std::chrono::seconds(30);
   std::uint64_t min_requests = 20;
   double max_error_rate = 0.05;
