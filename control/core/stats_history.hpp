@@ -43,6 +43,9 @@ class StatsHistory {
   WindowFigures window_figures(const config::Config& cfg) const { return figures_of(windows(cfg)); }
   /// The same windows as counts. Empty before the first snapshot.
   std::vector<ServiceWindow> windows(const config::Config& cfg) const;
+  /// Per service of `cfg`: the counts between the two newest snapshots (the last collection's
+  /// second, for the admin page's charts). Empty before the second snapshot.
+  std::vector<ServiceWindow> newest_step(const config::Config& cfg) const;
 
   /// The latest snapshot, or null before the first.
   const stats::RequestStats* newest() const noexcept {

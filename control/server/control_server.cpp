@@ -20,6 +20,7 @@
 #include "bgproxy/watchdog/policy.hpp"
 #include "control/core/json_line.hpp"
 #include "control/core/metrics.hpp"
+#include "control/core/page_data.hpp"
 #include "control/core/replies.hpp"
 #include "control/core/rollout.hpp"
 #include "control/core/state_file.hpp"
@@ -84,6 +85,7 @@ ControlServer::ControlServer(net::io_context& ioc, api::DataPlane& data_plane)
       store_(open_store(*cfg_)),
       controller_(*cfg_, Controller::initial_state(*cfg_)),
       runtime_(cfg_->services.size()),
+      series_(cfg_->services.size()),
       socket_(ioc, *this),
       tick_timer_(ioc),
       upgrade_timer_(ioc),
@@ -147,6 +149,13 @@ std::string ControlServer::start(Inherited* inherited) {
     const auto fleet = fleet_view();
     return render_metrics(*cfg_, controller_.state(), runtime_, data_plane_.servers(), health(), window_figures(),
                           fleet ? &*fleet : nullptr);
+  });
+  data_plane_.set_page_data_source([this, alive = alive_] {
+    if (!*alive) return std::string(R"({"ok":false,"error":"stopped"})");
+    const auto v = verdicts(runtime_);
+    const auto fleet = fleet_view();
+    return page_data(status_reply(controller_, -1, window_figures(), health(), &v, fleet ? &*fleet : nullptr),
+                     history_reply(controller_.state(), {}, page_history_entries), series_, *cfg_);
   });
   data_plane_.on_stop([this, alive = alive_] {
     if (*alive) stop();
@@ -360,6 +369,7 @@ void ControlServer::do_tick() {
     data_plane_.collect([this, alive](stats::RequestStats s) {
       if (!*alive) return;
       stats_.push(std::chrono::steady_clock::now(), std::move(s), *cfg_);
+      series_.push(unix_ms(), figures_of(stats_.newest_step(*cfg_)));
       auto own = stats_.windows(*cfg_);
       if (fleet_) {
         for (std::size_t si = 0; si < own.size(); ++si) fleet_->publish_stats(cfg_->services[si].name, own[si]);

@@ -27,6 +27,7 @@
 #include "bgproxy/health/tracker.hpp"
 #include "control/core/controller.hpp"
 #include "control/core/fleet_view.hpp"
+#include "control/core/series_ring.hpp"
 #include "control/core/service_runtime.hpp"
 #include "control/core/state_store.hpp"
 #include "control/core/stats_history.hpp"
@@ -177,6 +178,7 @@ class ControlServer final : private Connection::Handler, private Fleet::Owner {
   Controller controller_;
   std::vector<ServiceRuntime> runtime_;  ///< by service, like cfg_->services
   StatsHistory stats_;
+  SeriesRing series_;  ///< the web page's charts
   std::optional<health::Tracker> tracker_;
   std::unique_ptr<HealthChecker> checker_;
   ControlSocket socket_;

@@ -39,6 +39,7 @@ api::DataPlane::ReloadPlan ControlServer::prepare_reload(std::shared_ptr<const c
     const ServiceRenumbering renumbering(*cfg_, *n->cfg);
     runtime_ = renumbering.apply(runtime_);
     stats_.renumber(renumbering);
+    series_.renumber(renumbering);
     // Panic mode as the first table has it, without a log line: health_changed() logs the
     // changes from here on.
     for (std::size_t si = 0; si < table->services.size(); ++si) runtime_[si].panic = in_panic(table->services[si]);

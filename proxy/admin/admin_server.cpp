@@ -3,6 +3,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "proxy/admin/page.hpp"
+
 namespace bgproxy::proxy {
 
 namespace beast = boost::beast;
@@ -42,6 +44,12 @@ class AdminServer::Session : public std::enable_shared_from_this<AdminServer::Se
         self->send(http::status::ok, "application/json", std::move(body));
       });
     }
+    if (path == "/") return send(http::status::ok, "text/html; charset=utf-8", std::string(page_html()), true);
+    if (path == "/ui/data") {
+      return handlers_.page_data([self = shared_from_this()](std::string body) {
+        self->send(http::status::ok, "application/json", std::move(body), true);
+      });
+    }
     if (path == "/healthz") return send(http::status::ok, "text/plain", "ok\n");
     if (path == "/readyz") {
       const bool ready = handlers_.ready();
@@ -51,11 +59,19 @@ class AdminServer::Session : public std::enable_shared_from_this<AdminServer::Se
     send(http::status::not_found, "text/plain", "not found\n");
   }
 
-  void send(http::status status, std::string_view type, std::string body) {
+  /// @param page the web page or its data: never cached (both are live), and the page may
+  /// load nothing but its own inline style and script and then its data
+  void send(http::status status, std::string_view type, std::string body, bool page = false) {
     res_ = {};
     res_.result(status);
     res_.version(req_.version());
     res_.set(http::field::content_type, type);
+    if (page) {
+      res_.set(http::field::cache_control, "no-store");
+      res_.set("Content-Security-Policy", page_csp());
+      res_.set("X-Content-Type-Options", "nosniff");
+      res_.set("Referrer-Policy", "no-referrer");
+    }
     res_.keep_alive(req_.keep_alive());
     res_.body() = std::move(body);
     res_.prepare_payload();

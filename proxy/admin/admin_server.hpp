@@ -1,6 +1,6 @@
 #pragma once
 /// The read-only admin listener (`admin` in conf/bgproxy.yaml): GET /metrics, /healthz,
-/// /readyz, /status. Runs on the control thread's io_context; not on the
+/// /readyz, /status, and the web page: / and the JSON it polls, /ui/data. Runs on the control thread's io_context; not on the
 /// request path, so it uses Beast's plain message-oriented API.
 /// Thread: control.
 
@@ -21,6 +21,7 @@ class AdminServer {
   struct Handlers {
     Renderer metrics;  ///< text/plain; version=0.0.4
     Renderer status;   ///< application/json
+    Renderer page_data;  ///< application/json, for the web page
     std::function<bool()> ready;
   };
 

@@ -108,6 +108,9 @@ std::unique_ptr<AdminServer> Server::make_admin(tcp::acceptor&& bound) {
             });
           },
           [this](auto reply) { reply(render_status(*runtime_->config, *table_)); },
+          [this](auto reply) {
+            reply(page_data_source_ ? page_data_source_() : std::string(R"({"ok":false,"error":"starting"})"));
+          },
           [this] { return ready_ && !stopping_; }});
 }
 
@@ -150,6 +153,8 @@ void Server::publish(routing::RoutingTableConstSharedPtr t, std::function<void()
 }
 
 void Server::add_metrics_source(std::function<std::string()> render) { metrics_sources_.push_back(std::move(render)); }
+
+void Server::set_page_data_source(std::function<std::string()> render) { page_data_source_ = std::move(render); }
 
 void Server::on_stop(std::function<void()> stop) { stop_hooks_.push_back(std::move(stop)); }
 

@@ -58,6 +58,7 @@ class Server final : public api::DataPlane {
   void reload(std::function<void(ReloadResult)> done) override;
   void on_reload_signal(std::function<void()> request) override { reload_signal_ = std::move(request); }
   void add_metrics_source(std::function<std::string()> render) override;
+  void set_page_data_source(std::function<std::string()> render) override;
   void on_stop(std::function<void()> stop) override;
   void on_passive_ejection(std::function<void(std::uint32_t server)> eject) override;
   api::ListeningSockets listening_sockets() const override;
@@ -120,6 +121,7 @@ class Server final : public api::DataPlane {
   net::steady_timer shutdown_timer_;
   net::steady_timer watchdog_timer_{ioc_};
   std::vector<std::function<std::string()>> metrics_sources_;
+  std::function<std::string()> page_data_source_;
   std::vector<std::function<void()>> stop_hooks_;
   std::function<void(std::uint32_t)> on_ejection_;
   PrepareReload prepare_reload_;

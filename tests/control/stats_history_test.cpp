@@ -176,5 +176,19 @@ TEST(StatsHistory, NewestIsTheLastPushed) {
   EXPECT_EQ(h.newest()->services[0].colors[blue].responses[0], 2U);
 }
 
+TEST(StatsHistory, TheNewestStepIsTheLastCollectionsSecond) {
+  StatsHistory h;
+  const auto cfg = config_of({service("app", 30s)});
+  h.push(t0, blue_so_far(10), cfg);
+  EXPECT_TRUE(h.newest_step(cfg).empty());
+  h.push(t0 + 1s, blue_so_far(30), cfg);
+  h.push(t0 + 2s, blue_so_far(35), cfg);
+  const auto f = figures_of(h.newest_step(cfg));
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0][blue].requests, 5U);
+  EXPECT_DOUBLE_EQ(f[0][blue].rps, 5.0);
+  EXPECT_EQ(h.window_figures(cfg)[0][blue].requests, 25U);  // the window still reaches back to t0
+}
+
 }  // namespace
 }  // namespace bgproxy::control

@@ -71,6 +71,9 @@ class DataPlane {
   /// Adds Prometheus text (whole metric families) to every /metrics answer.
   virtual void add_metrics_source(std::function<std::string()> render) = 0;
 
+  /// Registers who writes the JSON the admin web page polls (GET /ui/data).
+  virtual void set_page_data_source(std::function<std::string()> render) = 0;
+
   /// Registers who hears that a worker saw a server fail `passive_failures` times in a row.
   virtual void on_passive_ejection(std::function<void(std::uint32_t server)> eject) = 0;
 
