@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bgproxy/config/parse.hpp"
 #include "control/core/command.hpp"
 #include "control/bgctl/request.hpp"
 
@@ -121,10 +122,15 @@ std::variant<Invocation, Finished> parse_command_line(const std::vector<std::str
   app.add_flag("--local", o.local);
   std::string help_topic;
   bool watch = false;
+  bool wait = false;
+  CLI::Option* timeout = nullptr;
+  std::string timeout_text;
   CLI::Option* green = nullptr;
   CLI::Option* blue = nullptr;
-  CLI::Option* steps = nullptr;
+  CLI::Option* steps = nullptr;  // canary's; the release's own are release_*
   CLI::Option* interval = nullptr;
+  CLI::Option* release_steps = nullptr;
+  CLI::Option* release_interval = nullptr;
   CLI::Option* limit = nullptr;
   std::string green_text;
   std::string blue_text;
@@ -148,6 +154,13 @@ std::variant<Invocation, Finished> parse_command_line(const std::vector<std::str
       steps = sub->add_option("--steps", steps_text);
       interval = sub->add_option("--interval", interval_text);
       sub->add_flag("--force", o.force);  // start only; left out of the usage line
+    } else if (name == "release") {
+      sub->add_option("--to", o.color);
+      sub->add_option("--smoke", o.smoke);
+      release_steps = sub->add_option("--steps", steps_text);
+      release_interval = sub->add_option("--interval", interval_text);
+      sub->add_flag("--wait", wait);
+      timeout = sub->add_option("--timeout", timeout_text);
     } else if (name == "status" || name == "health") {
       sub->add_flag("--watch", watch);
     } else if (name == "history") {
@@ -178,9 +191,21 @@ std::variant<Invocation, Finished> parse_command_line(const std::vector<std::str
   o.command = command;
   if (green != nullptr && green->count() > 0) o.green = green_text;
   if (blue != nullptr && blue->count() > 0) o.blue = blue_text;
-  if (steps != nullptr && steps->count() > 0) o.steps = steps_text;
-  if (interval != nullptr && interval->count() > 0) o.interval = interval_text;
+  const auto given = [](const CLI::Option* a, const CLI::Option* b) {
+    return (a != nullptr && a->count() > 0) || (b != nullptr && b->count() > 0);
+  };
+  if (given(steps, release_steps)) o.steps = steps_text;
+  if (given(interval, release_interval)) o.interval = interval_text;
   if (limit != nullptr && limit->count() > 0) o.limit = limit_text;
+  std::chrono::milliseconds wait_timeout{std::chrono::minutes(30)};
+  if (timeout != nullptr && timeout->count() > 0) {
+    if (!wait) return usage_error("--timeout only goes with --wait", command);
+    const auto d = config::parse_duration(timeout_text);
+    if (!d || d->count() <= 0)
+      return usage_error("--timeout must be a duration above 0 such as 90s or 30m, not " + shown(timeout_text),
+                         command);
+    wait_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+  }
   const bool socket_given = app.get_option("--socket")->count() > 0;
   if (socket_given && socket.empty()) return usage_error("-S needs a socket path", command);
 
@@ -193,6 +218,9 @@ std::variant<Invocation, Finished> parse_command_line(const std::vector<std::str
   else inv.socket = default_socket;
   inv.json = json;
   inv.watch = watch;
+  inv.wait = wait;
+  inv.timeout = wait_timeout;
+  inv.service = o.service;
   inv.command = command;
   inv.request = std::move(*request);
   return inv;

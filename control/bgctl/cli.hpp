@@ -3,6 +3,7 @@
 /// either a request to send or a finished outcome (help text, usage error). Pure: no I/O, the
 /// environment is passed in. Thread: any.
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,9 @@ struct Invocation {
   std::string socket;   ///< -S, else $BGCTL_SOCKET, else default_socket
   bool json = false;    ///< --json
   bool watch = false;   ///< --watch (status, health): ask every second until interrupted
+  bool wait = false;    ///< release --wait: follow the rollout until it ends
+  std::chrono::milliseconds timeout{std::chrono::minutes(30)};  ///< release --timeout, with --wait
+  std::string service;  ///< -s as given (release --wait follows this service's events)
   std::string command;  ///< "split": picks the human rendering of the answer
   std::string request;  ///< the JSON line, without its newline
 };

@@ -20,7 +20,6 @@ void throw_exception_from_error(const ClientError& e, const boost::source_locati
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using control::Fd;
 
 std::string errno_text(int err) { return std::strerror(err); }
@@ -46,11 +45,9 @@ int wait_for(int fd, short events, Clock::time_point deadline) {
 
 }  // namespace
 
-boost::system::result<std::string, ClientError> send_request(const std::string& path, std::string_view line,
-                                                         std::chrono::milliseconds timeout) {
+boost::system::result<ControlConnection, ClientError> ControlConnection::open(const std::string& path,
+                                                                            Clock::time_point deadline) {
   using Kind = ClientError::Kind;
-  const auto deadline = Clock::now() + timeout;
-
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty()) return ClientError{Kind::connect, "empty socket path"};
@@ -66,25 +63,30 @@ boost::system::result<std::string, ClientError> send_request(const std::string& 
     if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) break;
     int err = errno;
     if (err == EAGAIN) {
-      if (Clock::now() >= deadline) return ClientError{Kind::connect, timeout_text(timeout)};
+      if (Clock::now() >= deadline) return ClientError{Kind::connect, "timed out", true};
       ::usleep(10'000);
       continue;
     }
     if (err == EINPROGRESS || err == EINTR) {
       if (const int w = wait_for(fd.get(), POLLOUT, deadline); w != 0)
-        return ClientError{Kind::connect, w == ETIMEDOUT ? timeout_text(timeout) : errno_text(w)};
+        return ClientError{Kind::connect, w == ETIMEDOUT ? "timed out" : errno_text(w), w == ETIMEDOUT};
       socklen_t len = sizeof(err);
       if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
       if (err == 0) break;
     }
     return ClientError{Kind::connect, errno_text(err)};
   }
+  return ControlConnection(std::move(fd));
+}
 
+boost::system::result<void, ClientError> ControlConnection::send_line(std::string_view line,
+                                                                      Clock::time_point deadline) {
+  using Kind = ClientError::Kind;
   std::string out(line);
   out += '\n';
   std::size_t sent = 0;
   while (sent < out.size()) {
-    const ssize_t n = ::send(fd.get(), out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+    const ssize_t n = ::send(fd_.get(), out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
     if (n > 0) {
       sent += static_cast<std::size_t>(n);
       continue;
@@ -92,39 +94,58 @@ boost::system::result<std::string, ClientError> send_request(const std::string& 
     const int err = errno;
     if (err == EINTR) continue;
     if (err == EAGAIN) {
-      if (const int w = wait_for(fd.get(), POLLOUT, deadline); w != 0)
-        return ClientError{Kind::exchange, w == ETIMEDOUT ? timeout_text(timeout) : errno_text(w)};
+      if (const int w = wait_for(fd_.get(), POLLOUT, deadline); w != 0)
+        return ClientError{Kind::exchange, w == ETIMEDOUT ? "timed out" : errno_text(w), w == ETIMEDOUT};
       continue;
     }
     return ClientError{Kind::exchange, errno_text(err)};
   }
+  return {};
+}
 
-  std::string in;
-  char buf[16 * 1024];
+boost::system::result<std::string, ClientError> ControlConnection::read_line(Clock::time_point deadline) {
+  using Kind = ClientError::Kind;
   for (;;) {
-    const ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
+    if (const auto nl = in_.find('\n'); nl != std::string::npos) {
+      std::string line = in_.substr(0, nl);
+      in_.erase(0, nl + 1);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      return line;
+    }
+    if (in_.size() > max_answer_bytes) return ClientError{Kind::exchange, "answer line too long"};
+    char buf[16 * 1024];
+    const ssize_t n = ::recv(fd_.get(), buf, sizeof(buf), 0);
     if (n > 0) {
-      const std::size_t old = in.size();
-      in.append(buf, static_cast<std::size_t>(n));
-      if (const auto nl = in.find('\n', old); nl != std::string::npos) {
-        in.resize(nl);
-        if (!in.empty() && in.back() == '\r') in.pop_back();
-        return in;
-      }
-      if (in.size() > max_answer_bytes) return ClientError{Kind::exchange, "answer line too long"};
+      in_.append(buf, static_cast<std::size_t>(n));
       continue;
     }
     if (n == 0) return ClientError{Kind::exchange, "connection closed before an answer"};
     const int err = errno;
     if (err == EINTR) continue;
     if (err == EAGAIN) {
-      if (const int w = wait_for(fd.get(), POLLIN, deadline); w != 0)
-        return ClientError{Kind::exchange,
-                           w == ETIMEDOUT ? timeout_text(timeout) + " waiting for an answer" : errno_text(w)};
+      if (const int w = wait_for(fd_.get(), POLLIN, deadline); w != 0)
+        return ClientError{Kind::exchange, w == ETIMEDOUT ? "timed out waiting for an answer" : errno_text(w),
+                           w == ETIMEDOUT};
       continue;
     }
     return ClientError{Kind::exchange, errno_text(err)};
   }
+}
+
+boost::system::result<std::string, ClientError> send_request(const std::string& path, std::string_view line,
+                                                         std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  // The reasons say how long: "timed out after 5s".
+  const auto with_timeout = [&](ClientError e) {
+    if (e.timed_out) e.reason.replace(0, std::string_view("timed out").size(), timeout_text(timeout));
+    return e;
+  };
+  auto conn = ControlConnection::open(path, deadline);
+  if (!conn) return with_timeout(conn.error());
+  if (auto sent = conn->send_line(line, deadline); !sent) return with_timeout(sent.error());
+  auto answer = conn->read_line(deadline);
+  if (!answer) return with_timeout(answer.error());
+  return answer;
 }
 
 }  // namespace bgproxy::bgctl

@@ -1,11 +1,13 @@
 // bgctl: the control CLI of bgproxy (README "bgctl walkthrough"). Parses the command line, sends one request
-// line to the control socket, prints the answer. The parts are in cli/request/client/render.
+// line to the control socket, prints the answer (or follows a release). The parts are in
+// cli/request/client/render/release/watch.
 
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,7 @@
 
 #include "control/bgctl/cli.hpp"
 #include "control/bgctl/client.hpp"
+#include "control/bgctl/release.hpp"
 #include "control/bgctl/render.hpp"
 #include "control/bgctl/watch.hpp"
 
@@ -28,7 +31,8 @@ struct Reply {
   std::string err;  ///< for stderr
 };
 
-Reply ask(const Invocation& inv) {
+/// @param raw if given, gets the answer line as received
+Reply ask(const Invocation& inv, std::string* raw = nullptr) {
   auto answer_line = send_request(inv.socket, inv.request);
   if (!answer_line) {
     const auto& e = answer_line.error();
@@ -48,6 +52,7 @@ Reply ask(const Invocation& inv) {
   }
 
   Reply r;
+  if (raw != nullptr) *raw = *answer_line;
   if (inv.json) r.out = *answer_line + "\n";
   if (!ok->get_bool()) {
     const json::value* error = obj->if_contains("error");
@@ -56,10 +61,80 @@ Reply ask(const Invocation& inv) {
       if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
     r.exit_code = exit_refused;
     r.err = "bgctl: " + message + "\n";
+    // A release refused by its smoke test: what each path answered, up to the failure.
+    if (!inv.json && inv.command == "release") r.out = render_smoke(*obj);
     return r;
   }
   if (!inv.json) r.out = render(inv.command, *obj);
   return r;
+}
+
+std::optional<json::object> parse_object(std::string_view line) {
+  boost::system::error_code ec;
+  json::value v = json::parse(line, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  return std::move(v.get_object());
+}
+
+/// The service a change answer is about: the name in its "state".
+std::string answered_service(std::string_view answer_line) {
+  const auto answer = parse_object(answer_line);
+  const json::value* state = answer ? answer->if_contains("state") : nullptr;
+  const json::array* services = state != nullptr ? state->if_array() : nullptr;
+  if (services == nullptr || services->empty() || !services->front().is_object()) return {};
+  const json::value* name = services->front().get_object().if_contains("name");
+  return name != nullptr && name->is_string() ? std::string(name->get_string()) : std::string();
+}
+
+/// `bgctl release --wait`: subscribes to the proxy's event feed first, so that nothing the
+/// rollout does after the release is missed, then asks for the release and follows it.
+int release_and_wait(const Invocation& inv) {
+  const auto unreachable = [&](const ClientError& e) {
+    std::cerr << "bgctl: event feed of " << inv.socket << ": " << e.reason << '\n';
+    return static_cast<int>(exit_unreachable);
+  };
+  const auto connect_deadline = Clock::now() + std::chrono::seconds(5);
+  auto feed = ControlConnection::open(inv.socket, connect_deadline);
+  if (!feed) return unreachable(feed.error());
+  std::string subscribe = R"({"command":"events")";
+  if (!inv.service.empty()) subscribe += ",\"service\":" + json::serialize(json::string(inv.service));
+  subscribe += "}";
+  if (auto sent = feed->send_line(subscribe, connect_deadline); !sent) return unreachable(sent.error());
+  auto subscribed = feed->read_line(connect_deadline);
+  if (!subscribed) return unreachable(subscribed.error());
+  if (const auto answer = parse_object(*subscribed); !answer || !answer->contains("ok") ||
+                                                     !(*answer).at("ok").is_bool() || !(*answer).at("ok").get_bool()) {
+    std::cerr << "bgctl: the proxy refused the event feed: " << *subscribed << '\n';
+    return exit_refused;
+  }
+
+  std::string answer_line;
+  const Reply r = ask(inv, &answer_line);
+  std::cout << r.out << std::flush;
+  std::cerr << r.err << std::flush;
+  if (r.exit_code != exit_ok) return r.exit_code;
+  const std::string service = !inv.service.empty() ? inv.service : answered_service(answer_line);
+
+  const auto deadline = Clock::now() + inv.timeout;
+  for (;;) {
+    auto line = feed->read_line(deadline);
+    if (!line) {
+      if (line.error().timed_out) {
+        std::cerr << "bgctl: --timeout passed before the release ended; the rollout goes on (bgctl status)\n";
+        return exit_timeout;
+      }
+      return unreachable(line.error());
+    }
+    const auto event = parse_object(*line);
+    if (!event) continue;
+    if (inv.json) std::cout << *line << '\n';
+    const FollowStep step = follow_event(*event, service);
+    const bool feed_lost = step.exit_code == exit_unreachable;
+    if (feed_lost) std::cerr << step.line;
+    else if (!inv.json) std::cout << step.line;
+    std::cout << std::flush;
+    if (step.exit_code) return *step.exit_code;
+  }
 }
 
 int run(const std::vector<std::string>& args) {
@@ -81,6 +156,7 @@ int run(const std::vector<std::string>& args) {
         },
         ::isatty(STDOUT_FILENO) == 1, std::cout);
   }
+  if (inv.wait) return release_and_wait(inv);
   const Reply r = ask(inv);
   std::cout << r.out << std::flush;
   std::cerr << r.err << std::flush;

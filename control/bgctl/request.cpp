@@ -12,6 +12,7 @@
 #include "bgproxy/config/parse.hpp"
 #include "bgproxy/text/quote.hpp"
 #include "bgproxy/weights/basis_points.hpp"
+#include "control/core/command.hpp"
 
 namespace bgproxy::bgctl {
 
@@ -113,6 +114,23 @@ Result steps_json(std::string_view text) {
   return Result(boost::system::in_place_value, out + "]");
 }
 
+/// --steps and --interval of canary start and release, added to `l`.
+std::optional<UsageError> add_rollout_options(Line& l, const Options& o) {
+  if (o.steps) {
+    auto steps = steps_json(*o.steps);
+    if (!steps) return steps.error();
+    l.add_raw("steps", *steps);
+  }
+  if (o.interval) {
+    const auto d = config::parse_duration(*o.interval);
+    if (!d || d->count() <= 0)
+      return UsageError{"--interval must be a duration above 0 such as 500ms, 60s, 5m or 1h, not " +
+                        shown(*o.interval)};
+    l.add_string("interval", *o.interval);
+  }
+  return std::nullopt;
+}
+
 Result build_canary(const Options& o) {
   static constexpr std::string_view actions[] = {"start", "pause", "resume", "abort"};
   if (o.action.empty()) return usage("canary needs an action: start, pause, resume or abort");
@@ -124,18 +142,28 @@ Result build_canary(const Options& o) {
   Line l("canary");
   l.add_service(o);
   l.add_string("action", o.action);
-  if (o.steps) {
-    auto steps = steps_json(*o.steps);
-    if (!steps) return steps.error();
-    l.add_raw("steps", *steps);
-  }
-  if (o.interval) {
-    const auto d = config::parse_duration(*o.interval);
-    if (!d || d->count() <= 0)
-      return usage("--interval must be a duration above 0 such as 500ms, 60s, 5m or 1h, not " + shown(*o.interval));
-    l.add_string("interval", *o.interval);
-  }
+  if (auto problem = add_rollout_options(l, o)) return *problem;
   if (o.force) l.add_raw("force", "true");
+  return done(std::move(l));
+}
+
+Result build_release(const Options& o) {
+  if (!o.color.empty() && o.color != "blue" && o.color != "green")
+    return usage("--to must be blue or green, not " + shown(o.color));
+  if (o.smoke.size() > control::max_smoke_paths)
+    return usage("at most " + std::to_string(control::max_smoke_paths) + " --smoke paths");
+  Line l("release");
+  l.add_service(o);
+  if (!o.color.empty()) l.add_string("to", o.color);
+  if (!o.smoke.empty()) {
+    json::array paths;
+    for (const auto& p : o.smoke) {
+      if (!control::valid_smoke_path(p)) return usage("--smoke must be a path such as /health, not " + shown(p));
+      paths.emplace_back(p);
+    }
+    l.add_raw("smoke", json::serialize(paths));
+  }
+  if (auto problem = add_rollout_options(l, o)) return *problem;
   return done(std::move(l));
 }
 
@@ -194,6 +222,7 @@ boost::system::result<std::string, UsageError> build_request(const Options& o) {
   if (c == "split") return build_split(o);
   if (c == "switch") return build_switch(o);
   if (c == "canary") return build_canary(o);
+  if (c == "release") return build_release(o);
   if (c == "history") return build_history(o);
   if (c == "server") return build_server(o);
   return usage("unknown command " + shown(c) + " (see bgctl help)");

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/system/result.hpp>
 
@@ -19,11 +20,12 @@ struct Options {
   std::optional<std::string> green;     ///< split --green
   std::optional<std::string> blue;      ///< split --blue
   bool force = false;                   ///< split, switch, canary start: --force
-  std::string color;                    ///< switch blue|green
+  std::string color;                    ///< switch blue|green; release --to blue|green
   std::string action;                   ///< canary start|pause|resume|abort; server enable|disable|drain
   std::string address;                  ///< server ADDRESS
-  std::optional<std::string> steps;     ///< canary start --steps 10,50,100
-  std::optional<std::string> interval;  ///< canary start --interval 60s
+  std::optional<std::string> steps;     ///< canary start, release: --steps 10,50,100
+  std::optional<std::string> interval;  ///< canary start, release: --interval 60s
+  std::vector<std::string> smoke;       ///< release --smoke PATH, in order
   std::optional<std::string> limit;     ///< history --limit N
   bool local = false;                   ///< --local: a change on this instance alone (fleet)
 };

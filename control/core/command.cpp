@@ -88,7 +88,7 @@ std::string_view json_string(const json::value& v) noexcept {
 using Error = std::optional<CommandError>;
 using ParseFn = Error (*)(const json::object&, Command&);
 
-constexpr std::array<CommandInfo, 11> infos{{
+constexpr std::array<CommandInfo, 12> infos{{
     {"status", "status [-s SERVICE] [--watch]",
      "weights, target, rollout phase, per-server health, per-color rps, error rate and p95"},
     {"split", "split --green N | --blue N [-s SERVICE] [--force]",
@@ -104,6 +104,10 @@ constexpr std::array<CommandInfo, 11> infos{{
     {"reload", "reload", "re-read the configuration file, keeping the current split"},
     {"upgrade", "upgrade",
      "start the bgproxy binary again; the new process takes over the sockets, the old one drains"},
+    {"release",
+     "release [-s SERVICE] [--to blue|green] [--smoke PATH]... [--steps 10,50,100] [--interval 60s] [--wait] "
+     "[--timeout 30m]",
+     "smoke-test the idle color through the proxy, then start its canary; --wait follows it to the end"},
     {"events", "events [-s SERVICE]",
      "stream changes (switch, canary step, verdict, rollback, promotion, health) as JSON lines"},
 }};
@@ -257,6 +261,50 @@ Error parse_server(const json::object& o, Command& c) {
   return std::nullopt;
 }
 
+Error read_smoke(const json::value& v, Command& c) {
+  constexpr std::string_view shape = "\"smoke\" must be an array of paths such as \"/health\"";
+  const json::array* a = v.if_array();
+  if (a == nullptr) return field_error(std::string(shape));
+  if (a->size() > max_smoke_paths) return field_error("at most " + std::to_string(max_smoke_paths) + " smoke paths");
+  for (const json::value& item : *a) {
+    if (!item.is_string()) return field_error(std::string(shape));
+    const std::string_view path = json_string(item);
+    if (!valid_smoke_path(path))
+      return field_error("invalid smoke path " + text::quote(path) + " (a path such as /health)");
+    c.smoke.emplace_back(path);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool valid_smoke_path(std::string_view path) noexcept {
+  if (path.empty() || path.front() != '/' || path.size() > max_smoke_path_bytes) return false;
+  return std::all_of(path.begin(), path.end(), [](char ch) {
+    const auto u = static_cast<unsigned char>(ch);
+    return u > 0x20 && u != 0x7f && ch != '#';
+  });
+}
+
+namespace {
+
+Error parse_release(const json::object& o, Command& c) {
+  if (auto e = read_service(o, c)) return e;
+  if (const json::value* to = o.if_contains("to")) {
+    const std::string_view color = to->is_string() ? json_string(*to) : std::string_view{};
+    if (color == "blue") c.release_to = routing::Color::blue;
+    else if (color == "green") c.release_to = routing::Color::green;
+    else return field_error("\"to\" must be \"blue\" or \"green\"");
+  }
+  if (const json::value* s = o.if_contains("smoke"))
+    if (auto e = read_smoke(*s, c)) return e;
+  if (const json::value* s = o.if_contains("steps"))
+    if (auto e = read_steps(*s, c)) return e;
+  if (const json::value* i = o.if_contains("interval"))
+    if (auto e = read_interval(*i, c)) return e;
+  return std::nullopt;
+}
+
 constexpr std::array<std::string_view, 1> service_fields{"service"};
 constexpr std::array<std::string_view, 0> no_fields{};
 constexpr std::array<std::string_view, 5> split_fields{"service", "green", "blue", "force", "local"};
@@ -264,9 +312,10 @@ constexpr std::array<std::string_view, 4> switch_fields{"service", "color", "for
 constexpr std::array<std::string_view, 2> rollback_fields{"service", "local"};
 constexpr std::array<std::string_view, 6> canary_fields{"service", "action", "steps", "interval", "force", "local"};
 constexpr std::array<std::string_view, 2> history_fields{"service", "limit"};
+constexpr std::array<std::string_view, 5> release_fields{"service", "to", "smoke", "steps", "interval"};
 constexpr std::array<std::string_view, 4> server_fields{"service", "action", "address", "local"};
 
-constexpr std::array<Row, 11> rows{{
+constexpr std::array<Row, 12> rows{{
     {"status", CommandKind::status, service_fields, parse_service_only},
     {"split", CommandKind::split, split_fields, parse_split},
     {"switch", CommandKind::switch_color, switch_fields, parse_switch},
@@ -277,6 +326,7 @@ constexpr std::array<Row, 11> rows{{
     {"server", CommandKind::server, server_fields, parse_server},
     {"reload", CommandKind::reload, no_fields, parse_nothing},
     {"upgrade", CommandKind::upgrade, no_fields, parse_nothing},
+    {"release", CommandKind::release, release_fields, parse_release},
     {"events", CommandKind::events, service_fields, parse_service_only},
 }};
 

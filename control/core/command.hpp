@@ -18,7 +18,8 @@
 namespace bgproxy::control {
 
 enum class CommandKind : std::uint8_t {
-  status, split, switch_color, rollback, canary, health, history, server, reload, upgrade, events
+  status, split, switch_color, rollback, canary, health, history, server, reload, upgrade, events,
+  release
 };
 
 enum class CanaryAction : std::uint8_t { start, pause, resume, abort };
@@ -40,7 +41,18 @@ struct Command {
   ServerAction server = ServerAction::enable;
   std::string address;                   ///< server: as written in the config, e.g. "127.0.0.1:5006"
   std::size_t limit = 20;                ///< history: newest entries to return
+  /// release: the color to move traffic to; nullopt = the idle one (weight 0)
+  std::optional<routing::Color> release_to;
+  std::vector<std::string> smoke;        ///< release: paths the proxy GETs from the target first
 };
+
+/// A release's smoke paths: how many, and how long each may be.
+inline constexpr std::size_t max_smoke_paths = 16;
+inline constexpr std::size_t max_smoke_path_bytes = 1024;
+
+/// A smoke path is sent as a request target as it is: origin-form ("/..."), printable, no
+/// spaces, no fragment, at most max_smoke_path_bytes.
+bool valid_smoke_path(std::string_view path) noexcept;
 
 /// Why a line was refused; `message` is what goes into {"ok":false,"error":...}.
 struct CommandError {
@@ -58,6 +70,7 @@ inline constexpr std::size_t max_line_bytes = 64 * 1024;
 /// {"command":"canary","action":"start","steps":[10,50,100],"interval":"60s"}
 /// {"command":"server","action":"disable","address":"127.0.0.1:5006"}
 /// {"command":"history","limit":50}                        {"command":"status"}
+/// {"command":"release","to":"green","smoke":["/health"],"steps":[10,50,100],"interval":"60s"}
 /// {"command":"events","service":"app"}  (the change feed: one JSON line per event until disconnect)
 /// Weights are numbers (or numeric strings) in [0, 100] with at most two decimals.
 /// Unknown commands, unknown fields, wrong types are errors with a one-line message.

@@ -125,6 +125,8 @@ Controller::Decision Controller::decide(const Command& c, const Peer& peer, std:
       return set_server(c, d.service, peer, now);
     case CommandKind::canary:
       return canary(c, d.service, peer, now, now_ms);
+    case CommandKind::release:
+      return release(c, d.service, peer, now, now_ms, {});
     case CommandKind::status:
     case CommandKind::health:
     case CommandKind::history:
@@ -237,6 +239,79 @@ Controller::Decision Controller::set_server(const Command& c, int service, const
   return d;
 }
 
+Controller::Decision Controller::start_canary(int service, routing::Color target, const Command& c, const Peer& peer,
+                                              std::string_view now, std::int64_t now_ms, std::string command,
+                                              boost::json::object args) const {
+  Decision d;
+  d.service = service;
+  const auto idx = static_cast<std::size_t>(service);
+  const auto& svc = cfg_->services[idx];
+  const auto& current = state_.services[idx];
+  State next = state_;
+  auto& ss = next.services[idx];
+  ss.canary_steps_bp = c.steps_bp.empty() ? svc.canary.steps_bp : c.steps_bp;
+  ss.canary_interval_ms = (c.interval ? *c.interval : svc.canary.interval).count();
+  if (at_endpoint(current.weights)) ss.stable = current.weights;
+  ss.target = target;
+  ss.step = 0;
+  ss.weights.green_bp = green_for(target, ss.canary_steps_bp.front());
+  ss.phase = target_share(ss) >= weights::full_bp ? Phase::baking : Phase::canary;
+  ss.step_started_ms = now_ms;
+  ss.reason = "canary";
+  boost::json::array steps;
+  for (auto s : ss.canary_steps_bp) steps.push_back(percent_arg(s));
+  // Whole seconds as integers (60), like the weights; others with their decimals (1.5).
+  const auto interval = ss.canary_interval_ms % 1000 == 0
+                            ? boost::json::value(ss.canary_interval_ms / 1000)
+                            : boost::json::value(static_cast<double>(ss.canary_interval_ms) / 1000.0);
+  args["target"] = routing::color_name(target);
+  args["steps"] = std::move(steps);
+  args["interval_seconds"] = interval;
+  next.record(history_entry(now, ss.name, std::move(command), with_force(std::move(args), c.force), peer, "manual",
+                            current.weights, ss.weights));
+  d.switched = current.weights != ss.weights;
+  d.next = std::move(next);
+  return d;
+}
+
+std::optional<routing::Color> Controller::release_target(const Command& c, int service, std::string& error) const {
+  const auto idx = static_cast<std::size_t>(service);
+  const auto& svc = cfg_->services[idx];
+  const auto& current = state_.services[idx];
+  if (!current.canary_steps_bp.empty() && (current.phase == Phase::canary || current.phase == Phase::paused)) {
+    error = "a canary is already running for " + svc.name + " (pause, resume or abort it)";
+    return std::nullopt;
+  }
+  // A release moves traffic to a color that has none: the idle one, unless --to names it.
+  const auto idle = current.weights.green_bp == 0               ? std::optional(routing::Color::green)
+                    : current.weights.green_bp == weights::full_bp ? std::optional(routing::Color::blue)
+                                                                   : std::nullopt;
+  const auto target = c.release_to ? c.release_to : idle;
+  if (!target || target != idle) {
+    const auto green = current.weights.green_bp;
+    error = "a release moves traffic to a color that has none, and " + svc.name + " is at blue " +
+            weights::format_percent(weights::full_bp - green) + "% / green " + weights::format_percent(green) +
+            "% (finish or roll back the rollout first)";
+    return std::nullopt;
+  }
+  if (!color_has_usable_server(service, *target)) {
+    error = std::string(routing::color_name(*target)) + " has no healthy server";
+    return std::nullopt;
+  }
+  return target;
+}
+
+Controller::Decision Controller::release(const Command& c, int service, const Peer& peer, std::string_view now,
+                                         std::int64_t now_ms, boost::json::array smoke) const {
+  Decision d;
+  d.service = service;
+  const auto target = release_target(c, service, d.error);
+  if (!target) return d;
+  boost::json::object args;
+  if (!smoke.empty()) args["smoke"] = std::move(smoke);
+  return start_canary(service, *target, c, peer, now, now_ms, "release", std::move(args));
+}
+
 Controller::Decision Controller::canary(const Command& c, int service, const Peer& peer, std::string_view now,
                                         std::int64_t now_ms) const {
   Decision d;
@@ -260,29 +335,7 @@ Controller::Decision Controller::canary(const Command& c, int service, const Pee
         d.error = std::string(routing::color_name(target)) + " has no healthy server (use --force to override)";
         return d;
       }
-      ss.canary_steps_bp = c.steps_bp.empty() ? svc.canary.steps_bp : c.steps_bp;
-      ss.canary_interval_ms = (c.interval ? *c.interval : svc.canary.interval).count();
-      if (at_endpoint(current.weights)) ss.stable = current.weights;
-      ss.target = target;
-      ss.step = 0;
-      ss.weights.green_bp = green_for(target, ss.canary_steps_bp.front());
-      ss.phase = target_share(ss) >= weights::full_bp ? Phase::baking : Phase::canary;
-      ss.step_started_ms = now_ms;
-      ss.reason = "canary";
-      boost::json::array steps;
-      for (auto s : ss.canary_steps_bp) steps.push_back(percent_arg(s));
-      // Whole seconds as integers (60), like the weights; others with their decimals (1.5).
-      const auto interval = ss.canary_interval_ms % 1000 == 0
-                                ? boost::json::value(ss.canary_interval_ms / 1000)
-                                : boost::json::value(static_cast<double>(ss.canary_interval_ms) / 1000.0);
-      boost::json::object args{{"action", "start"},
-                               {"target", routing::color_name(target)},
-                               {"steps", std::move(steps)},
-                               {"interval_seconds", interval}};
-      next.record(history_entry(now, ss.name, "canary", with_force(std::move(args), c.force), peer,
-                                "manual", current.weights, ss.weights));
-      d.switched = current.weights != ss.weights;
-      break;
+      return start_canary(service, target, c, peer, now, now_ms, "canary", {{"action", "start"}});
     }
     case CanaryAction::pause:
       if (!running || current.phase != Phase::canary) {

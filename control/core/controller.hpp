@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
 #include "bgproxy/config/config.hpp"
@@ -52,6 +53,15 @@ class Controller {
   /// Applies what the rollout loop decided for `service` (advance, promote, rollback).
   Decision apply_rollout(int service, const RolloutStep& step, const Peer& peer, std::string_view now,
                          std::int64_t now_ms) const;
+  /// `release` (README "Release in one command"): the canary of `canary start` toward the color
+  /// `release_target` names, recorded as "release" with what the smoke test answered.
+  /// decide() gives the same verdict with no smoke results, before the smoke test runs.
+  /// @param smoke per path {"path","status"}, for the history
+  Decision release(const Command& c, int service, const Peer& peer, std::string_view now, std::int64_t now_ms,
+                   boost::json::array smoke) const;
+  /// The color a release would move traffic to: `c.release_to` or the idle one, which must have
+  /// no traffic, a usable server, and no canary running. nullopt with `error` set otherwise.
+  std::optional<routing::Color> release_target(const Command& c, int service, std::string& error) const;
   void commit(State s) { state_ = std::move(s); }
   /// Health by server id (routing::enumerate_servers order); absent = healthy.
   void set_health(std::vector<bool> up) { healthy_ = std::move(up); }
@@ -73,6 +83,10 @@ class Controller {
   /// @param command, args the history entry's: "rollback" {} or "canary" {"action":"abort"}
   Decision rollback(int service, const Peer& peer, std::string_view now, std::string_view reason,
                     std::string_view command, boost::json::object args) const;
+  /// The canary of `canary start` and `release`: the state and its history entry `command` with
+  /// `args` followed by the target, steps and interval.
+  Decision start_canary(int service, routing::Color target, const Command& c, const Peer& peer, std::string_view now,
+                        std::int64_t now_ms, std::string command, boost::json::object args) const;
   Decision canary(const Command& c, int service, const Peer& peer, std::string_view now,
                   std::int64_t now_ms) const;
   Decision set_server(const Command& c, int service, const Peer& peer, std::string_view now) const;

@@ -24,6 +24,7 @@
 #include "control/core/replies.hpp"
 #include "control/core/rollout.hpp"
 #include "control/core/state_file.hpp"
+#include "control/server/wall_clock.hpp"
 
 namespace bgproxy::control {
 
@@ -33,24 +34,6 @@ using error_code = boost::system::error_code;
 namespace {
 
 constexpr auto tick_period = std::chrono::seconds(1);
-
-std::int64_t unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-/// "2026-11-24T21:30:00.123Z"
-std::string now_rfc3339() {
-  const auto now = std::chrono::system_clock::now();
-  const auto secs = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
-}
 
 std::string weights_text(const Weights& w) {
   char buf[64];
@@ -250,6 +233,8 @@ void ControlServer::execute(const ClientCommand& p, Done done) {
       return done(history_reply(controller_.state(), c.service, c.limit));
     case CommandKind::upgrade:
       return start_upgrade(p, std::move(done));
+    case CommandKind::release:
+      return start_release(p, c, std::move(done));
     case CommandKind::reload:
       return data_plane_.reload([done = std::move(done)](const api::DataPlane::ReloadResult& r) {
         if (!r.applied) return done(error_reply(r.message));

@@ -6,7 +6,8 @@
 /// By job: control_server.cpp (start, the queue, changes, health, the rollout loop),
 /// control_server_fleet.cpp (a fleet's shared state: changes by compare-and-swap in etcd, the
 /// others' changes taken from the watch), control_server_reload.cpp (a reload's control-plane
-/// part), control_server_upgrade.cpp (the old process's side of a binary upgrade),
+/// part), control_server_release.cpp (`bgctl release`: smoke requests, then the canary),
+/// control_server_upgrade.cpp (the old process's side of a binary upgrade),
 /// control_socket.cpp (listening, connections, lines).
 /// Thread: control.
 
@@ -155,6 +156,12 @@ class ControlServer final : private Connection::Handler, private Fleet::Owner {
                                             const std::vector<routing::ServerInfo>& servers);
   /// Queues a reload (SIGHUP) behind the commands already waiting.
   void queue_reload();
+
+  // control_server_release.cpp
+  /// `bgctl release`: the checks, then the smoke requests (off the queue: other commands and
+  /// the rollout loop go on meanwhile), then the canary, queued as a change; `c` is answered
+  /// with the smoke results and the new state, or why not.
+  void start_release(const ClientCommand& p, const Command& c, Done done);
 
   // control_server_upgrade.cpp
   /// `bgctl upgrade`: starts this binary again, which takes over through the control socket;

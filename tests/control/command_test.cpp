@@ -32,7 +32,7 @@ std::string error_of(std::string_view line) {
   return r.has_value() ? std::string("<accepted>") : r.error().message;
 }
 
-const std::string all_names = "status, split, switch, rollback, canary, health, history, server, reload, upgrade, events";
+const std::string all_names = "status, split, switch, rollback, canary, health, history, server, reload, upgrade, release, events";
 
 // ----------------------------------------------------------------------- valid shapes
 
@@ -190,6 +190,33 @@ TEST(ParseCommand, Events) {
   EXPECT_EQ(c.service, "app");
   EXPECT_EQ(error_of(R"({"command":"events","limit":3})"), "unknown field \"limit\" for events");
   EXPECT_EQ(error_of(R"({"command":"events","service":7})"), "\"service\" must be a string");
+}
+
+TEST(ParseCommand, Release) {
+  const Command plain = ok(R"({"command":"release"})");
+  EXPECT_EQ(plain.kind, CommandKind::release);
+  EXPECT_FALSE(plain.release_to.has_value());
+  EXPECT_TRUE(plain.smoke.empty());
+  const Command c = ok(R"({"command":"release","service":"app","to":"blue","smoke":["/health","/v?x=1"],)"
+                       R"("steps":[10,100],"interval":"30s"})");
+  EXPECT_EQ(c.service, "app");
+  EXPECT_EQ(c.release_to, routing::Color::blue);
+  EXPECT_EQ(c.smoke, (std::vector<std::string>{"/health", "/v?x=1"}));
+  EXPECT_EQ(c.steps_bp, (std::vector<std::uint32_t>{1000, 10000}));
+  EXPECT_EQ(c.interval, std::chrono::seconds(30));
+  EXPECT_EQ(error_of(R"({"command":"release","to":"red"})"), "\"to\" must be \"blue\" or \"green\"");
+  EXPECT_EQ(error_of(R"({"command":"release","smoke":"/health"})"),
+            "\"smoke\" must be an array of paths such as \"/health\"");
+  EXPECT_EQ(error_of(R"({"command":"release","smoke":["health"]})"),
+            "invalid smoke path \"health\" (a path such as /health)");
+  // A path is sent as a request target as it is: nothing that could end or split the line.
+  EXPECT_EQ(error_of("{\"command\":\"release\",\"smoke\":[\"/a\\r\\nX: y\"]}"),
+            "invalid smoke path \"/a\\r\\nX: y\" (a path such as /health)");
+  EXPECT_EQ(error_of(R"({"command":"release","smoke":["/a b"]})"), "invalid smoke path \"/a b\" (a path such as /health)");
+  std::string many = R"({"command":"release","smoke":[)";
+  for (int i = 0; i < 17; ++i) many += std::string(i ? "," : "") + "\"/p\"";
+  EXPECT_EQ(error_of(many + "]}"), "at most 16 smoke paths");
+  EXPECT_EQ(error_of(R"({"command":"release","force":true})"), "unknown field \"force\" for release");
 }
 
 TEST(ParseTakeover, GivesThePidOfTheNewProcess) {
@@ -465,7 +492,8 @@ TEST(CommandTable, ListsEverySpecCommandInOrder) {
   std::vector<std::string_view> names;
   for (const CommandInfo& info : table) names.push_back(info.name);
   EXPECT_EQ(names, (std::vector<std::string_view>{"status", "split", "switch", "rollback", "canary", "health",
-                                                  "history", "server", "reload", "upgrade"}));
+                                                  "history", "server", "reload", "upgrade", "release",
+                                                  "events"}));
 }
 
 TEST(CommandTable, EveryRowHasUsageStartingWithItsNameAndASummary) {
@@ -478,7 +506,7 @@ TEST(CommandTable, EveryRowHasUsageStartingWithItsNameAndASummary) {
 
 TEST(CommandTable, UsageMatchesSpec) {
   const auto table = command_table();
-  ASSERT_EQ(table.size(), 10u);
+  ASSERT_EQ(table.size(), 12u);
   EXPECT_EQ(table[1].usage, "split --green N | --blue N [-s SERVICE] [--force]");
   EXPECT_EQ(table[2].usage, "switch blue|green [-s SERVICE] [--force]");
   EXPECT_EQ(table[7].usage, "server enable|disable|drain ADDRESS [-s SERVICE]");
@@ -503,7 +531,7 @@ TEST(CommandTable, EveryRowIsDispatchedByParseCommand) {
   EXPECT_EQ(names.size(), command_table().size());
   EXPECT_EQ(kinds, (std::set<CommandKind>{CommandKind::status, CommandKind::rollback, CommandKind::health,
                                           CommandKind::history, CommandKind::reload, CommandKind::upgrade,
-                                          CommandKind::events}));
+                                          CommandKind::release, CommandKind::events}));
 }
 
 TEST(CommandTable, UnknownCommandMessageListsTheTable) {
