@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include "bgproxy/weights/basis_points.hpp"
+#include "control/core/evidence_json.hpp"
 #include "control/bgctl/answer_text.hpp"
 #include "control/bgctl/release.hpp"
 
@@ -207,6 +208,7 @@ std::string render_status(const json::object& answer) {
         if (const auto verdict = string_field(w, "verdict")) out += ", last verdict: " + *verdict;
       }
       out += '\n';
+      out += control::evidence_lines(w->if_contains("evidence"), "    ");
     }
   }
   return out + fleet_text(object_field(&answer, "fleet"));

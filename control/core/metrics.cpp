@@ -1,5 +1,7 @@
 #include "control/core/metrics.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include <prometheus/metric_family.h>
@@ -81,6 +83,27 @@ std::string render_metrics(const config::Config& cfg, const State& state, const 
     }
   }
   std::vector<MetricFamily> families{switches, rollbacks, up, checks, error_rate, p95, phase};
+  // The sequential watchdog's evidence (SPEC §16), while a rollout is watched: bad reaching
+  // 1/alpha rolls back, good reaching it passes the step.
+  MetricFamily evidence{"bgproxy_watchdog_evidence",
+                        "Sequential watchdog evidence per rule: direction bad (target worse than its limit) or good.",
+                        MetricType::Gauge, {}};
+  for (std::size_t si = 0; si < cfg.services.size() && si < runtime.size(); ++si) {
+    if (!runtime[si].sequential) continue;
+    const auto ev = runtime[si].sequential->analysis.evidence();
+    for (std::size_t r = 0; r < ev.rules.size(); ++r) {
+      for (const auto& [direction, log_e] :
+           {std::pair{"bad", ev.rules[r].log_bad}, std::pair{"good", ev.rules[r].log_good}}) {
+        ClientMetric m;
+        m.label = {{"service", cfg.services[si].name},
+                   {"rule", watchdog::sequential_rule_names[r]},
+                   {"direction", direction}};
+        m.gauge.value = std::exp(std::clamp(log_e, -690.0, 690.0));
+        evidence.metric.push_back(std::move(m));
+      }
+    }
+  }
+  if (!evidence.metric.empty()) families.push_back(std::move(evidence));
   if (fleet != nullptr) {
     MetricFamily connected{"bgproxy_cluster_connected", "1 while this instance reaches etcd and watches it.",
                            MetricType::Gauge, {}};
@@ -103,6 +126,18 @@ std::string render_metrics(const config::Config& cfg, const State& state, const 
     families.insert(families.end(), {connected, revision, members, conflicts});
   }
   return prometheus::TextSerializer().Serialize(families);
+}
+
+std::string render_notification_metrics(const NotificationCounts& c) {
+  MetricFamily f{"bgproxy_notifications_total", "Webhook notifications, by result.", MetricType::Counter, {}};
+  for (const auto& [result, count] : {std::pair{"sent", c.sent}, std::pair{"failed", c.failed},
+                                      std::pair{"dropped", c.dropped}, std::pair{"retried", c.retried}}) {
+    ClientMetric m;
+    m.label = {{"result", result}};
+    m.counter.value = static_cast<double>(count);
+    f.metric.push_back(std::move(m));
+  }
+  return prometheus::TextSerializer().Serialize({f});
 }
 
 }  // namespace bgproxy::control

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "bgproxy/weights/basis_points.hpp"
+#include "control/core/evidence_json.hpp"
 #include "control/core/json_line.hpp"
 
 namespace bgproxy::control {
@@ -35,9 +36,12 @@ std::uint32_t first_server_id(const config::Config& cfg, std::size_t service) {
 
 bool is_up(const health::Tracker* health, std::uint32_t id) { return !health || health->is_up(id); }
 
-json::object watchdog_json(const config::Watchdog& w, const std::string* verdict) {
+json::object watchdog_json(const config::Watchdog& w, const std::string* verdict,
+                           const std::optional<watchdog::Evidence>* evidence) {
   json::object o{{"enabled", w.enabled},
                  {"dry_run", w.dry_run},
+                 {"method", w.method == config::WatchdogMethod::sequential ? "sequential" : "threshold"},
+                 {"alpha", w.alpha},
                  {"window_seconds", w.window.count() / 1000.0},
                  {"min_requests", w.min_requests},
                  {"max_error_rate", w.max_error_rate},
@@ -47,11 +51,16 @@ json::object watchdog_json(const config::Watchdog& w, const std::string* verdict
                  {"bake_seconds", w.bake_time.count() / 1000.0}};
   if (verdict && !verdict->empty()) o["verdict"] = *verdict;
   else o["verdict"] = nullptr;
+  if (w.method == config::WatchdogMethod::sequential) {
+    if (evidence && *evidence) o["evidence"] = evidence_json(**evidence);
+    else o["evidence"] = nullptr;
+  }
   return o;
 }
 
 json::object service_json(const Controller& c, std::size_t si, const WindowFigures& figures,
-                          const health::Tracker* health, const std::vector<std::string>* verdicts) {
+                          const health::Tracker* health, const std::vector<std::string>* verdicts,
+                          const Evidences* evidences) {
   const auto& svc = c.config().services[si];
   const auto& ss = c.state().services[si];
   json::object colors;
@@ -80,8 +89,9 @@ json::object service_json(const Controller& c, std::size_t si, const WindowFigur
                    {"step", ss.step},
                    {"reason", ss.reason},
                    {"colors", std::move(colors)},
-                   {"watchdog", watchdog_json(svc.watchdog, verdicts && si < verdicts->size() ? &(*verdicts)[si]
-                                                                                              : nullptr)}};
+                   {"watchdog",
+                    watchdog_json(svc.watchdog, verdicts && si < verdicts->size() ? &(*verdicts)[si] : nullptr,
+                                  evidences && si < evidences->size() ? &(*evidences)[si] : nullptr)}};
   if (ss.target) out["target"] = routing::color_name(*ss.target);
   else out["target"] = nullptr;
   if (!ss.canary_steps_bp.empty()) {
@@ -98,11 +108,11 @@ std::string line(const json::object& o) { return to_line(o); }
 
 std::string status_reply(const Controller& c, int service, const WindowFigures& figures,
                          const health::Tracker* health, const std::vector<std::string>* verdicts,
-                         const FleetView* fleet) {
+                         const FleetView* fleet, const Evidences* evidences) {
   json::array services;
   for (std::size_t si = 0; si < c.config().services.size(); ++si) {
     if (service >= 0 && static_cast<std::size_t>(service) != si) continue;
-    auto s = service_json(c, si, figures, health, verdicts);
+    auto s = service_json(c, si, figures, health, verdicts, evidences);
     if (fleet && si < fleet->service_revisions.size()) s["revision"] = fleet->service_revisions[si];
     services.push_back(std::move(s));
   }
@@ -192,7 +202,8 @@ std::string history_reply(const State& s, std::string_view service, std::size_t 
 std::string change_reply(const Controller& c, int service, const WindowFigures& figures,
                          const health::Tracker* health, const std::vector<std::string>* verdicts) {
   return line(
-      {{"ok", true}, {"state", service_json(c, static_cast<std::size_t>(service), figures, health, verdicts)}});
+      {{"ok", true},
+       {"state", service_json(c, static_cast<std::size_t>(service), figures, health, verdicts, nullptr)}});
 }
 
 std::string ok_reply(std::string_view message) { return line({{"ok", true}, {"message", message}}); }

@@ -13,6 +13,16 @@ std::vector<std::string> verdicts(const std::vector<ServiceRuntime>& runtime) {
   return out;
 }
 
+std::vector<std::optional<watchdog::Evidence>> evidences(const std::vector<ServiceRuntime>& runtime) {
+  std::vector<std::optional<watchdog::Evidence>> out;
+  out.reserve(runtime.size());
+  for (const auto& r : runtime) {
+    if (r.sequential) out.emplace_back(r.sequential->analysis.evidence());
+    else out.emplace_back();
+  }
+  return out;
+}
+
 ServiceRenumbering::ServiceRenumbering(const config::Config& before, const config::Config& after)
     : old_index_(after.services.size()) {
   for (std::size_t i = 0; i < after.services.size(); ++i) {

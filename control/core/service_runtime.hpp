@@ -15,6 +15,8 @@
 #include "bgproxy/config/config.hpp"
 #include "bgproxy/routing/routing_table.hpp"
 #include "bgproxy/watchdog/policy.hpp"
+#include "bgproxy/watchdog/sequential.hpp"
+#include "control/core/sequential_track.hpp"
 
 namespace bgproxy::control {
 
@@ -27,6 +29,8 @@ struct ServiceRuntime {
   /// The failing rule a dry run last logged, so it says so once per rule rather than every second.
   watchdog::Rule dry_run_logged = watchdog::Rule::none;
   bool panic = false;                    ///< in panic mode (in_panic) at the last health change
+  /// watchdog.method sequential: the rollout's evidence; empty while the service is not watched.
+  std::optional<SequentialTrack> sequential;
 };
 
 /// No usable server in either color: routing then serves every enabled server (panic mode,
@@ -35,6 +39,8 @@ bool in_panic(const routing::ServiceRoute& route) noexcept;
 
 /// The watchdog's last verdict per service, as status answers take them.
 std::vector<std::string> verdicts(const std::vector<ServiceRuntime>& runtime);
+/// The sequential watchdog's evidence per service (empty where it is not watching).
+std::vector<std::optional<watchdog::Evidence>> evidences(const std::vector<ServiceRuntime>& runtime);
 
 /// How a reload renumbers services: each service of the new config takes what the old config's
 /// service of the same name had; a service the old config did not have starts afresh.

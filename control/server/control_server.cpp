@@ -23,6 +23,7 @@
 #include "control/core/page_data.hpp"
 #include "control/core/replies.hpp"
 #include "control/core/rollout.hpp"
+#include "control/core/sequential_track.hpp"
 #include "control/core/state_file.hpp"
 #include "control/server/wall_clock.hpp"
 
@@ -222,7 +223,8 @@ void ControlServer::execute(const ClientCommand& p, Done done) {
     case CommandKind::status: {
       const auto v = verdicts(runtime_);
       const auto fleet = fleet_view();
-      return done(status_reply(controller_, service, window_figures(), health(), &v, fleet ? &*fleet : nullptr));
+      const auto ev = evidences(runtime_);
+      return done(status_reply(controller_, service, window_figures(), health(), &v, fleet ? &*fleet : nullptr, &ev));
     }
     case CommandKind::health: {
       const auto* newest = stats_.newest();
@@ -359,23 +361,33 @@ void ControlServer::do_tick() {
       if (fleet_) {
         for (std::size_t si = 0; si < own.size(); ++si) fleet_->publish_stats(cfg_->services[si].name, own[si]);
       }
-      evaluate_rollouts(figures_of(with_fleet(std::move(own))));
+      evaluate_rollouts(with_fleet(std::move(own)));
     });
     do_tick();
   });
 }
 
-void ControlServer::evaluate_rollouts(const WindowFigures& figures) {
+void ControlServer::evaluate_rollouts(const std::vector<ServiceWindow>& windows) {
   const auto& cfg = *cfg_;
   const auto now_ms = unix_ms();
+  const auto figures = figures_of(windows);
+  const stats::RequestStats* newest = stats_.newest();
   for (std::size_t si = 0; si < cfg.services.size(); ++si) {
     const auto& svc = cfg.services[si];
     const auto& ss = controller_.state().services[si];
     auto& runtime = runtime_[si];
     runtime.verdict.clear();
+    // The sequential evidence belongs to one rollout: it ends with it, and only then.
+    if (!under_watch(ss)) runtime.sequential.reset();
     if (!under_watch(ss) || runtime.rollout_queued || changes_frozen()) continue;
     std::optional<watchdog::Verdict> verdict;
-    if (svc.watchdog.enabled && si < figures.size()) {
+    if (svc.watchdog.enabled && si < figures.size() && svc.watchdog.method == config::WatchdogMethod::sequential) {
+      SequentialInput in{nullptr, windows[si].colors, windows[si].seconds};
+      // Alone, every second's own counts; in a fleet, the fleet's windows (sequential_track.hpp).
+      if (!fleet_ && newest && si < newest->services.size()) in.cumulative = &newest->services[si].colors;
+      verdict = sequential_tick(runtime.sequential, svc, ss, now_ms, in);
+      runtime.verdict = verdict->reason;
+    } else if (svc.watchdog.enabled && si < figures.size()) {
       const auto target = *ss.target;
       const auto& t = figures[si][static_cast<std::size_t>(target)];
       const auto& o = figures[si][static_cast<std::size_t>(routing::other(target))];

@@ -121,8 +121,8 @@ class ControlServer final : private Connection::Handler, private Fleet::Owner {
 
   // The rollout loop: every second, collect the workers' stats, then decide per service.
   void do_tick();
-  /// @param figures the windows the watchdog judges (the fleet's, in a fleet)
-  void evaluate_rollouts(const WindowFigures& figures);
+  /// @param windows the windows the watchdog judges (the fleet's, in a fleet)
+  void evaluate_rollouts(const std::vector<ServiceWindow>& windows);
   /// Per service: `own` (this instance's windows), plus the other fleet members' when in a fleet.
   std::vector<ServiceWindow> with_fleet(std::vector<ServiceWindow> own) const;
   WindowFigures window_figures() const { return figures_of(with_fleet(stats_.windows(*cfg_))); }

@@ -129,15 +129,16 @@ Evidence SequentialAnalysis::evidence() const {
   rules[3] = rule(slow_relative_bad_.log_e(), slow_relative_good_.log_e());
   // A relative rule sees only events: with none on either color it cannot speak, so it follows
   // its absolute rule unless its own bad evidence leans against the target.
-  for (const auto [relative, absolute] : {std::pair{1, 0}, std::pair{3, 2}}) {
+  for (const auto& [relative, absolute] : {std::pair{1, 0}, std::pair{3, 2}}) {
     auto& r = rules[static_cast<std::size_t>(relative)];
     if (r.outcome == Outcome::inconclusive && rules[static_cast<std::size_t>(absolute)].outcome == Outcome::pass &&
         r.log_bad <= 0) {
       r.outcome = Outcome::pass;
     }
   }
-  const bool any_fail = std::any_of(rules.begin(), rules.end(), [](const auto& r) { return r.outcome == Outcome::fail; });
-  const bool all_pass = std::all_of(rules.begin(), rules.end(), [](const auto& r) { return r.outcome == Outcome::pass; });
+  const auto is = [](Outcome o) { return [o](const RuleEvidence& r) { return r.outcome == o; }; };
+  const bool any_fail = std::any_of(rules.begin(), rules.end(), is(Outcome::fail));
+  const bool all_pass = std::all_of(rules.begin(), rules.end(), is(Outcome::pass));
   ev.outcome = any_fail ? Outcome::fail : all_pass ? Outcome::pass : Outcome::inconclusive;
 
   if (target_requests_ > 0 && other_requests_ > 0) {

@@ -70,7 +70,8 @@ TEST(SequentialAnalysis, HealthyTargetPassesOnlyAfterEnoughRequests) {
   a.observe(now, second(10, 0, 90, 0));
   const Evidence ev = a.evidence();
   EXPECT_EQ(ev.outcome, Outcome::pass);
-  EXPECT_EQ(a.verdict("green", "blue").reason, "pass: evidence >= 100 on every rule (n=180 this step, 0 errors in 180)");
+  EXPECT_EQ(a.verdict("green", "blue").reason,
+            "pass: evidence >= 100 on every rule (n=180 this step, 0 errors in 180)");
 }
 
 TEST(SequentialAnalysis, QuietCanaryIsNeverPassed) {
