@@ -73,6 +73,7 @@ ControlServer::ControlServer(net::io_context& ioc, api::DataPlane& data_plane)
       socket_(ioc, *this),
       tick_timer_(ioc),
       upgrade_timer_(ioc),
+      notifier_(ioc),
       self_{static_cast<std::uint32_t>(::getuid()), static_cast<std::int32_t>(::getpid())} {}
 
 ControlServer::~ControlServer() { *alive_ = false; }
@@ -138,7 +139,8 @@ std::string ControlServer::start(Inherited* inherited) {
     if (!*alive) return std::string(R"({"ok":false,"error":"stopped"})");
     const auto v = verdicts(runtime_);
     const auto fleet = fleet_view();
-    return page_data(status_reply(controller_, -1, window_figures(), health(), &v, fleet ? &*fleet : nullptr),
+    const auto ev = evidences(runtime_);
+    return page_data(status_reply(controller_, -1, window_figures(), health(), &v, fleet ? &*fleet : nullptr, &ev),
                      history_reply(controller_.state(), {}, page_history_entries), series_, *cfg_);
   });
   data_plane_.on_stop([this, alive = alive_] {
@@ -150,6 +152,7 @@ std::string ControlServer::start(Inherited* inherited) {
     fleet_ = std::make_unique<Fleet>(ioc_, cfg, instance_name(cfg, admin.port), admin.text, owner);
     if (auto problem = fleet_->start(); !problem.empty()) return problem;
   }
+  start_notifications();
   socket_.start_accepting();
   do_tick();
   start_health_checks();
@@ -167,6 +170,7 @@ void ControlServer::stop() {
     socket_.close();
   }
   tick_timer_.cancel();
+  notifier_.stop();
   if (checker_) checker_->stop();
   if (fleet_ && !handed_over()) fleet_->stop();
 }
@@ -291,6 +295,7 @@ void ControlServer::apply_change(Controller::Decision d, Done done, bool by_watc
   spdlog::info("{}: {}{} by uid {} pid {}: {} -> {}", ss.name, entry.command, args, entry.uid, entry.pid,
                weights_text(before), weights_text(ss.weights));
   const int service = d.service;
+  publish_change(entry, si, true);
   publish([this, service, done = std::move(done), alive = alive_] {
     if (!*alive) return;
     const auto v = verdicts(runtime_);
@@ -329,6 +334,7 @@ void ControlServer::on_transition(const health::Transition& t) {
   } else {
     spdlog::warn("server {}/{} down: {}", routing::color_name(s.color), s.endpoint.text, t.reason);
   }
+  publish_health(t);
   health_changed();
 }
 
@@ -379,6 +385,7 @@ void ControlServer::evaluate_rollouts(const std::vector<ServiceWindow>& windows)
     runtime.verdict.clear();
     // The sequential evidence belongs to one rollout: it ends with it, and only then.
     if (!under_watch(ss)) runtime.sequential.reset();
+    if (!under_watch(ss)) note_verdict(si, nullptr);
     if (!under_watch(ss) || runtime.rollout_queued || changes_frozen()) continue;
     std::optional<watchdog::Verdict> verdict;
     if (svc.watchdog.enabled && si < figures.size() && svc.watchdog.method == config::WatchdogMethod::sequential) {
@@ -395,6 +402,7 @@ void ControlServer::evaluate_rollouts(const std::vector<ServiceWindow>& windows)
                                    svc.watchdog, routing::color_name(routing::other(target)));
       runtime.verdict = verdict->reason;
     }
+    note_verdict(si, verdict ? &*verdict : nullptr);
     const auto step = next_step(svc, ss, verdict, now_ms);
     if (step.kind != RolloutStep::Kind::rollback) runtime.dry_run_logged = watchdog::Rule::none;
     if (step.kind == RolloutStep::Kind::hold) continue;
