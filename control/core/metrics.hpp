@@ -4,6 +4,7 @@
 /// the watchdog's figures over its window, and the rollout phase.
 /// Pure: a function of what it is given. Thread: control.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -29,5 +30,14 @@ namespace bgproxy::control {
 std::string render_metrics(const config::Config& cfg, const State& state, const std::vector<ServiceRuntime>& runtime,
                            const std::vector<routing::ServerInfo>& servers, const health::Tracker* health,
                            const WindowFigures& figures, const FleetView* fleet = nullptr);
+
+/// Webhook notifications (README "Notifications"), as bgproxy_notifications_total{result}.
+struct NotificationCounts {
+  std::uint64_t sent = 0;     ///< delivered: the receiver answered 2xx
+  std::uint64_t failed = 0;   ///< given up after every attempt
+  std::uint64_t dropped = 0;  ///< never sent: the receiver's queue was full, or bgproxy stopped
+  std::uint64_t retried = 0;  ///< attempts after a failed one
+};
+std::string render_notification_metrics(const NotificationCounts& c);
 
 }  // namespace bgproxy::control

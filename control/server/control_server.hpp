@@ -8,6 +8,7 @@
 /// others' changes taken from the watch), control_server_reload.cpp (a reload's control-plane
 /// part), control_server_release.cpp (`bgctl release`: smoke requests, then the canary),
 /// control_server_upgrade.cpp (the old process's side of a binary upgrade),
+/// control_server_events.cpp (the change feed's subscribers and events, webhook notifications),
 /// control_socket.cpp (listening, connections, lines).
 /// Thread: control.
 
@@ -27,6 +28,7 @@
 #include "bgproxy/api/data_plane.hpp"
 #include "bgproxy/health/tracker.hpp"
 #include "control/core/controller.hpp"
+#include "control/core/event_feed.hpp"
 #include "control/core/fleet_view.hpp"
 #include "control/core/series_ring.hpp"
 #include "control/core/service_runtime.hpp"
@@ -35,6 +37,7 @@
 #include "control/server/control_socket.hpp"
 #include "control/server/fleet.hpp"
 #include "control/server/health_checker.hpp"
+#include "control/server/notifier.hpp"
 #include "control/server/takeover.hpp"
 
 namespace bgproxy::control {
@@ -84,6 +87,7 @@ class ControlServer final : private Connection::Handler, private Fleet::Owner {
   // Connection::Handler
   void on_line(std::string line, const Peer& peer, Done reply) override;
   void on_takeover(std::shared_ptr<Connection> c, std::int32_t pid) override;
+  void on_events(std::shared_ptr<Connection> c, const Command& command) override;
 
   // The queue: one command or task at a time, each running until its Done.
   void submit(Pending p);
@@ -149,6 +153,20 @@ class ControlServer final : private Connection::Handler, private Fleet::Owner {
   std::int64_t fleet_revision() const;
   std::optional<FleetView> fleet_view() const;
 
+  // control_server_events.cpp
+  /// Sends `e` to the change feed's subscribers and the notifier; fills in the instance.
+  void publish_event(Event e);
+  /// This bgproxy in events: its fleet instance name, else the host name.
+  std::string instance() const;
+  /// The events of a committed change (`entry`, now in controller_'s state).
+  /// @param here made by this instance, not taken from the fleet
+  void publish_change(const HistoryEntry& entry, std::size_t service, bool here);
+  void publish_health(const health::Transition& t);
+  /// The watchdog's verdict of this tick (null: not watching); an event when the outcome changed.
+  void note_verdict(std::size_t service, const watchdog::Verdict* verdict);
+  /// The notifier as a listener of the feed, with `notify:` of cfg_ and its metric.
+  void start_notifications();
+
   // control_server_reload.cpp
   /// The control plane's part of a reload: state reconciled with `next` and saved, health
   /// carried over by (service, color, address), the first table; applied by the plan's commit.
@@ -197,6 +215,9 @@ class ControlServer final : private Connection::Handler, private Fleet::Owner {
   boost::asio::steady_timer upgrade_timer_;  ///< how long the new binary may take to ask for the sockets
   std::uint64_t table_version_ = 1;
   Peer self_;  ///< who the watchdog's changes are recorded as
+  EventFeed events_;
+  Notifier notifier_;
+  std::map<std::string, watchdog::Outcome> last_outcome_;  ///< by service name: the last verdict published
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

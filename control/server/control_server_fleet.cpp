@@ -127,6 +127,10 @@ void ControlServer::take_shared(const std::string& service, std::int64_t mod_rev
   fleet_->set_revision(fleet_revision());
   if (doc->by != fleet_->instance()) {
     spdlog::info("cluster: applied {} rev {} from instance {} ({})", service, mod_revision, doc->by, doc->change);
+    // The feed of every member tells of every change; its maker alone notifies (Event::here).
+    const auto& history = controller_.state().history;
+    const auto last = std::find_if(history.rbegin(), history.rend(), [&](const auto& e) { return e.service == service; });
+    if (last != history.rend()) publish_change(*last, static_cast<std::size_t>(si), false);
   }
   publish([] {});
 }

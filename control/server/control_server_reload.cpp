@@ -49,6 +49,7 @@ api::DataPlane::ReloadPlan ControlServer::prepare_reload(std::shared_ptr<const c
     tracker_.reset();
     tracker_.emplace(std::move(n->tracker));
     start_health_checks();
+    notifier_.configure(cfg_->notify);
     if (fleet_) fleet_->refresh();
   };
   return {{}, table, std::move(commit)};

@@ -24,6 +24,8 @@ namespace {
 
 constexpr auto idle_timeout = std::chrono::seconds(60);
 constexpr auto linger_time = std::chrono::seconds(1);
+/// How long a dropped change-feed subscriber gets to take its final error line.
+constexpr auto drop_grace = std::chrono::seconds(1);
 
 Peer peer_of(local::socket& s) {
   ucred cred{};
@@ -41,6 +43,47 @@ void Connection::close() {
   error_code ignored;
   timer_.cancel();
   socket_.close(ignored);
+  if (auto closed = std::exchange(closed_, nullptr)) closed();
+}
+
+void Connection::stream(std::string first, std::function<Chunk()> pull, std::function<void()> closed) {
+  pull_ = std::move(pull);
+  closed_ = std::move(closed);
+  streaming_ = true;
+  timer_.cancel();  // a subscriber may stay quiet for hours
+  watch_for_eof();
+  write_chunk(std::move(first) + '\n', false);
+}
+
+void Connection::wake() {
+  if (!streaming_ || writing_ || !socket_.is_open()) return;
+  Chunk c = pull_();
+  if (!c.lines.empty()) write_chunk(std::move(c.lines), c.last);
+}
+
+void Connection::finish_soon() {
+  if (!streaming_) return;
+  arm(drop_grace);
+  wake();
+}
+
+void Connection::write_chunk(std::string lines, bool last) {
+  out_ = std::move(lines);
+  writing_ = true;
+  // Asio writes what the socket takes now and waits for the rest in epoll: the control thread
+  // never blocks on a client, however slowly it reads.
+  net::async_write(socket_, net::buffer(out_), [self = shared_from_this(), last](error_code ec, std::size_t) {
+    self->writing_ = false;
+    if (ec || last) return self->close();
+    self->wake();
+  });
+}
+
+void Connection::watch_for_eof() {
+  socket_.async_read_some(net::buffer(scratch_), [self = shared_from_this()](error_code ec, std::size_t) {
+    if (ec) return self->close();
+    self->watch_for_eof();  // a subscriber has nothing to say; what it sends is ignored
+  });
 }
 
 void Connection::write(std::string reply, bool then_close) {
@@ -91,6 +134,9 @@ void Connection::on_read(error_code ec, std::size_t n) {
   if (!line.empty() && line.back() == '\r') line.pop_back();
   timer_.cancel();
   if (const auto pid = parse_takeover(line)) return handler_.on_takeover(shared_from_this(), *pid);
+  if (line.find("\"events\"") != std::string::npos) {
+    if (auto c = parse_command(line); c && c->kind == CommandKind::events) return handler_.on_events(shared_from_this(), *c);
+  }
   handler_.on_line(std::move(line), peer_, [self = shared_from_this()](std::string reply) {
     self->write(std::move(reply), false);
   });

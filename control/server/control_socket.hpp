@@ -18,6 +18,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "control/core/command.hpp"
 #include "control/core/controller.hpp"
 
 namespace bgproxy::control {
@@ -37,6 +38,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     /// {"command":"takeover","pid":N}: a new bgproxy asks for the listening sockets. The
     /// connection reads nothing more by itself; the handler writes on it, awaits a line or closes it.
     virtual void on_takeover(std::shared_ptr<Connection> c, std::int32_t pid) = 0;
+    /// {"command":"events"}: the client subscribes to the change feed. Answered off the command
+    /// queue: a subscriber waits for nobody. The handler calls stream() or writes a refusal.
+    virtual void on_events(std::shared_ptr<Connection> c, const Command& command) = 0;
 
    protected:
     ~Handler() = default;
@@ -56,6 +60,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// drains what the client still sends for a moment, and closes.
   void write(std::string reply, bool then_close);
 
+  /// What a streaming connection writes next: lines ending with '\n', and whether they are the last.
+  struct Chunk {
+    std::string lines;
+    bool last = false;
+  };
+  /// Turns the connection into a one-way stream (the change feed): writes `first`, then whatever
+  /// `pull` gives each time wake() says there is more, one write at a time, never waiting on the
+  /// client; reads only to notice it leaving. `closed` runs once when the connection ends.
+  void stream(std::string first, std::function<Chunk()> pull, std::function<void()> closed);
+  /// A streaming connection has more to write (or its last line: see finish_soon()).
+  void wake();
+  /// The stream ends: whatever cannot be written within a moment (a client that stopped
+  /// reading) is given up and the connection closed.
+  void finish_soon();
+
   /// Waits up to `limit` for one more line: `done(true, line)`, or `done(false, "")` on EOF,
   /// error or time-out; the connection is closed once `done` returns.
   void await_line(std::chrono::steady_clock::duration limit, std::function<void(bool, std::string)> done);
@@ -66,6 +85,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_read(boost::system::error_code ec, std::size_t n);
   void linger();
   void linger_more();
+  void watch_for_eof();
+  void write_chunk(std::string lines, bool last);
 
   Socket socket_;
   boost::asio::steady_timer timer_;  ///< the deadline of whatever the connection waits for
@@ -74,6 +95,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string buffer_;  ///< read, not yet handed over (a client may send several lines at once)
   std::string out_;     ///< the answer being written
   std::array<char, 4096> scratch_{};
+  // A streaming connection (the change feed).
+  std::function<Chunk()> pull_;
+  std::function<void()> closed_;
+  bool streaming_ = false;
+  bool writing_ = false;
 };
 
 /// The listening side: binds control.socket, accepts, and keeps track of the connections so that

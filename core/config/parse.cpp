@@ -116,6 +116,8 @@ private:
   void timeouts(const YAML::Node& n, const std::string& path, Timeouts& out);
   AccessLog access_log(const YAML::Node& n, const std::string& path);
   void cluster(const YAML::Node& n, const std::string& path, Cluster& out);
+  void notify(const YAML::Node& n, const std::string& path, Notify& out);
+  Webhook webhook(const YAML::Node& n, const std::string& path);
   void etcd(const YAML::Node& n, const std::string& path, Cluster& out);
   EtcdEndpoint etcd_endpoint(const YAML::Node& n, const std::string& path);
   Service service(const YAML::Node& n, const std::string& path);
@@ -240,7 +242,7 @@ Config Parser::run(const YAML::Node& root) {
   if (!root.IsNull() && !root.IsMap())
     fail_at(std::max(line_of(root), 1), "", std::string("expected a map at the top level, got ") + kind_name(root));
   const Fields f = map(root, "", {"listen", "admin", "control", "state_file", "threads", "limits", "timeouts",
-                                  "http2", "access_log", "cluster", "services"});
+                                  "http2", "access_log", "cluster", "notify", "services"});
   lines_[""] = std::max(line_of(root), 1);
   if (auto e = f.find("listen")) cfg.listen = listeners(e->value, "listen");
   if (auto e = f.find("admin")) admin(e->value, "admin", cfg.admin);
@@ -252,6 +254,7 @@ Config Parser::run(const YAML::Node& root) {
   if (auto e = f.find("http2")) http2(e->value, "http2", cfg.http2);
   if (auto e = f.find("access_log")) cfg.access_log = access_log(e->value, "access_log");
   if (auto e = f.find("cluster")) cluster(e->value, "cluster", cfg.cluster);
+  if (auto e = f.find("notify")) notify(e->value, "notify", cfg.notify);
 
   const Entry* svcs = f.find("services");
   if (svcs == nullptr) fail_at(lines_[""], "services", "at least one service is required");
@@ -417,6 +420,67 @@ void Parser::cluster(const YAML::Node& n, const std::string& path, Cluster& out)
     });
     if (!ok) fail(e->value, join(path, e->name), "letters, digits, '-', '_', '.' and ':' only, got " + quoted(out.instance));
   }
+}
+
+void Parser::notify(const YAML::Node& n, const std::string& path, Notify& out) {
+  const Fields f = map(n, path, {"webhooks"});
+  if (auto e = f.find("webhooks")) {
+    const auto items = list(e->value, join(path, e->name));
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      out.webhooks.push_back(webhook(items[i], index(join(path, e->name), i)));
+    }
+  }
+}
+
+Webhook Parser::webhook(const YAML::Node& n, const std::string& path) {
+  const Fields f = map(n, path, {"url", "events", "format", "timeout"});
+  Webhook w;
+  const Entry* url = f.find("url");
+  if (url == nullptr) fail(n, join(path, "url"), "required (http://HOST:PORT/PATH)");
+  w.url = text(url->value, join(path, url->name));
+  // Plain HTTP only: receivers sit next to the proxy or behind a relay that adds TLS.
+  constexpr std::string_view scheme = "http://";
+  std::string_view rest = w.url;
+  const auto bad_url = [&] {
+    fail(url->value, join(path, url->name), "expected http://HOST[:PORT]/PATH, got " + quoted(w.url));
+  };
+  if (!rest.starts_with(scheme)) bad_url();
+  rest.remove_prefix(scheme.size());
+  const auto slash = rest.find('/');
+  const std::string_view authority = rest.substr(0, slash);
+  w.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  const bool has_port = authority.rfind(':') != std::string_view::npos && authority.back() != ']';
+  const auto parsed = detail::parse_endpoint(has_port ? std::string(authority) : std::string(authority) + ":80", false);
+  if (authority.empty() || !parsed || w.target.find_first_of(" \t\r\n#") != std::string::npos) bad_url();
+  w.host = parsed->host;
+  w.port = parsed->port;
+  if (auto e = f.find("events")) {
+    static constexpr std::string_view kinds[] = {"switch", "canary_step", "verdict", "rollback",
+                                                 "promoted", "health", "release"};
+    const auto items = list(e->value, join(path, e->name));
+    if (items.empty()) fail(e->value, join(path, e->name), "at least one event is required");
+    w.events.clear();
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const auto item_path = index(join(path, e->name), i);
+      std::string kind = scalar(items[i], item_path);
+      if (std::find(std::begin(kinds), std::end(kinds), kind) == std::end(kinds)) {
+        fail(items[i], item_path, "expected one of switch, canary_step, verdict, rollback, promoted, health, "
+                                  "release, got " + quoted(kind));
+      }
+      w.events.push_back(std::move(kind));
+    }
+  }
+  if (auto e = f.find("format")) {
+    const std::string format = scalar(e->value, join(path, e->name));
+    if (format == "json") w.format = Webhook::Format::json;
+    else if (format == "slack") w.format = Webhook::Format::slack;
+    else fail(e->value, join(path, e->name), "expected json or slack, got " + quoted(format));
+  }
+  if (auto e = f.find("timeout")) {
+    w.timeout = duration(e->value, join(path, e->name));
+    if (w.timeout.count() <= 0) fail(e->value, join(path, e->name), "must be greater than 0");
+  }
+  return w;
 }
 
 void Parser::etcd(const YAML::Node& n, const std::string& path, Cluster& out) {

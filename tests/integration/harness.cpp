@@ -849,6 +849,7 @@ std::string render_config(const ProxyConfig& cfg, const fs::path& dir, int index
     std::string line;
     while (std::getline(cl, line)) y << "  " << line << "\n";
   }
+  y << cfg.top_extra;
   y << "services:\n";
   y << "  - name: " << cfg.service_name << "\n";
   y << "    match: { host: \"" << cfg.match_host << "\", path_prefix: \"" << cfg.path_prefix << "\" }\n";

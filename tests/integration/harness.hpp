@@ -324,6 +324,7 @@ struct ProxyConfig {
   std::string protocols;  ///< raw YAML value of `protocols:` on every listener (e.g. "[http/1.1, h2c]"); empty = default
   std::string blue_tls;  ///< raw YAML value of `blue.tls:` (upstream TLS); empty = plain
   std::string cluster;  ///< raw YAML lines of the top-level `cluster:` section, indented by 2 spaces; empty = none
+  std::string top_extra;  ///< raw top-level YAML lines (e.g. a `notify:` section), added as they are
 };
 
 /// Renders the YAML for `cfg`, with the control socket and state file in `dir`.

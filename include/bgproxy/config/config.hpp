@@ -218,6 +218,25 @@ struct Cluster {
   std::string instance;  ///< this instance's name; empty = hostname:admin port
 };
 
+/// One receiver of `notify.webhooks` (README "Notifications"): a POST per selected event.
+struct Webhook {
+  enum class Format : std::uint8_t { json, slack };
+  std::string url;  ///< as written: http://HOST:PORT/PATH
+  std::string host;
+  std::uint16_t port = 80;
+  std::string target = "/";  ///< the path (and query) the POST goes to
+  /// Event kinds to send (switch, canary_step, verdict, rollback, promoted, health, release);
+  /// left out: all but verdict.
+  std::vector<std::string> events{"switch", "canary_step", "rollback", "promoted", "health", "release"};
+  Format format = Format::json;
+  Duration timeout = std::chrono::seconds(2);  ///< one attempt: connect, send, answer
+};
+
+/// `notify:` — who hears about changes. Absent: nobody.
+struct Notify {
+  std::vector<Webhook> webhooks;
+};
+
 struct Config {
   std::string source_path;  ///< file it was read from, for messages
   std::vector<Listener> listen{Listener{Endpoint{"0.0.0.0:8080", "0.0.0.0", 8080}, {}}};
@@ -230,6 +249,7 @@ struct Config {
   Http2 http2;
   AccessLog access_log;
   Cluster cluster;
+  Notify notify;
   std::vector<Service> services;
 };
 
