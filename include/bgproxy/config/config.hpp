@@ -177,6 +177,25 @@ struct Canary {
   Duration interval = std::chrono::seconds(60);
 };
 
+/// `shadow.compare` (SPEC §14): what of a mirrored pair's answers is compared.
+struct ShadowCompare {
+  bool status = true;
+  std::vector<std::string> headers{"content-type"};  ///< lower-case names
+  bool body = true;  ///< bytes, or field by field when both bodies are JSON
+  /// Header names (lower-case) and JSON paths ("$.timestamp", "$.items[*].id") left out.
+  std::vector<std::string> ignore;
+};
+
+/// `shadow:` (SPEC §14): a share of eligible requests also sent to the idle color, whose answers
+/// are compared with the client's and thrown away. percent_bp 0 = off.
+struct Shadow {
+  std::uint32_t percent_bp = 0;  ///< 0..10000 (percent × 100), like weights
+  std::vector<std::string> methods{"GET", "HEAD"};  ///< upper-case
+  std::uint64_t max_body_bytes = 64 * 1024;  ///< larger requests are not mirrored
+  std::uint32_t max_in_flight = 64;          ///< per worker; beyond it a shadow is dropped
+  ShadowCompare compare;
+};
+
 struct Service {
   std::string name;
   Match match;
@@ -191,6 +210,7 @@ struct Service {
   HealthCheck health_check;
   Watchdog watchdog;
   Canary canary;
+  Shadow shadow;
 };
 
 /// One etcd client URL: `http://host:port` or `https://host:port` (port 2379 when left out).

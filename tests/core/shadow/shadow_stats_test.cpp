@@ -1,0 +1,179 @@
+// shadow::ServiceShadowStats (SPEC §14): counts per field and per kind of pair, bounded samples,
+// the paired latency's signs and histograms, and a merge that adds up in any grouping.
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "bgproxy/shadow/shadow_stats.hpp"
+
+namespace bgproxy::shadow {
+namespace {
+
+PairResult pair_with(std::vector<std::string> compared, std::vector<std::string> differing) {
+  PairResult p;
+  p.compared = std::move(compared);
+  for (auto& f : differing) p.differences.push_back({f, "p-" + f, "s-" + f});
+  return p;
+}
+
+TEST(ShadowStats, CountsResultsPerShadowColor) {
+  ServiceShadowStats s;
+  s.count(1, Result::compared);
+  s.count(1, Result::compared);
+  s.count(1, Result::dropped);
+  s.count(0, Result::failed);
+  s.count(0, Result::skipped);
+  EXPECT_EQ(s.requests[1], (std::array<std::uint64_t, 4>{2, 1, 0, 0}));
+  EXPECT_EQ(s.requests[0], (std::array<std::uint64_t, 4>{0, 0, 1, 1}));
+}
+
+TEST(ShadowStats, CrossColorAndNoisePairsCountApart) {
+  ServiceShadowStats s;
+  s.record(pair_with({"status", "$.ts", "$.price"}, {"$.ts", "$.price"}), false, "/a", 0.010, 0.012);
+  s.record(pair_with({"status", "$.ts", "$.price"}, {"$.ts"}), false, "/b", 0.010, 0.012);
+  s.record(pair_with({"status", "$.ts", "$.price"}, {"$.ts"}), true, "/c", 0.010, 0.012);
+  const auto& ts = s.fields.at("$.ts");
+  EXPECT_EQ(ts.compared, 2u);
+  EXPECT_EQ(ts.differing, 2u);
+  EXPECT_EQ(ts.noise_compared, 1u);
+  EXPECT_EQ(ts.noise_differing, 1u);
+  const auto& price = s.fields.at("$.price");
+  EXPECT_EQ(price.compared, 2u);
+  EXPECT_EQ(price.differing, 1u);
+  EXPECT_EQ(price.noise_compared, 1u);
+  EXPECT_EQ(price.noise_differing, 0u);
+  EXPECT_EQ(s.fields.at("status").compared, 2u);
+  EXPECT_EQ(s.fields.at("status").differing, 0u);
+  // Samples and latency come from cross-color pairs only.
+  ASSERT_EQ(s.samples.size(), 3u);
+  EXPECT_EQ(s.samples[0].path, "/a");
+  EXPECT_EQ(s.samples[0].difference.field, "$.ts");
+  EXPECT_EQ(s.samples[2].path, "/b");
+  EXPECT_EQ(s.samples[2].difference.shadow, "s-$.ts");
+  EXPECT_EQ(s.pairs, 2u);
+}
+
+TEST(ShadowStats, SamplesKeepTheNewestEight) {
+  ServiceShadowStats s;
+  for (int i = 0; i < 20; ++i) s.record(pair_with({"body"}, {"body"}), false, "/r" + std::to_string(i), 0.001, 0.001);
+  ASSERT_EQ(s.samples.size(), max_samples);
+  EXPECT_EQ(s.samples.front().path, "/r12");
+  EXPECT_EQ(s.samples.back().path, "/r19");
+}
+
+TEST(ShadowStats, SamplePathIsCut) {
+  ServiceShadowStats s;
+  s.record(pair_with({"body"}, {"body"}), false, "/" + std::string(200, 'p'), 0.001, 0.001);
+  EXPECT_EQ(s.samples[0].path, "/" + std::string(79, 'p') + "...");
+}
+
+TEST(ShadowStats, PairedLatencySignsAndBuckets) {
+  ServiceShadowStats s;
+  const PairResult same = pair_with({"status"}, {});
+  s.record(same, false, "/", 0.010, 0.013);   // +3 ms
+  s.record(same, false, "/", 0.010, 0.0105);  // +0.5 ms
+  s.record(same, false, "/", 0.010, 0.008);   // -2 ms
+  s.record(same, false, "/", 0.010, 0.010);   // tie
+  s.record(same, true, "/", 0.010, 0.500);    // noise pair: no latency
+  EXPECT_EQ(s.pairs, 4u);
+  EXPECT_EQ(s.shadow_slower, 2u);
+  EXPECT_EQ(s.shadow_faster, 1u);
+  EXPECT_EQ(s.slower_buckets[latency_bucket(0.003)], 1u);
+  EXPECT_EQ(s.slower_buckets[latency_bucket(0.0005)], 1u);
+  EXPECT_EQ(s.faster_buckets[latency_bucket(0.002)], 1u);
+  std::uint64_t total = 0;
+  for (auto n : s.slower_buckets) total += n;
+  for (auto n : s.faster_buckets) total += n;
+  EXPECT_EQ(total, 3u);
+}
+
+TEST(ShadowStats, LatencyBucketsAreLog2OfNanoseconds) {
+  EXPECT_EQ(latency_bucket(1e-9), 0u);
+  EXPECT_EQ(latency_bucket(0.001), 19u);  // 1e6 ns: 2^19 = 524288 <= 1e6 < 2^20
+  EXPECT_EQ(latency_bucket(1.0), 29u);    // 2^29 = 536870912 <= 1e9 < 2^30
+  EXPECT_EQ(latency_bucket(1e30), latency_bucket_count - 1);
+  EXPECT_DOUBLE_EQ(latency_bucket_floor(19), 524288e-9);
+  EXPECT_LE(latency_bucket_floor(latency_bucket(0.0042)), 0.0042);
+  EXPECT_GT(latency_bucket_floor(latency_bucket(0.0042) + 1), 0.0042);
+}
+
+TEST(ShadowStats, FieldsBeyondTheCapGoToOther) {
+  ServiceShadowStats s;
+  for (std::size_t i = 0; i < max_fields + 10; ++i) {
+    const auto f = "$[" + std::to_string(i) + "]";
+    s.record(pair_with({f}, {f}), false, "/", 0.001, 0.001);
+  }
+  EXPECT_EQ(s.fields.size(), max_fields + 1);
+  EXPECT_EQ(s.fields.at(std::string(other_field)).compared, 10u);
+  EXPECT_EQ(s.fields.at(std::string(other_field)).differing, 10u);
+}
+
+ServiceShadowStats sample_stats(int seed) {
+  ServiceShadowStats s;
+  s.count(static_cast<std::uint8_t>(seed % 2), Result::compared);
+  s.count(1, static_cast<Result>(seed % 4));
+  for (int i = 0; i <= seed; ++i) {
+    s.record(pair_with({"status", "$.a", "$.b" + std::to_string(seed)}, {"$.a"}), i % 3 == 0,
+             "/s" + std::to_string(seed) + "/" + std::to_string(i), 0.010, 0.010 + 0.001 * (i - seed / 2));
+  }
+  return s;
+}
+
+void expect_equal(const ServiceShadowStats& x, const ServiceShadowStats& y) {
+  EXPECT_EQ(x.requests, y.requests);
+  ASSERT_EQ(x.fields.size(), y.fields.size());
+  for (const auto& [name, c] : x.fields) {
+    const auto& d = y.fields.at(name);
+    EXPECT_EQ(c.compared, d.compared) << name;
+    EXPECT_EQ(c.differing, d.differing) << name;
+    EXPECT_EQ(c.noise_compared, d.noise_compared) << name;
+    EXPECT_EQ(c.noise_differing, d.noise_differing) << name;
+  }
+  ASSERT_EQ(x.samples.size(), y.samples.size());
+  for (std::size_t i = 0; i < x.samples.size(); ++i) EXPECT_EQ(x.samples[i].path, y.samples[i].path);
+  EXPECT_EQ(x.pairs, y.pairs);
+  EXPECT_EQ(x.shadow_slower, y.shadow_slower);
+  EXPECT_EQ(x.shadow_faster, y.shadow_faster);
+  EXPECT_EQ(x.slower_buckets, y.slower_buckets);
+  EXPECT_EQ(x.faster_buckets, y.faster_buckets);
+}
+
+TEST(ShadowStats, MergeAddsEverythingAndKeepsTheOthersSamplesAsNewer) {
+  const auto a = sample_stats(3);
+  const auto b = sample_stats(6);
+  ServiceShadowStats m = a;
+  m.merge(b);
+  EXPECT_EQ(m.pairs, a.pairs + b.pairs);
+  EXPECT_EQ(m.fields.at("$.a").differing, a.fields.at("$.a").differing + b.fields.at("$.a").differing);
+  EXPECT_EQ(m.fields.at("$.b3").compared, a.fields.at("$.b3").compared);
+  EXPECT_EQ(m.fields.at("$.b6").compared, b.fields.at("$.b6").compared);
+  EXPECT_EQ(m.requests[1][0] + m.requests[0][0], 2u);
+  ASSERT_EQ(a.samples.size(), 2u);
+  ASSERT_EQ(b.samples.size(), 4u);
+  ASSERT_EQ(m.samples.size(), 6u);
+  EXPECT_EQ(m.samples.front().path, a.samples.front().path);
+  EXPECT_EQ(m.samples.back().path, b.samples.back().path);
+  m.merge(b);  // 10 samples offered: the oldest two of `a` go
+  ASSERT_EQ(m.samples.size(), max_samples);
+  EXPECT_EQ(m.samples.front().path, b.samples.front().path);
+}
+
+TEST(ShadowStats, MergeIsAssociative) {
+  const auto a = sample_stats(2);
+  const auto b = sample_stats(5);
+  const auto c = sample_stats(9);
+  ServiceShadowStats left = a;
+  left.merge(b);
+  left.merge(c);
+  ServiceShadowStats bc = b;
+  bc.merge(c);
+  ServiceShadowStats right = a;
+  right.merge(bc);
+  expect_equal(left, right);
+  ServiceShadowStats empty;
+  empty.merge(a);
+  expect_equal(empty, a);
+}
+
+}  // namespace
+}  // namespace bgproxy::shadow
