@@ -162,6 +162,10 @@ TEST_F(AdminPage, ShowsTheWeightsAndAChartThatMovesWithTraffic) {
   EXPECT_NE(before.dom.find(">green 30%<"), std::string::npos);
   EXPECT_NE(before.dom.find("<td>split</td>"), std::string::npos) << "the history table shows the split";
   EXPECT_NE(before.dom.find("window 30 s"), std::string::npos) << "the watchdog's thresholds are shown";
+  for (const auto& backend : backends_) {
+    EXPECT_NE(before.dom.find("<td>" + backend->address() + "</td><td class=\"state-up\">up</td>"), std::string::npos)
+        << "server health: " << backend->address();
+  }
   const auto idle = polyline_points(before.dom, "chart-app-rps", "blue");
   EXPECT_TRUE(std::regex_search(idle, std::regex("^[0-9]+,100.0 [0-9]+,100.0 "))) << "quiet seconds: " << idle;
   EXPECT_FALSE(rises(idle)) << "no traffic yet: " << idle;
