@@ -76,13 +76,14 @@ std::optional<json::object> parse_object(std::string_view line) {
   return std::move(v.get_object());
 }
 
-/// The service a change answer is about: the name in its "state".
+/// The service a change answer is about: the name in its "state" (one service's object, or a
+/// list of them).
 std::string answered_service(std::string_view answer_line) {
   const auto answer = parse_object(answer_line);
   const json::value* state = answer ? answer->if_contains("state") : nullptr;
-  const json::array* services = state != nullptr ? state->if_array() : nullptr;
-  if (services == nullptr || services->empty() || !services->front().is_object()) return {};
-  const json::value* name = services->front().get_object().if_contains("name");
+  if (state != nullptr && state->is_array() && !state->get_array().empty()) state = &state->get_array().front();
+  const json::object* service = state != nullptr ? state->if_object() : nullptr;
+  const json::value* name = service != nullptr ? service->if_contains("name") : nullptr;
   return name != nullptr && name->is_string() ? std::string(name->get_string()) : std::string();
 }
 
