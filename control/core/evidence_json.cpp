@@ -55,6 +55,7 @@ json::object evidence_json(const watchdog::Evidence& ev) {
   }
   json::object o{{"alpha", ev.alpha},
                  {"outcome", outcome_names[static_cast<std::size_t>(ev.outcome)]},
+                 {"bad_mean", shown(ev.log_bad)},
                  {"rules", std::move(rules)},
                  {"latency_edge_seconds", ev.latency_edge_seconds},
                  {"target", {{"requests", ev.target_requests}, {"errors", ev.target_errors}}},
@@ -75,8 +76,9 @@ std::string evidence_lines(const json::value* evidence, const std::string& inden
   if (e == nullptr) return {};
   const double alpha = number(e, "alpha");
   const std::string bar = alpha > 0 ? format("%g", 1 / alpha) : "-";
-  std::string out = indent + "evidence (alpha " + format("%g", alpha) + ": fail at BAD >= " + bar +
-                    ", pass at GOOD >= " + bar + "): " + text(e, "outcome") + "\n";
+  std::string out = indent + "evidence (alpha " + format("%g", alpha) + "): " + text(e, "outcome") +
+                    ", mean BAD " + format("%.3g", number(e, "bad_mean")) + " (fail at " + bar +
+                    "), pass when every rule's GOOD reaches " + bar + "\n";
   char buf[160];
   std::snprintf(buf, sizeof buf, "%s  %-20s %10s %10s  %s\n", indent.c_str(), "RULE", "BAD", "GOOD", "VERDICT");
   out += buf;

@@ -11,7 +11,7 @@
 
 namespace bgproxy::control {
 
-/// {"alpha":0.01,"outcome":"inconclusive","rules":[{"rule":"error_rate","bad":2.1,"good":0.4,
+/// {"alpha":0.01,"outcome":"inconclusive","bad_mean":2.5,"rules":[{"rule":"error_rate","bad":2.1,"good":0.4,
 /// "verdict":"inconclusive"},...],"error_rate_difference":{"estimate":0.01,"low":-0.02,"high":0.04}
 /// (null until both colors had requests),"latency_edge_seconds":2.0,
 /// "relative_latency_edge_seconds":0.152 (null until frozen),"target":{"requests":..,"errors":..},

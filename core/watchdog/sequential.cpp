@@ -117,10 +117,7 @@ Evidence SequentialAnalysis::evidence() const {
   ev.alpha = alpha_;
   const double bar = std::log(1 / alpha_);
   const auto rule = [bar](double log_bad, double log_good) {
-    RuleEvidence r{log_bad, log_good, Outcome::inconclusive};
-    if (log_bad >= bar) r.outcome = Outcome::fail;
-    else if (log_good >= bar) r.outcome = Outcome::pass;
-    return r;
+    return RuleEvidence{log_bad, log_good, log_good >= bar ? Outcome::pass : Outcome::inconclusive};
   };
   auto& rules = ev.rules;
   rules[0] = rule(errors_bad_.log_lambda(), -errors_good_.log_lambda());
@@ -136,10 +133,26 @@ Evidence SequentialAnalysis::evidence() const {
       r.outcome = Outcome::pass;
     }
   }
-  const auto is = [](Outcome o) { return [o](const RuleEvidence& r) { return r.outcome == o; }; };
-  const bool any_fail = std::any_of(rules.begin(), rules.end(), is(Outcome::fail));
-  const bool all_pass = std::all_of(rules.begin(), rules.end(), is(Outcome::pass));
-  ev.outcome = any_fail ? Outcome::fail : all_pass ? Outcome::pass : Outcome::inconclusive;
+  // The mean of the rules' bad evidence is an e-process when every rule's null holds (a healthy
+  // target), so failing at 1/alpha keeps the false-rollback rate ≤ alpha for all four together;
+  // the rule with the most evidence is the one that failed.
+  double top = rules[0].log_bad;
+  for (const auto& r : rules) top = std::max(top, r.log_bad);
+  double sum = 0;
+  for (const auto& r : rules) sum += std::exp(r.log_bad - top);
+  ev.log_bad = top + std::log(sum / static_cast<double>(rules.size()));
+  if (ev.log_bad >= bar) {
+    auto worst = rules.begin();
+    for (auto it = rules.begin(); it != rules.end(); ++it) {
+      if (it->log_bad > worst->log_bad) worst = it;
+    }
+    worst->outcome = Outcome::fail;
+    ev.outcome = Outcome::fail;
+  } else {
+    const bool all_pass =
+        std::all_of(rules.begin(), rules.end(), [](const RuleEvidence& r) { return r.outcome == Outcome::pass; });
+    ev.outcome = all_pass ? Outcome::pass : Outcome::inconclusive;
+  }
 
   if (target_requests_ > 0 && other_requests_ > 0) {
     // Half an event of each kind keeps the variance away from 0 before the first error.
@@ -172,6 +185,7 @@ Evidence SequentialAnalysis::evidence() const {
 Verdict SequentialAnalysis::verdict(std::string_view target_name, std::string_view other_name) const {
   const Evidence ev = evidence();
   const std::string bar = evidence_text(std::log(1 / alpha_));
+  const std::string mean = evidence_text(ev.log_bad);
   const std::string t(target_name), o(other_name);
   char buf[320];
   if (ev.outcome == Outcome::fail) {
@@ -183,15 +197,17 @@ Verdict SequentialAnalysis::verdict(std::string_view target_name, std::string_vi
     const std::string what = errors ? "errors" : "slower than " + std::to_string(std::llround(edge_ms)) + "ms";
     const std::uint64_t te = errors ? target_errors_ : i == 2 ? target_slow_ : target_slow_relative_;
     if (i % 2 == 0) {
-      std::snprintf(buf, sizeof buf, "%s evidence %s >= %s (alpha %g): %s %llu %s of %llu", sequential_rule_names[i],
-                    evidence_text(ev.rules[i].log_bad).c_str(), bar.c_str(), alpha_, t.c_str(),
+      std::snprintf(buf, sizeof buf, "%s evidence %s, mean of the rules %s >= %s (alpha %g): %s %llu %s of %llu",
+                    sequential_rule_names[i], evidence_text(ev.rules[i].log_bad).c_str(), mean.c_str(), bar.c_str(),
+                    alpha_, t.c_str(),
                     static_cast<unsigned long long>(te), what.c_str(),
                     static_cast<unsigned long long>(target_requests_));
     } else {
       const std::uint64_t oe = errors ? other_errors_ : other_slow_relative_;
-      std::snprintf(buf, sizeof buf, "%s evidence %s >= %s (alpha %g): %s %llu %s of %llu, %s %llu of %llu",
-                    sequential_rule_names[i], evidence_text(ev.rules[i].log_bad).c_str(), bar.c_str(), alpha_,
-                    t.c_str(), static_cast<unsigned long long>(te), what.c_str(),
+      std::snprintf(buf, sizeof buf,
+                    "%s evidence %s, mean of the rules %s >= %s (alpha %g): %s %llu %s of %llu, %s %llu of %llu",
+                    sequential_rule_names[i], evidence_text(ev.rules[i].log_bad).c_str(), mean.c_str(), bar.c_str(),
+                    alpha_, t.c_str(), static_cast<unsigned long long>(te), what.c_str(),
                     static_cast<unsigned long long>(target_requests_), o.c_str(), static_cast<unsigned long long>(oe),
                     static_cast<unsigned long long>(other_requests_));
     }
@@ -209,7 +225,7 @@ Verdict SequentialAnalysis::verdict(std::string_view target_name, std::string_vi
     if (!waiting.empty()) waiting += ", ";
     waiting += sequential_rule_names[i];
   }
-  std::snprintf(buf, sizeof buf, "inconclusive: evidence below %s for %s (n=%llu this step)", bar.c_str(),
+  std::snprintf(buf, sizeof buf, "inconclusive: %s not passed yet (n=%llu this step)",
                 waiting.c_str(), static_cast<unsigned long long>(step_requests_));
   return {Outcome::inconclusive, Rule::none, buf};
 }

@@ -65,7 +65,7 @@ TEST(SequentialTrack, FeedsTheDifferenceBetweenTicksAfterTheWarmUp) {
   EXPECT_EQ(ev.other_errors, 1u);
 }
 
-TEST(SequentialTrack, FourGreenErrorsRollBackAndANewStepDoesNotForgetThem) {
+TEST(SequentialTrack, FiveGreenErrorsRollBackAndANewStepDoesNotForgetThem) {
   const auto svc = service();
   std::optional<SequentialTrack> track;
   std::array<stats::ColorStats, 2> cumulative{};
@@ -76,11 +76,12 @@ TEST(SequentialTrack, FourGreenErrorsRollBackAndANewStepDoesNotForgetThem) {
   EXPECT_EQ(sequential_tick(track, svc, canary(t0), t0 + 6000, in).outcome, watchdog::Outcome::inconclusive);
   // The next step starts: the pass evidence starts again, the fail evidence goes on.
   sequential_tick(track, svc, canary(t0 + 6500), t0 + 7000, in);
-  add(cumulative, green, 20, 1);
-  add(cumulative, blue, 180, 0);
+  add(cumulative, green, 30, 2);
+  add(cumulative, blue, 270, 0);
   const auto v = sequential_tick(track, svc, canary(t0 + 6500), t0 + 12000, in);
   EXPECT_EQ(v.outcome, watchdog::Outcome::fail);
-  EXPECT_EQ(v.reason, "error_rate_relative evidence 164 >= 100 (alpha 0.01): green 4 errors of 40, blue 0 of 360");
+  EXPECT_EQ(v.reason, "error_rate_relative evidence 791, mean of the rules 201 >= 100 (alpha 0.01): "
+                      "green 5 errors of 50, blue 0 of 450");
 }
 
 TEST(SequentialTrack, ANewTargetStartsANewAnalysis) {
@@ -128,21 +129,23 @@ TEST(EvidenceJson, StatusObjectAndItsLines) {
   config::Watchdog w;
   w.method = config::WatchdogMethod::sequential;
   watchdog::SequentialAnalysis a(w, std::chrono::milliseconds(0));
-  a.observe(std::chrono::milliseconds(5000), watchdog::Second{{40, 4, 0, 0}, {360, 0, 0, 0}});
+  a.observe(std::chrono::milliseconds(5000), watchdog::Second{{50, 5, 0, 0}, {450, 0, 0, 0}});
   const boost::json::object o = evidence_json(a.evidence());
   EXPECT_EQ(o.at("outcome").as_string(), "fail");
   const auto& rules = o.at("rules").as_array();
   ASSERT_EQ(rules.size(), 4u);
   EXPECT_EQ(rules[1].at("rule").as_string(), "error_rate_relative");
-  EXPECT_NEAR(rules[1].at("bad").as_double(), 164.4, 0.1);
+  EXPECT_NEAR(rules[1].at("bad").as_double(), 790.9, 0.1);
   EXPECT_EQ(rules[1].at("verdict").as_string(), "fail");
   EXPECT_NEAR(o.at("error_rate_difference").at("estimate").as_double(), 0.1, 1e-12);
   EXPECT_TRUE(o.at("relative_latency_edge_seconds").is_null());
   const boost::json::value v = o;
   const std::string text = evidence_lines(&v, "  ");
-  EXPECT_NE(text.find("  evidence (alpha 0.01: fail at BAD >= 100, pass at GOOD >= 100): fail\n"), std::string::npos)
+  EXPECT_NE(text.find("  evidence (alpha 0.01): fail, mean BAD 201 (fail at 100), pass when every rule's GOOD "
+                      "reaches 100\n"),
+            std::string::npos)
       << text;
-  EXPECT_NE(text.find("    error_rate_relative         164"), std::string::npos) << text;
+  EXPECT_NE(text.find("    error_rate_relative         791"), std::string::npos) << text;
   EXPECT_NE(text.find("  error rate, target - other: +0.1000 (anytime 99% interval "), std::string::npos) << text;
   EXPECT_EQ(evidence_lines(nullptr, "  "), "");
 }

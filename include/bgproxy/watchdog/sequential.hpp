@@ -1,10 +1,13 @@
 #pragma once
 /// bgproxy::watchdog — the sequential watchdog (SPEC §16, `watchdog.method: sequential`): per rule,
 /// an e-process for "the target is worse than its limit" (bad) and one for "it is within it"
-/// (good), fed once per second with the counts of both colors. A rule fails when its bad evidence
-/// reaches 1/alpha and passes when its good evidence does; the verdict fails when any rule fails
-/// and passes only when every rule passes. Looking every second keeps the false-rollback rate of a
-/// healthy target ≤ alpha over the whole rollout (Ville's inequality), so the bad evidence is kept
+/// (good), fed once per second with the counts of both colors. A rule passes when its good evidence
+/// reaches 1/alpha. The verdict fails when the mean of the four rules'
+/// bad evidence reaches 1/alpha (the rule with the most is named), and passes only when every rule
+/// passes. The mean of e-processes is one while the target is healthy, so looking every second
+/// keeps the false-rollback rate ≤ alpha over the whole rollout for the four rules together
+/// (Ville's inequality); a pass needs every rule's own evidence, so a false pass stays ≤ alpha
+/// too (an intersection-union test). The bad evidence is kept
 /// for the whole rollout and never started again to dodge a near-fail; the good evidence starts
 /// again at each canary step, which has to earn its own pass.
 ///
@@ -73,6 +76,7 @@ struct ConfidenceSequence {
 struct Evidence {
   double alpha = 0.01;
   std::array<RuleEvidence, 4> rules;  ///< by SequentialRule
+  double log_bad = 0;                 ///< ln of the mean of the rules' bad evidence: fail at ln(1/alpha)
   Outcome outcome = Outcome::inconclusive;
   ConfidenceSequence error_rate_difference;
   double latency_edge_seconds = 0;
@@ -114,7 +118,8 @@ class SequentialAnalysis {
   Evidence evidence() const;
   /// The verdict, with the rule a failure broke as the threshold method names it (error_rate,
   /// error_rate_delta, p95, p95_ratio), and a reason with the evidence, e.g.
-  /// "error_rate_relative evidence 164 >= 100 (alpha 0.01): green 4 errors of 40, blue 0 of 360".
+  /// "error_rate_relative evidence 791, mean of the rules 201 >= 100 (alpha 0.01): green 5 errors of
+  /// 50, blue 0 of 450".
   Verdict verdict(std::string_view target_name, std::string_view other_name) const;
 
  private:

@@ -33,17 +33,26 @@ TEST(SequentialAnalysis, WarmUpSecondsAreLeftOut) {
   EXPECT_EQ(a.evidence().target_requests, 10u);
 }
 
-TEST(SequentialAnalysis, FourGreenErrorsAgainstNoneAtTenPercentRollBack) {
+TEST(SequentialAnalysis, FourGreenErrorsGiveE164AndTheFifthRollsBack) {
   SequentialAnalysis a(sequential(), 0ms);
   a.observe(6s, second(40, 4, 360, 0));
-  const Evidence ev = a.evidence();
+  Evidence ev = a.evidence();
   EXPECT_NEAR(std::exp(ev.rules[1].log_bad), 164.4, 0.1);
+  // The verdict weighs the mean of the four rules: (6.28 + 164.4 + 0.35 + 1) / 4 = 43 < 100.
+  EXPECT_NEAR(std::exp(ev.log_bad), (std::exp(ev.rules[0].log_bad) + 164.4 + std::exp(ev.rules[2].log_bad) + 1) / 4,
+              0.1);
+  EXPECT_EQ(ev.outcome, Outcome::inconclusive);
+  a.observe(7s, second(10, 1, 90, 0));
+  ev = a.evidence();
+  EXPECT_NEAR(std::exp(ev.rules[1].log_bad), 790.9, 0.1);
+  EXPECT_EQ(ev.outcome, Outcome::fail);
   EXPECT_EQ(ev.rules[1].outcome, Outcome::fail);
-  EXPECT_EQ(ev.rules[0].outcome, Outcome::inconclusive);  // 4 of 40 is not yet enough alone
+  EXPECT_EQ(ev.rules[0].outcome, Outcome::inconclusive);
   const Verdict v = a.verdict("green", "blue");
   EXPECT_EQ(v.outcome, Outcome::fail);
   EXPECT_EQ(v.rule, Rule::error_rate_delta);
-  EXPECT_EQ(v.reason, "error_rate_relative evidence 164 >= 100 (alpha 0.01): green 4 errors of 40, blue 0 of 360");
+  EXPECT_EQ(v.reason, "error_rate_relative evidence 791, mean of the rules 201 >= 100 (alpha 0.01): "
+                      "green 5 errors of 50, blue 0 of 450");
 }
 
 TEST(SequentialAnalysis, ThirtyPercentErrorsFailFarBelowMinRequests) {
@@ -57,7 +66,7 @@ TEST(SequentialAnalysis, ThirtyPercentErrorsFailFarBelowMinRequests) {
     now += 1s;
   }
   EXPECT_EQ(a.evidence().outcome, Outcome::fail);
-  EXPECT_EQ(seen, 12u);  // 4 errors of 12 (E 164); min_requests is 20
+  EXPECT_EQ(seen, 15u);  // 5 errors of 15; min_requests is 20
 }
 
 TEST(SequentialAnalysis, HealthyTargetPassesOnlyAfterEnoughRequests) {
@@ -152,7 +161,8 @@ TEST(SequentialAnalysis, SlowTargetFailsTheRelativeLatencyRule) {
   EXPECT_EQ(v.rule, Rule::p95_ratio);
   // The edge: 150 ms rounded up to its bucket's bound, 131,072 µs + 10 × 2,048 µs.
   EXPECT_EQ(v.reason,
-            "latency_relative evidence 2.24e+05 >= 100 (alpha 0.01): green 10 slower than 152ms of 50, blue 4 of 450");
+            "latency_relative evidence 2.24e+05, mean of the rules 5.6e+04 >= 100 (alpha 0.01): "
+            "green 10 slower than 152ms of 50, blue 4 of 450");
 }
 
 TEST(SequentialAnalysis, SlowTargetFailsTheAbsoluteLatencyRule) {
