@@ -35,11 +35,12 @@ void ServerStats::merge(const ServerStats& o) noexcept {
   }
 }
 
-void ServiceStats::merge(const ServiceStats& o) noexcept {
+void ServiceStats::merge(const ServiceStats& o) {
   colors[0].merge(o.colors[0]);
   colors[1].merge(o.colors[1]);
   failovers_from[0] += o.failovers_from[0];
   failovers_from[1] += o.failovers_from[1];
+  shadow.merge(o.shadow);
 }
 
 void RequestStats::merge(const RequestStats& o) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bgproxy/routing/routing_table.hpp"
+#include "bgproxy/shadow/shadow_stats.hpp"
 #include "bgproxy/stats/latency_histogram.hpp"
 
 namespace bgproxy::stats {
@@ -80,7 +81,8 @@ struct ServerStats {
 struct ServiceStats {
   std::array<ColorStats, 2> colors;  ///< by routing::Color
   std::uint64_t failovers_from[2]{};  ///< requests moved away from this color
-  void merge(const ServiceStats& o) noexcept;
+  shadow::ServiceShadowStats shadow;  ///< mirrored requests (SPEC §14); never in `colors`
+  void merge(const ServiceStats& o);
 };
 
 struct RequestStats {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "bgproxy/shadow/shadow_stats.hpp"
+#include "bgproxy/stats/request_stats.hpp"
 
 namespace bgproxy::shadow {
 namespace {
@@ -177,3 +178,21 @@ TEST(ShadowStats, MergeIsAssociative) {
 
 }  // namespace
 }  // namespace bgproxy::shadow
+
+namespace bgproxy::stats {
+namespace {
+
+TEST(ShadowStats, RequestStatsMergeCarriesEachServicesShadowStats) {
+  RequestStats a(2, 0);
+  RequestStats b(2, 0);
+  a.services[1].shadow.count(1, shadow::Result::compared);
+  b.services[1].shadow.count(1, shadow::Result::compared);
+  b.services[1].shadow.count(0, shadow::Result::dropped);
+  a.merge(b);
+  EXPECT_EQ(a.services[1].shadow.requests[1][0], 2u);
+  EXPECT_EQ(a.services[1].shadow.requests[0][1], 1u);
+  EXPECT_EQ(a.services[0].shadow.requests[1][0], 0u);
+}
+
+}  // namespace
+}  // namespace bgproxy::stats
