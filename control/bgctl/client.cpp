@@ -1,6 +1,8 @@
 #include "control/bgctl/client.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 
@@ -36,9 +38,11 @@ int wait_for(int fd, short events, Clock::time_point deadline) {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return ETIMEDOUT;
     pollfd p{fd, events, 0};
-    const int n = ::poll(&p, 1, static_cast<int>(left.count()));
+    // At most an hour per poll: a far deadline (an event feed followed until interrupted)
+    // would not fit poll's int.
+    const int n = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 3'600'000)));
     if (n > 0) return 0;  // ready, or an error the next call will report
-    if (n == 0) return ETIMEDOUT;
+    if (n == 0) continue;  // the loop's first line tells the deadline from an hour's slice
     if (errno != EINTR) return errno;
   }
 }

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <optional>
+#include <variant>
 #include <string>
 #include <vector>
 
@@ -87,27 +88,59 @@ std::string answered_service(std::string_view answer_line) {
   return name != nullptr && name->is_string() ? std::string(name->get_string()) : std::string();
 }
 
-/// `bgctl release --wait`: subscribes to the proxy's event feed first, so that nothing the
-/// rollout does after the release is missed, then asks for the release and follows it.
-int release_and_wait(const Invocation& inv) {
+/// The proxy's event feed, subscribed: the connection after its "subscribed" answer, or the
+/// exit code bgctl ends with (3 unreachable, 1 refused), said on stderr.
+/// @param answer if given, gets the subscription's answer line
+std::variant<ControlConnection, int> subscribe(const Invocation& inv, std::string* answer_line = nullptr) {
   const auto unreachable = [&](const ClientError& e) {
     std::cerr << "bgctl: event feed of " << inv.socket << ": " << e.reason << '\n';
     return static_cast<int>(exit_unreachable);
   };
-  const auto connect_deadline = Clock::now() + std::chrono::seconds(5);
-  auto feed = ControlConnection::open(inv.socket, connect_deadline);
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  auto feed = ControlConnection::open(inv.socket, deadline);
   if (!feed) return unreachable(feed.error());
-  std::string subscribe = R"({"command":"events")";
-  if (!inv.service.empty()) subscribe += ",\"service\":" + json::serialize(json::string(inv.service));
-  subscribe += "}";
-  if (auto sent = feed->send_line(subscribe, connect_deadline); !sent) return unreachable(sent.error());
-  auto subscribed = feed->read_line(connect_deadline);
-  if (!subscribed) return unreachable(subscribed.error());
-  if (const auto answer = parse_object(*subscribed); !answer || !answer->contains("ok") ||
-                                                     !(*answer).at("ok").is_bool() || !(*answer).at("ok").get_bool()) {
-    std::cerr << "bgctl: the proxy refused the event feed: " << *subscribed << '\n';
-    return exit_refused;
+  std::string line = R"({"command":"events")";
+  if (!inv.service.empty()) line += ",\"service\":" + json::serialize(json::string(inv.service));
+  line += "}";
+  if (auto sent = feed->send_line(line, deadline); !sent) return unreachable(sent.error());
+  auto answer = feed->read_line(deadline);
+  if (!answer) return unreachable(answer.error());
+  const auto obj = parse_object(*answer);
+  const json::value* ok = obj ? obj->if_contains("ok") : nullptr;
+  if (ok == nullptr || !ok->is_bool() || !ok->get_bool()) {
+    const json::value* error = obj ? obj->if_contains("error") : nullptr;
+    std::cerr << "bgctl: " << (error != nullptr && error->is_string() ? std::string(error->get_string()) : *answer)
+              << '\n';
+    return static_cast<int>(exit_refused);
   }
+  if (answer_line != nullptr) *answer_line = std::move(*answer);
+  return std::move(*feed);
+}
+
+/// `bgctl events`: the feed's lines as they come (the subscription's answer, then one JSON
+/// object per event) until interrupted.
+int print_events(const Invocation& inv) {
+  std::string subscribed;
+  auto feed = subscribe(inv, &subscribed);
+  if (const int* code = std::get_if<int>(&feed)) return *code;
+  std::cout << subscribed << std::endl;
+  auto& conn = std::get<ControlConnection>(feed);
+  for (;;) {
+    auto line = conn.read_line(Clock::time_point::max());
+    if (!line) {
+      std::cerr << "bgctl: event feed of " << inv.socket << ": " << line.error().reason << '\n';
+      return exit_unreachable;
+    }
+    std::cout << *line << std::endl;
+  }
+}
+
+/// `bgctl release --wait`: subscribes to the proxy's event feed first, so that nothing the
+/// rollout does after the release is missed, then asks for the release and follows it.
+int release_and_wait(const Invocation& inv) {
+  auto feed = subscribe(inv);
+  if (const int* code = std::get_if<int>(&feed)) return *code;
+  auto& conn = std::get<ControlConnection>(feed);
 
   std::string answer_line;
   const Reply r = ask(inv, &answer_line);
@@ -118,13 +151,14 @@ int release_and_wait(const Invocation& inv) {
 
   const auto deadline = Clock::now() + inv.timeout;
   for (;;) {
-    auto line = feed->read_line(deadline);
+    auto line = conn.read_line(deadline);
     if (!line) {
       if (line.error().timed_out) {
         std::cerr << "bgctl: --timeout passed before the release ended; the rollout goes on (bgctl status)\n";
         return exit_timeout;
       }
-      return unreachable(line.error());
+      std::cerr << "bgctl: event feed of " << inv.socket << ": " << line.error().reason << '\n';
+      return exit_unreachable;
     }
     const auto event = parse_object(*line);
     if (!event) continue;
@@ -158,6 +192,7 @@ int run(const std::vector<std::string>& args) {
         ::isatty(STDOUT_FILENO) == 1, std::cout);
   }
   if (inv.wait) return release_and_wait(inv);
+  if (inv.command == "events") return print_events(inv);
   const Reply r = ask(inv);
   std::cout << r.out << std::flush;
   std::cerr << r.err << std::flush;

@@ -180,6 +180,8 @@ class ControlServer final : private Connection::Handler, private Fleet::Owner {
   /// the rollout loop go on meanwhile), then the canary, queued as a change; `c` is answered
   /// with the smoke results and the new state, or why not.
   void start_release(const ClientCommand& p, const Command& c, Done done);
+  /// The `release` event of the release just committed, with what its smoke requests answered.
+  void announce_release(const boost::json::array& smoke);
 
   // control_server_upgrade.cpp
   /// `bgctl upgrade`: starts this binary again, which takes over through the control socket;

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bgproxy/tls/upstream_tls.hpp"
+#include "control/core/change_events.hpp"
 #include "control/core/replies.hpp"
 #include "control/server/control_server.hpp"
 #include "control/server/smoke_run.hpp"
@@ -43,6 +44,16 @@ std::string with_smoke(std::string answer, const boost::json::array& smoke) {
 
 }  // namespace
 
+void ControlServer::announce_release(const boost::json::array& smoke) {
+  // The release's own change is the newest history entry: its service, target and steps.
+  const auto& entry = controller_.state().history.back();
+  const auto* target = entry.args.if_contains("target");
+  const auto* steps = entry.args.if_contains("steps");
+  if (entry.command != "release" || target == nullptr || steps == nullptr || !steps->is_array()) return;
+  const auto color = target->as_string() == "blue" ? routing::Color::blue : routing::Color::green;
+  publish_event(release_event(entry.time, entry.service, instance(), color, steps->as_array(), smoke));
+}
+
 void ControlServer::start_release(const ClientCommand& p, const Command& c, Done done) {
   // Refused for the target's state before any request is made.
   const auto checked = controller_.decide(c, p.peer, now_rfc3339(), unix_ms());
@@ -59,7 +70,15 @@ void ControlServer::start_release(const ClientCommand& p, const Command& c, Done
       return controller_.release(c, d.service, peer, now_rfc3339(), unix_ms(), history);
     };
   };
-  if (c.smoke.empty()) return change(release({}), std::move(done), Origin::command, false);
+  if (c.smoke.empty()) {
+    return change(
+        release({}),
+        [this, done = std::move(done)](std::string answer) {
+          if (answer.starts_with(R"({"ok":true)")) announce_release({});
+          done(std::move(answer));
+        },
+        Origin::command, false);
+  }
 
   const auto& servers = data_plane_.servers();
   const routing::ServerInfo* smoke_server = nullptr;
@@ -98,7 +117,8 @@ void ControlServer::start_release(const ClientCommand& p, const Command& c, Done
     submit(InternalTask{
         [this, decide = release(smoke_history(results)), reply, smoke](Done task_done) {
           change(decide,
-                 [reply, smoke, task_done = std::move(task_done)](std::string answer) {
+                 [this, reply, smoke, task_done = std::move(task_done)](std::string answer) {
+                   if (answer.starts_with(R"({"ok":true)")) announce_release(smoke);
                    reply(with_smoke(std::move(answer), smoke));
                    task_done({});
                  },

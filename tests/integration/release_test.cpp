@@ -4,6 +4,7 @@
 // is refused before any request, and `--wait` follows the rollout through the event feed to
 // its end with the exit codes a pipeline reads: 0 promoted, 1 rolled back, 4 timeout.
 
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,9 @@ class ReleaseTest : public IntegrationTest {
 TEST_F(ReleaseTest, SmokeRequestsReachTheTargetThenItsCanaryStartsAndTheHistorySaysRelease) {
   start();
   wait_green("up");
+  // `bgctl events` streams the feed; the release is announced on it with its smoke results.
+  Process events({BGCTL_BIN, "-S", socket_, "events"}, dir_.path(), "events");
+  ASSERT_TRUE(events.wait_for_line(std::regex("subscribed"), Ms(5000), Stream::Stdout)) << events.stderr_text();
   // ?status= is answered by the demo backend itself: 204 and 302 can only come from green.
   const auto r = bgctl({"release", "--smoke", "/health", "--smoke", "/api/version?status=204", "--smoke",
                         "/old?status=302", "--steps", "10,100", "--interval", "1h"});
@@ -99,6 +103,15 @@ TEST_F(ReleaseTest, SmokeRequestsReachTheTargetThenItsCanaryStartsAndTheHistoryS
   EXPECT_EQ(json::serialize(entry.at("args")),
             R"({"smoke":[{"path":"/health","status":200},{"path":"/api/version?status=204","status":204},)"
             R"({"path":"/old?status=302","status":302}],"target":"green","steps":[10,100],"interval_seconds":3600})");
+
+  const auto announced = events.wait_for_line(std::regex(R"re(\{"event":"release".*)re"), Ms(5000), Stream::Stdout);
+  ASSERT_TRUE(announced) << events.stdout_text();
+  const auto release_event = json::parse(announced->at(0)).as_object();
+  EXPECT_EQ(release_event.at("service"), "app");
+  EXPECT_EQ(release_event.at("color"), "green");
+  EXPECT_EQ(json::serialize(release_event.at("steps")), "[10,100]");
+  EXPECT_EQ(release_event.at("smoke").as_array().size(), 3u);
+  EXPECT_EQ(release_event.at("smoke").at(1).at("status"), 204);
 
   // A second release while this one runs is refused.
   const auto again = bgctl({"release"});
