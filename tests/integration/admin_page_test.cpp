@@ -62,7 +62,8 @@ class AdminPage : public IntegrationTest {
   /// Loads the page in a fresh headless chromium; virtual time lets its first polls run.
   Rendered render() {
     const auto profile = dir_.path() / ("chromium-" + std::to_string(renders_++));
-    auto r = run_command({chromium_, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    // --no-sandbox: tests may run as root; --disable-dev-shm-usage: containers' /dev/shm is small.
+    auto r = run_command({chromium_, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                           "--user-data-dir=" + profile.string(), "--enable-logging=stderr", "--v=0",
                           "--virtual-time-budget=3000", "--dump-dom", page_url()},
                          dir_.path(), Ms(30000));
