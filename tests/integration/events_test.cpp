@@ -306,6 +306,40 @@ TEST_F(EventsTest, AStuckSubscriberDelaysNoAcknowledgementAndIsDropped) {
   EXPECT_LT(lines, acks.size() + 2) << "events were dropped, not all delivered";
 }
 
+TEST_F(EventsTest, ACanaryStreamsItsStartVerdictStepsAndPromotion) {
+  Proxy& p = start({}, "sticky: none\n"
+                       "watchdog: { window: 2s, min_requests: 10, max_error_rate: 0.05, bake_time: 500ms }\n"
+                       "canary: { steps: [10, 50, 100], interval: 1s }\n");
+  FeedClient feed(socket_, R"({"command":"events","service":"app"})");
+  ASSERT_TRUE(feed.line());
+  RequestLoop loop(p.port(), 3);
+  ASSERT_EQ(bgctl({"canary", "start"}).exit_code, 0);
+  std::vector<std::string> kinds;
+  std::optional<json::object> promoted;
+  while (auto l = feed.line(Ms(20000))) {
+    auto v = json::parse(*l).as_object();
+    kinds.emplace_back(v.at("event").as_string());
+    if (kinds.back() == "verdict" && kinds.size() < 4) {
+      EXPECT_EQ(v.at("outcome").as_string(), "pass") << *l;
+      EXPECT_NE(v.at("reason").as_string().find("n="), std::string::npos) << *l;
+    }
+    if (kinds.back() == "canary_step") EXPECT_GE(v.at("step").as_int64(), 1) << *l;
+    if (kinds.back() == "promoted") {
+      promoted = v;
+      break;
+    }
+  }
+  loop.stop();
+  std::string shown;
+  for (const auto& k : kinds) shown += k + " ";
+  ASSERT_TRUE(promoted) << "not promoted; events: " << shown;
+  EXPECT_EQ(promoted->at("color").as_string(), "green");
+  EXPECT_EQ(promoted->at("weights").at("green").to_number<double>(), 100.0);
+  EXPECT_EQ(kinds.front(), "switch") << shown;
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "canary_step"), 2) << shown;
+  EXPECT_GE(std::count(kinds.begin(), kinds.end(), "verdict"), 1) << shown;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Webhooks.
 
@@ -350,6 +384,32 @@ TEST_F(EventsTest, SlackFormatIsTextOnly) {
   const auto bodies = rx.wait_for(1, Ms(5000));
   ASSERT_EQ(bodies.size(), 1u);
   EXPECT_EQ(bodies[0], R"x({"text":"app: switch blue 100% / green 0% -> blue 0% / green 100% (manual)"})x");
+}
+
+TEST_F(EventsTest, AReloadChangesTheReceivers) {
+  Receiver first(200, Ms(0));
+  Receiver second(200, Ms(0));
+  Proxy& p = start(webhook(first.url()));
+  ASSERT_EQ(bgctl({"switch", "green"}).exit_code, 0);
+  ASSERT_EQ(first.wait_for(1, Ms(5000)).size(), 1u);
+
+  ProxyConfig cfg;
+  cfg.blue = {blue_->address()};
+  cfg.green = {green_->address()};
+  cfg.top_extra = webhook(second.url());
+  write_file(p.config_path(), render_config(cfg, dir_.path()));
+  ASSERT_EQ(bgctl({"reload"}).exit_code, 0);
+  ASSERT_EQ(bgctl({"switch", "blue"}).exit_code, 0);
+  const auto bodies = second.wait_for(1, Ms(5000));
+  ASSERT_EQ(bodies.size(), 1u);
+  EXPECT_EQ(json::parse(bodies[0]).at("after").at("blue").to_number<double>(), 100.0);
+  EXPECT_EQ(first.bodies().size(), 1u) << "the old receiver still hears";
+
+  cfg.top_extra = "notify: { webhooks: [ { url: \"https://example.com/x\" } ] }\n";
+  write_file(p.config_path(), render_config(cfg, dir_.path()));
+  const auto refused = bgctl({"reload"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("notify.webhooks[0].url: expected http://HOST[:PORT]/PATH"), std::string::npos) << refused.err;
 }
 
 struct Failing {
