@@ -30,11 +30,12 @@ KnobValues Knobs::load() const noexcept {
   v.idle_close_ms = idle_close_ms_.load(kRelaxed);
   v.keep_alive_timeout = keep_alive_timeout_.load(kRelaxed);
   v.keep_alive_max = keep_alive_max_.load(kRelaxed);
+  v.app_version = app_version_.load(kRelaxed);
   return v;
 }
 
 std::string Knobs::apply(std::string_view query) {
-  std::optional<std::int64_t> status, latency, health, idle, ka_timeout, ka_max;
+  std::optional<std::int64_t> status, latency, health, idle, ka_timeout, ka_max, app_version;
   std::optional<double> rate;
   bool reset = false;
   std::string error;
@@ -55,6 +56,8 @@ std::string Knobs::apply(std::string_view query) {
       ok = (ka_timeout = parse_int(v, 0, kMaxSeconds)).has_value();
     } else if (k == "keep_alive_max") {
       ok = (ka_max = parse_int(v, 0, kMaxRequests)).has_value();
+    } else if (k == "app_version") {
+      ok = (app_version = parse_int(v, 0, kMaxRequests)).has_value();
     } else if (k == "reset") {
       reset = v.empty() || v == "1" || v == "true";
     } else {
@@ -74,6 +77,7 @@ std::string Knobs::apply(std::string_view query) {
     idle_close_ms_.store(0, kRelaxed);
     keep_alive_timeout_.store(0, kRelaxed);
     keep_alive_max_.store(0, kRelaxed);
+    app_version_.store(0, kRelaxed);
     error_draws_.store(0, kRelaxed);
   }
   if (status) status_.store(static_cast<int>(*status), kRelaxed);
@@ -86,6 +90,7 @@ std::string Knobs::apply(std::string_view query) {
   if (idle) idle_close_ms_.store(static_cast<int>(*idle), kRelaxed);
   if (ka_timeout) keep_alive_timeout_.store(static_cast<int>(*ka_timeout), kRelaxed);
   if (ka_max) keep_alive_max_.store(static_cast<int>(*ka_max), kRelaxed);
+  if (app_version) app_version_.store(static_cast<int>(*app_version), kRelaxed);
   return {};
 }
 
@@ -115,6 +120,8 @@ void Knobs::append_json(std::string& out) const {
   append_number(out, v.keep_alive_timeout);
   out += ",\"keep_alive_max\":";
   append_number(out, v.keep_alive_max);
+  out += ",\"app_version\":";
+  append_number(out, v.app_version);
   out += '}';
 }
 

@@ -23,6 +23,9 @@ struct KnobValues {
   /// closed right after its M-th response, which itself still looks kept alive (no
   /// `Connection: close`): the proxy can only know from the number it was told.
   int keep_alive_max = 0;
+  /// 0 = off; else the JSON echo carries `"app_version":N`: two backends told different numbers
+  /// answer alike but for that field (shadow traffic's comparison, README "Shadow traffic").
+  int app_version = 0;
 
   /// The idle time after which a kept-alive connection is closed, in ms; 0 = never.
   int idle_limit_ms() const noexcept;
@@ -51,6 +54,7 @@ private:
   std::atomic<int> idle_close_ms_{0};
   std::atomic<int> keep_alive_timeout_{0};
   std::atomic<int> keep_alive_max_{0};
+  std::atomic<int> app_version_{0};
   std::atomic<std::uint64_t> error_draws_{0};
 };
 

@@ -4,7 +4,8 @@
 //   /health         status = knob health_status, body "ok"
 //   /_stats         {"requests","connections","open_connections"}; ?reset=1 zeroes "requests"
 //   /_knobs?k=v&... sets status, error_rate, latency_ms, health_status, idle_close_ms,
-//                   keep_alive_timeout, keep_alive_max, reset=1; answers all knobs as JSON (400 and
+//                   keep_alive_timeout, keep_alive_max, app_version (N: the echo carries
+//                   "app_version":N), reset=1; answers all knobs as JSON (400 and
 //                   no change on an unknown knob or bad value)
 //   Upgrade: websocket  echo every message with its opcode until close
 //   anything else   JSON echo of the request (counted in "requests"), shaped by the query:
@@ -380,6 +381,10 @@ private:
     append_number(body_, id_);
     body_ += ",\"request_on_connection\":";
     append_number(body_, request_on_connection_);
+    if (const int v = shared_.knobs.load().app_version; v != 0) {
+      body_ += ",\"app_version\":";
+      append_number(body_, v);
+    }
     body_ += '}';
   }
 

@@ -416,6 +416,9 @@ routing::RoutingTable Controller::table(std::uint64_t version) const {
   for (const auto& ss : state_.services) weights.push_back(ss.weights.green_bp);
   auto t = routing::build_table(*cfg_, weights, version);
   for (std::size_t si = 0; si < t.services.size(); ++si) {
+    // Shadows go to the color with no traffic; while both have some, to the rollout target.
+    const auto& ss = state_.services[si];
+    if (!at_endpoint(ss.weights) && ss.target) t.services[si].shadow_color = *ss.target;
     const auto& admin = state_.services[si].servers;
     for (auto color : {routing::Color::blue, routing::Color::green}) {
       const auto& eps = pool_of(cfg_->services[si], color).servers;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "bgproxy/weights/basis_points.hpp"
+
 namespace bgproxy::routing {
 
 bool ServiceRoute::has_usable(Color c) const noexcept {
@@ -49,6 +51,8 @@ RoutingTable build_table(const config::Config& cfg, const std::vector<std::uint3
     r.override_color = svc.override_color;
     r.expose_color_header = svc.expose_color_header;
     r.grpc = svc.grpc;
+    r.shadow = svc.shadow;
+    r.shadow_color = r.green_bp <= weights::full_bp / 2 ? Color::green : Color::blue;
     for (Color c : {Color::blue, Color::green}) {
       const auto& pool = c == Color::blue ? svc.blue : svc.green;
       auto& routes = r.servers[static_cast<std::size_t>(c)];

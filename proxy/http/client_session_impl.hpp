@@ -43,6 +43,8 @@
 #include "proxy/http/head_writer.hpp"
 #include "proxy/http/keep_alive.hpp"
 #include "proxy/http/request_target.hpp"
+#include "proxy/http/shadow_exchange.hpp"
+#include "proxy/http/shadow_policy.hpp"
 #include "proxy/net/tls_context.hpp"
 #include "proxy/net/worker.hpp"
 
@@ -206,6 +208,10 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   /// Writes the head to forward into the exchange's head (once per request, at routing time).
   void write_upstream_head();
   void send_request_head();
+  /// A copy for the shadow color, when this request is one to mirror (SPEC §14).
+  void plan_shadow();
+  /// Hands the client's answer's end to the copy, if any, and lets go of it.
+  void settle_shadow(bool answered);
   static bool final_answer_or_close(Socket& s);
   void watch_for_early_answer();
   void stop_watching_early();

@@ -26,6 +26,9 @@ void ClientSession<Stream>::relay_step(In& in, ReadBuffer& buf, Out& out, BodyFr
   if (step.take == 0 && !framing.done() && !head_pending_) return relay_read(in, buf, out, framing, dir);
 
   const auto consumed = step.take;
+  if (dir == Direction::response && ex_->shadow && consumed != 0) {
+    ex_->shadow->primary_body(std::string_view(static_cast<const char*>(buf.data().data()), consumed));
+  }
   const bool has_payload = framing.dechunk() ? !framing.payload().empty() : consumed != 0;
   if (!head_pending_ && !has_payload) {
     buf.consume(consumed);
@@ -114,6 +117,7 @@ void ClientSession<Stream>::relay_done(Direction dir) {
   switch (dir) {
     case Direction::request:
       stop_watching_early();
+      if (ex_->shadow) ex_->shadow->start();  // the client's request is out: its copy may go
       if (attempt_.duplex) {
         attempt_.request_relayed = true;  // the answer is being read already
         return;
@@ -266,6 +270,7 @@ void ClientSession<Stream>::on_response_head() {
   // connection unusable for another request.
   if (kind == BodyKind::until_eof || dechunk || worker_.draining() || !ex_->request_body.done()) req_.keep_alive = false;
   ex_->response_body.reset(kind, length, dechunk, service_route().grpc);
+  if (ex_->shadow) ex_->shadow->primary_head(res, kind == BodyKind::chunked);
 
   ResponseFraming framing;
   // 204 has no body, so no framing field (RFC 9110 §6.4.1); HEAD and 304 keep theirs as metadata.
@@ -300,6 +305,7 @@ template <class Stream>
 void ClientSession<Stream>::finish_exchange() {
   if (attempt_.duplex && !attempt_.request_relayed) attempt_.upstream_keep_alive = false;
   record_exchange(req_.status, grpc_accounted(true));
+  settle_shadow(true);
   const bool reusable = attempt_.upstream_keep_alive && upstream_->buffer.size() == 0;
   release_upstream(reusable);
   end_of_exchange();
@@ -328,6 +334,7 @@ void ClientSession<Stream>::finish_with_error(unsigned status) {
   release_upstream(false);
   req_.status = status;
   record_exchange(status);
+  settle_shadow(false);
   respond_local(status, req_.keep_alive && ex_->request_body.done());
 }
 

@@ -19,6 +19,7 @@ ClientSession<Stream>::ClientSession(Worker& worker, Stream stream, std::string 
 
 template <class Stream>
 ClientSession<Stream>::~ClientSession() {
+  settle_shadow(false);
   if (ex_) worker_.exchanges().give(std::move(ex_));
   release_upstream(false);
   // A stream is not a connection; a connection handed to HTTP/2 is counted by its new owner.
@@ -190,6 +191,7 @@ void ClientSession<Stream>::begin_request() {
   phase_ = Phase::head;
   shed_at_ = Clock::time_point::max();
   if (!ex_) ex_ = worker_.exchanges().take();
+  ex_->shadow.reset();  // an exchange that ended by a close path did not settle its copy
   req_ = Request{};
   req_.start = Clock::now();
   arm_client(settings().client_header);
@@ -303,6 +305,7 @@ void ClientSession<Stream>::on_request_head() {
   }
   // The forwarded head is written now, while the views into buffer_ hold; every attempt sends it.
   write_upstream_head();
+  plan_shadow();
   choose_server_and_connect(req_.start);
 }
 

@@ -90,6 +90,50 @@ void ClientSession<Stream>::write_upstream_head() {
                      how);
 }
 
+/// Made now, while the forwarded head and a small body are at hand; sent once the client's
+/// request is out (relay_done).
+template <class Stream>
+void ClientSession<Stream>::plan_shadow() {
+  const auto& svc = service_route();
+  const auto& sh = svc.shadow;
+  // An HTTP/1.0 client gets a de-chunked answer, an upgrade a tunnel: nothing to compare alike.
+  if (sh.percent_bp == 0 || req_.upgrade || req_.http10) return;
+  const auto& req = ex_->request_head;
+  if (!shadow_method(sh, req.method_string()) || !shadow_sampled(sh, req.method_string(), req_.target.origin_form)) {
+    return;
+  }
+  std::string_view body;
+  if (ex_->request_body.kind() != BodyKind::none) {
+    const auto len = ex_->parser->content_length();
+    // A chunked body, one over max_body_bytes, or one not all here yet is not copied: the
+    // client's request never waits for its copy.
+    if (ex_->request_body.kind() != BodyKind::length || !len || *len > sh.max_body_bytes || buffer_.size() < *len) {
+      service_stats().shadow.count(static_cast<std::uint8_t>(svc.shadow_color), shadow::Result::skipped);
+      return;
+    }
+    body = std::string_view(static_cast<const char*>(buffer_.data().data()), static_cast<std::size_t>(*len));
+  }
+  ShadowExchange::Plan plan;
+  plan.service = req_.service;
+  plan.color = svc.shadow_color;
+  plan.same_color = plan.color == req_.color;
+  if (!plan.same_color && ++worker_.shadows().planned % shadow_noise_every == 0) {
+    plan.color = req_.color;
+    plan.same_color = true;
+  }
+  plan.head_method = req_.head_method;
+  plan.request = shadow_request(ex_->head, body);
+  plan.target = std::string(req_.target.origin_form.substr(0, 200));
+  ex_->shadow = std::make_shared<ShadowExchange>(worker_, rt_, req_.table, std::move(plan));
+}
+
+template <class Stream>
+void ClientSession<Stream>::settle_shadow(bool answered) {
+  if (!ex_ || !ex_->shadow) return;
+  ex_->shadow->primary_done(answered, std::chrono::duration<double>(req_.finished - req_.start).count());
+  ex_->shadow.reset();
+}
+
 template <class Stream>
 void ClientSession<Stream>::send_request_head() {
   head_pending_ = true;

@@ -6,6 +6,7 @@
 /// body framings. A session takes one from its worker's FreeList when a request's first byte
 /// arrives and gives it back when it goes idle (issue 14).
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,8 @@
 #include "proxy/http/parsed_head.hpp"
 
 namespace bgproxy::proxy {
+
+class ShadowExchange;
 
 struct Exchange {
   Exchange() { head.reserve(1024); }
@@ -32,6 +35,9 @@ struct Exchange {
   BodyFraming request_body;
   BodyFraming response_body;
   BodyFraming upgrade_body;  ///< the backend's side of a tunnel
+  /// The copy of this request for the shadow color (SPEC §14), when it is mirrored; it hears
+  /// of the client's answer until the exchange ends.
+  std::shared_ptr<ShadowExchange> shadow;
 };
 
 }  // namespace bgproxy::proxy

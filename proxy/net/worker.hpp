@@ -105,6 +105,13 @@ class Worker {
   SlabPool& sessions() noexcept { return sessions_; }
   SlabPool& idle_waits() noexcept { return idle_waits_; }
   stats::RequestStats& stats() noexcept { return stats_; }
+  /// Mirrored requests of this worker (SPEC §14): how many are out (max_in_flight), and how
+  /// many were planned (every shadow_noise_every-th is sent to the client's own color).
+  struct ShadowCounters {
+    std::uint32_t in_flight = 0;
+    std::uint64_t planned = 0;
+  };
+  ShadowCounters& shadows() noexcept { return shadows_; }
   const Executor& executor() const noexcept { return executor_; }
   /// Coarse time, refreshed by every sweep (100 ms): good for deadlines, not for latency.
   Clock::time_point coarse_now() const noexcept { return now_; }
@@ -166,6 +173,7 @@ class Worker {
   routing::RoutingTableConstSharedPtr table_;
   UpstreamPool pool_;
   stats::RequestStats stats_;
+  ShadowCounters shadows_;
   std::vector<std::uint32_t> consecutive_failures_;  ///< by server slot
   Clock::time_point now_;
   std::uint64_t rng_state_;

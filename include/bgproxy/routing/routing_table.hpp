@@ -38,6 +38,10 @@ struct ServiceRoute {
   config::Override override_color;
   bool expose_color_header = true;
   bool grpc = false;  ///< errors are read from grpc-status (config::Service::grpc)
+  config::Shadow shadow;  ///< what is mirrored (SPEC §14); percent_bp 0 = nothing
+  /// Where shadows go: the color with no traffic, else the rollout target (set by the control
+  /// plane; build_table() picks the color with the smaller weight).
+  Color shadow_color = Color::green;
   std::array<std::vector<ServerRoute>, 2> servers;  ///< indexed by Color
 
   const std::vector<ServerRoute>& pool(Color c) const noexcept {
