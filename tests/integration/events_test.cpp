@@ -188,7 +188,7 @@ private:
 
 class EventsTest : public IntegrationTest {
 protected:
-  Proxy& start(const std::string& top_extra = {}, const std::string& service_extra = {}) {
+  Proxy& start(const std::string& top_extra = {}, const std::string& service_extra = {}, bool health_check = false) {
     blue_ = &start_backend("blue");
     green_ = &start_backend("green");
     ProxyConfig cfg;
@@ -196,6 +196,7 @@ protected:
     cfg.green = {green_->address()};
     cfg.top_extra = top_extra;
     cfg.service_extra = service_extra;
+    cfg.health_check = health_check;
     Proxy& p = start_proxy(cfg);
     socket_ = (dir_ / "control-0.sock").string();
     return p;
@@ -323,7 +324,9 @@ TEST_F(EventsTest, ACanaryStreamsItsStartVerdictStepsAndPromotion) {
       EXPECT_EQ(v.at("outcome").as_string(), "pass") << *l;
       EXPECT_NE(v.at("reason").as_string().find("n="), std::string::npos) << *l;
     }
-    if (kinds.back() == "canary_step") EXPECT_GE(v.at("step").as_int64(), 1) << *l;
+    if (kinds.back() == "canary_step") {
+      EXPECT_GE(v.at("step").as_int64(), 1) << *l;
+    }
     if (kinds.back() == "promoted") {
       promoted = v;
       break;
@@ -412,12 +415,41 @@ TEST_F(EventsTest, AReloadChangesTheReceivers) {
   EXPECT_NE(refused.err.find("notify.webhooks[0].url: expected http://HOST[:PORT]/PATH"), std::string::npos) << refused.err;
 }
 
+TEST_F(EventsTest, AServerFailingItsChecksIsAHealthEventAndANotification) {
+  Receiver rx(200, Ms(0));
+  Proxy& p = start("notify:\n  webhooks:\n    - url: " + rx.url() + "\n      events: [health]\n",
+                   "health_check: { path: /health, interval: 200ms, timeout: 100ms, rise: 2, fall: 3 }\n", true);
+  // Servers start down until their checks pass: both come up, each an event and a notification.
+  ASSERT_EQ(rx.wait_for(2, Ms(5000)).size(), 2u) << "no notification of the servers coming up";
+  FeedClient feed(socket_);
+  ASSERT_TRUE(feed.line());
+  green_->knobs("health_status=503");
+  const auto down = feed.event("health", Ms(5000));
+  ASSERT_TRUE(down) << "no health event";
+  EXPECT_EQ(down->at("color").as_string(), "green");
+  EXPECT_EQ(down->at("address").as_string(), green_->address());
+  EXPECT_EQ(down->at("state").as_string(), "down");
+  EXPECT_NE(down->at("reason").as_string().find("503"), std::string::npos) << json::serialize(*down);
+  const auto bodies = rx.wait_for(3, Ms(5000));
+  ASSERT_EQ(bodies.size(), 3u);
+  const auto n = json::parse(bodies[2]).as_object();
+  EXPECT_EQ(n.at("state").as_string(), "down");
+  EXPECT_EQ(std::string(n.at("text").as_string()).rfind("app green server " + green_->address() + " down: ", 0), 0u)
+      << n.at("text").as_string();
+  green_->knobs("health_status=200");
+  const auto up = feed.event("health", Ms(5000));
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->at("state").as_string(), "up");
+  EXPECT_TRUE(p.wait_metric("bgproxy_notifications_total", {{"result", "sent"}}, [](double v) { return v == 4; }));
+}
+
 struct Failing {
-  const char* name;
+  const char* name;  ///< the test's name suffix
   int status;
   Ms delay;
   bool down;
 };
+void PrintTo(const Failing& f, std::ostream* os) { *os << f.name; }
 
 class EventsFailingReceiverTest : public EventsTest, public ::testing::WithParamInterface<Failing> {};
 
@@ -452,9 +484,9 @@ TEST_P(EventsFailingReceiverTest, SwitchIsAcknowledgedPromptlyAndTheNotification
 }
 
 INSTANTIATE_TEST_SUITE_P(Receivers, EventsFailingReceiverTest,
-                         ::testing::Values(Failing{"slow", 200, Ms(1500), false}, Failing{"down", 200, Ms(0), true},
-                                           Failing{"500", 500, Ms(0), false}),
-                         [](const auto& info) { return std::string(info.param.name == std::string("500") ? "Answers500" : info.param.name == std::string("slow") ? "Slow" : "Down"); });
+                         ::testing::Values(Failing{"Slow", 200, Ms(1500), false}, Failing{"Down", 200, Ms(0), true},
+                                           Failing{"Answers500", 500, Ms(0), false}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace bgtest
