@@ -44,7 +44,10 @@ void EventFeed::publish(const Event& e) {
   }
   for (const auto& [id, dropped] : told) {
     const auto it = subscribers_.find(id);
-    if (it != subscribers_.end() && it->second.ready) it->second.ready(dropped);
+    if (it == subscribers_.end() || !it->second.ready) continue;
+    // A copy: taking a dropped subscriber's last line forgets it, and its ready() with it.
+    const Ready ready = it->second.ready;
+    ready(dropped);
   }
   for (const auto& l : listeners_) l(e);
 }

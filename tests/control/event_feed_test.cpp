@@ -102,5 +102,38 @@ TEST(EventFeed, ReadyMayUnsubscribeDuringPublish) {
   EXPECT_EQ(feed.take(id).lines, "");
 }
 
+TEST(EventFeed, ReadyMayTakeAtOnce) {
+  // A connection that is not writing takes what was queued at once.
+  EventFeed feed(FeedLimits{1, 1 << 20});
+  std::string written;
+  EventFeed::Id id = 0;
+  id = feed.subscribe({}, [&](bool) {
+    const auto t = feed.take(id);
+    written += t.lines + (t.last ? "<closed>" : "");
+  });
+  feed.publish(event("app"));
+  EXPECT_EQ(written, event_line(event("app")) + "\n");
+  // Taken, so the queue is empty again: the next fits, and overflows only with one more waiting.
+  feed.publish(event("app"));
+  EXPECT_EQ(feed.subscribers(), 1u);
+}
+
+TEST(EventFeed, ADroppedSubscriberTakingItsLastLineInsideReadyIsSafe) {
+  EventFeed feed(FeedLimits{1, 1 << 20});
+  std::string written;
+  EventFeed::Id id = 0;
+  bool taking = false;
+  id = feed.subscribe({}, [&](bool dropped) {
+    if (!taking && !dropped) return;  // stuck: takes nothing until dropped
+    const auto t = feed.take(id);
+    written += t.lines + (t.last ? "<closed>" : "");
+  });
+  feed.publish(event("app"));
+  taking = true;
+  feed.publish(event("app"));  // overflow: ready(true) takes the error line, the subscriber goes
+  EXPECT_EQ(written, dropped_line() + "\n<closed>");
+  EXPECT_EQ(feed.subscribers(), 0u);
+}
+
 }  // namespace
 }  // namespace bgproxy::control
