@@ -129,6 +129,12 @@ TEST_F(SequentialWatchdogTest, HealthyGreenWalksTheStepsOnEvidence) {
   EXPECT_TRUE(ev.at("error_rate_difference").is_object()) << json::serialize(ev);
   EXPECT_NE(p.metrics().find(R"(bgproxy_watchdog_evidence{service="app",rule="error_rate",direction="good"})"),
             std::string::npos);
+  // bgctl status prints the same evidence as a table.
+  const auto text = run_command({BGCTL_BIN, "-S", socket_, "status"}, dir_.path(), Ms(10000));
+  std::cout << "[ sequential ] bgctl status:\n" << text.out;
+  EXPECT_NE(text.out.find("    evidence (alpha 0.01): "), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("      error_rate_relative "), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("    error rate, target - other: "), std::string::npos) << text.out;
   auto promoted = wait_for([](const Status& s) { return s.phase == "promoted"; }, Ms(25000), &last);
   ASSERT_TRUE(promoted) << "not promoted; last: phase " << last.phase << " green " << last.green << ": " << last.verdict;
   EXPECT_EQ(promoted->green, 100.0);
