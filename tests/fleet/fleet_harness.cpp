@@ -72,6 +72,7 @@ void FleetTest::start_fleet(FleetOptions o) {
     cfg.blue = {blue_->address()};
     cfg.green = {green_->address()};
     cfg.service_extra = options_.service_extra;
+    cfg.top_extra = options_.top_extra;
     cfg.cluster = "etcd:\n"
                   "  endpoints: " + endpoints_yaml(name) + "\n"
                   "  prefix: " + options_.prefix + "\n"

@@ -39,6 +39,8 @@ struct FleetOptions {
   std::string prefix = "/bgproxy/fleet-test";
   /// Raw YAML lines added to the service (watchdog, canary, sticky ...), as ProxyConfig's.
   std::string service_extra = "sticky: none\n";
+  /// Raw top-level YAML lines (a `notify:` section), as ProxyConfig's.
+  std::string top_extra;
   /// Which etcd members an instance is given as endpoints (indexes); absent = every member.
   std::map<std::string, std::vector<std::size_t>> endpoints_of;
   /// Wait at start until every instance is connected and sees every instance as a member.
