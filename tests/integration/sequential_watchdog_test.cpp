@@ -4,7 +4,8 @@
 //     than min_requests (100 here) would need, and status names the evidence;
 //   - a healthy green walks the canary steps and is promoted, each step passed by evidence;
 //   - sparse errors (0.75 %, 3 in 400, on green; none on blue) at a 10 % split are rolled back,
-//     while the threshold method passes the same green.
+//     while the threshold method passes the same green;
+//   - in a dry run the failing verdict is logged with its evidence and nothing moves.
 // Every wait is bounded and synchronised on a `bgctl --json status` answer.
 
 #include <functional>
@@ -31,12 +32,13 @@ struct Status {
 class SequentialWatchdogTest : public IntegrationTest {
  protected:
   /// Blue and green demo backends, `sticky: none`, a 3 s window, the given watchdog method.
-  Proxy& start(const std::string& method, const std::string& alpha = "0.01") {
+  Proxy& start(const std::string& method, const std::string& alpha = "0.01", bool dry_run = false) {
     blue_ = &start_backend("blue");
     green_ = &start_backend("green");
     cfg_.blue = {blue_->address()};
     cfg_.green = {green_->address()};
-    cfg_.service_extra = "sticky: none\nwatchdog: { method: " + method + ", alpha: " + alpha +
+    cfg_.service_extra = std::string("sticky: none\nwatchdog: { ") + (dry_run ? "dry_run: true, " : "") +
+                         "method: " + method + ", alpha: " + alpha +
                          ", window: 3s, min_requests: 100, max_error_rate: 0.05, max_p95: 1s, bake_time: 2s, "
                          "max_error_rate_delta: 0.02, max_p95_ratio: 1.5 }\n";
     Proxy& p = start_proxy(cfg_);
@@ -174,6 +176,22 @@ TEST_F(SequentialWatchdogTest, SparseErrorsAreCaughtBySequentialAnalysis) {
   ASSERT_TRUE(rb) << "not rolled back; last verdict: " << last.verdict;
   std::cout << "[ sequential ] sparse errors: " << rb->reason << "\n";
   EXPECT_TRUE(std::regex_search(rb->reason, std::regex(R"(^watchdog: error_rate(_relative)? evidence )"))) << rb->reason;
+}
+
+TEST_F(SequentialWatchdogTest, DryRunLogsTheEvidenceAndChangesNothing) {
+  Proxy& p = start("sequential", "0.01", true);
+  green_->knobs("error_rate=0.3");
+  RequestLoop loop(p.port(), 2, Ms(20));
+  ctl({"split", "--green", "10"});
+  const std::regex would(R"(watchdog \(dry run\): would roll back app green: error_rate(_relative)? evidence )");
+  ASSERT_TRUE(p.process().wait_for_line(would, Ms(20000))) << p.process().stderr_text();
+  Status last;
+  // The verdict keeps failing (the evidence is never wiped) while the weights stay.
+  auto failing = wait_for([](const Status& s) { return s.verdict.rfind("error_rate", 0) == 0; }, Ms(3000), &last);
+  ASSERT_TRUE(failing) << last.verdict;
+  EXPECT_EQ(failing->phase, "canary");
+  EXPECT_EQ(failing->green, 10.0);
+  EXPECT_EQ(failing->watchdog.at("evidence").at("outcome").as_string(), "fail");
 }
 
 }  // namespace
