@@ -38,9 +38,9 @@ class Notifier::Hook : public std::enable_shared_from_this<Notifier::Hook> {
 
   void push(const Event& e) {
     if (stopped_) return;
-    if (queue_.size() >= max_queued) {
+    if (queue_.size() > max_queued) {  // the front is being sent; max_queued wait behind it
       ++counts_->dropped;
-      spdlog::warn("notify {}: queue full ({} waiting): {} event for {} dropped", cfg_.url, queue_.size(), e.kind,
+      spdlog::warn("notify {}: queue full ({} waiting): {} event for {} dropped", cfg_.url, queue_.size() - 1, e.kind,
                    e.service);
       return;
     }

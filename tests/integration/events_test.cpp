@@ -443,6 +443,24 @@ TEST_F(EventsTest, AServerFailingItsChecksIsAHealthEventAndANotification) {
   EXPECT_TRUE(p.wait_metric("bgproxy_notifications_total", {{"result", "sent"}}, [](double v) { return v == 4; }));
 }
 
+TEST_F(EventsTest, AFullWebhookQueueDropsAndCounts) {
+  Proxy& p = start(webhook("http://127.0.0.1:" + std::to_string(refused_port()) + "/hook"));
+  // One notification in its attempts, 64 waiting: of 70 switches, 5 cannot be queued.
+  FeedClient ctl(socket_, R"({"command":"status"})");
+  ASSERT_TRUE(ctl.line());
+  for (int i = 0; i < 70; ++i) {
+    ASSERT_TRUE(ctl.send(std::string(R"({"command":"switch","color":")") + (i % 2 ? "blue" : "green") + "\"}\n"));
+    const auto answer = ctl.line();
+    ASSERT_TRUE(answer && answer->find("\"ok\":true") != std::string::npos) << (answer ? *answer : "no answer");
+  }
+  const auto dropped = p.wait_metric("bgproxy_notifications_total", {{"result", "dropped"}},
+                                     [](double v) { return v >= 5; }, Ms(3000));
+  EXPECT_EQ(dropped, 5.0);
+  EXPECT_TRUE(p.process().wait_for_line(std::regex("notify http://127\\.0\\.0\\.1:\\d+/hook: queue full \\(64 waiting\\): "
+                                                   "switch event for app dropped"),
+                                        Ms(1000)));
+}
+
 struct Failing {
   const char* name;  ///< the test's name suffix
   int status;
