@@ -138,7 +138,8 @@ TEST_F(SequentialWatchdogTest, HealthyGreenWalksTheStepsOnEvidence) {
   EXPECT_NE(text.out.find("      error_rate_relative "), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("    error rate, target - other: "), std::string::npos) << text.out;
   auto promoted = wait_for([](const Status& s) { return s.phase == "promoted"; }, Ms(25000), &last);
-  ASSERT_TRUE(promoted) << "not promoted; last: phase " << last.phase << " green " << last.green << ": " << last.verdict;
+  ASSERT_TRUE(promoted) << "not promoted; last: phase " << last.phase << " green " << last.green << ": "
+                        << last.verdict;
   EXPECT_EQ(promoted->green, 100.0);
   const auto h = ctl({"history", "--limit", "10"}).at("history").as_array();
   bool advanced_on_evidence = false;
@@ -175,7 +176,8 @@ TEST_F(SequentialWatchdogTest, SparseErrorsAreCaughtBySequentialAnalysis) {
   auto rb = wait_for([](const Status& s) { return s.phase == "rolled_back"; }, Ms(25000), &last);
   ASSERT_TRUE(rb) << "not rolled back; last verdict: " << last.verdict;
   std::cout << "[ sequential ] sparse errors: " << rb->reason << "\n";
-  EXPECT_TRUE(std::regex_search(rb->reason, std::regex(R"(^watchdog: error_rate(_relative)? evidence )"))) << rb->reason;
+  EXPECT_TRUE(std::regex_search(rb->reason, std::regex(R"(^watchdog: error_rate(_relative)? evidence )")))
+      << rb->reason;
 }
 
 TEST_F(SequentialWatchdogTest, DryRunLogsTheEvidenceAndChangesNothing) {
