@@ -79,7 +79,8 @@ class Notifier::Hook : public std::enable_shared_from_this<Notifier::Hook> {
     // One deadline for the whole attempt: connect, send and the answer.
     stream_->expires_after(cfg_.timeout);
     req_ = {http::verb::post, cfg_.target, 11};
-    req_.set(http::field::host, cfg_.host + ":" + std::to_string(cfg_.port));
+    const bool v6 = cfg_.host.find(':') != std::string::npos;
+    req_.set(http::field::host, (v6 ? "[" + cfg_.host + "]" : cfg_.host) + ":" + std::to_string(cfg_.port));
     req_.set(http::field::user_agent, "bgproxy");
     req_.set(http::field::content_type, "application/json");
     req_.set(http::field::connection, "close");

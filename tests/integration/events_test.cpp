@@ -361,6 +361,8 @@ TEST_F(EventsTest, WebhookGetsTheSwitchAndTheRollbackWithItsFigures) {
   EXPECT_EQ(sw.at("text").as_string(), "app: split blue 100% / green 0% -> blue 50% / green 50% (manual)");
   EXPECT_NE(rx.heads()[0].find("POST /hook HTTP/1.1"), std::string::npos) << rx.heads()[0];
   EXPECT_NE(rx.heads()[0].find("application/json"), std::string::npos) << rx.heads()[0];
+  EXPECT_NE(rx.heads()[0].find("\r\nHost: 127.0.0.1:" + std::to_string(rx.port()) + "\r\n"), std::string::npos)
+      << rx.heads()[0];
 
   // Green fails a third of its requests: the watchdog rolls back, the receiver hears why.
   green_->knobs("error_rate=0.3");
