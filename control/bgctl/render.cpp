@@ -203,8 +203,9 @@ std::string render_status(const json::object& answer) {
         out += "off";
       } else {
         const auto dry = field(w, "dry_run");
-        out += std::string(dry && dry->is_bool() && dry->as_bool() ? "dry run" : "on") + ", window " +
-               (window ? fixed(*window, 0) + "s" : std::string("-"));
+        out += std::string(dry && dry->is_bool() && dry->as_bool() ? "dry run" : "on") + ", ";
+        if (const auto method = string_field(w, "method"); method && *method == "sequential") out += "sequential, ";
+        out += "window " + (window ? fixed(*window, 0) + "s" : std::string("-"));
         if (const auto verdict = string_field(w, "verdict")) out += ", last verdict: " + *verdict;
       }
       out += '\n';

@@ -134,6 +134,7 @@ TEST_F(SequentialWatchdogTest, HealthyGreenWalksTheStepsOnEvidence) {
   // bgctl status prints the same evidence as a table.
   const auto text = run_command({BGCTL_BIN, "-S", socket_, "status"}, dir_.path(), Ms(10000));
   std::cout << "[ sequential ] bgctl status:\n" << text.out;
+  EXPECT_NE(text.out.find("  watchdog: on, sequential, window 3s, last verdict: "), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("    evidence (alpha 0.01): "), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("      error_rate_relative "), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("    error rate, target - other: "), std::string::npos) << text.out;
