@@ -196,21 +196,17 @@ Verdict SequentialAnalysis::verdict(std::string_view target_name, std::string_vi
     const double edge_ms = (i == 2 ? ev.latency_edge_seconds : ev.relative_edge_seconds) * 1000;
     const std::string what = errors ? "errors" : "slower than " + std::to_string(std::llround(edge_ms)) + "ms";
     const std::uint64_t te = errors ? target_errors_ : i == 2 ? target_slow_ : target_slow_relative_;
-    if (i % 2 == 0) {
-      std::snprintf(buf, sizeof buf, "%s evidence %s, mean of the rules %s >= %s (alpha %g): %s %llu %s of %llu",
-                    sequential_rule_names[i], evidence_text(ev.rules[i].log_bad).c_str(), mean.c_str(), bar.c_str(),
-                    alpha_, t.c_str(),
-                    static_cast<unsigned long long>(te), what.c_str(),
-                    static_cast<unsigned long long>(target_requests_));
-    } else {
+    // Relative rules (odd) also say what the other color had.
+    char other[96] = "";
+    if (i % 2 == 1) {
       const std::uint64_t oe = errors ? other_errors_ : other_slow_relative_;
-      std::snprintf(buf, sizeof buf,
-                    "%s evidence %s, mean of the rules %s >= %s (alpha %g): %s %llu %s of %llu, %s %llu of %llu",
-                    sequential_rule_names[i], evidence_text(ev.rules[i].log_bad).c_str(), mean.c_str(), bar.c_str(),
-                    alpha_, t.c_str(), static_cast<unsigned long long>(te), what.c_str(),
-                    static_cast<unsigned long long>(target_requests_), o.c_str(), static_cast<unsigned long long>(oe),
+      std::snprintf(other, sizeof other, ", %s %llu of %llu", o.c_str(), static_cast<unsigned long long>(oe),
                     static_cast<unsigned long long>(other_requests_));
     }
+    std::snprintf(buf, sizeof buf, "%s evidence %s, mean of the rules %s >= %s (alpha %g): %s %llu %s of %llu%s",
+                  sequential_rule_names[i], evidence_text(ev.rules[i].log_bad).c_str(), mean.c_str(), bar.c_str(),
+                  alpha_, t.c_str(), static_cast<unsigned long long>(te), what.c_str(),
+                  static_cast<unsigned long long>(target_requests_), other);
     return {Outcome::fail, as_threshold[i], buf};
   }
   if (ev.outcome == Outcome::pass) {
