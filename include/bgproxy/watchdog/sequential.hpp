@@ -1,15 +1,15 @@
 #pragma once
 /// bgproxy::watchdog — the sequential watchdog (SPEC §16, `watchdog.method: sequential`): per rule,
 /// an e-process for "the target is worse than its limit" (bad) and one for "it is within it"
-/// (good), fed once per second with the counts of both colors. A rule passes when its good evidence
-/// reaches 1/alpha. The verdict fails when the mean of the four rules'
-/// bad evidence reaches 1/alpha (the rule with the most is named), and passes only when every rule
-/// passes. The mean of e-processes is one while the target is healthy, so looking every second
+/// (good), fed once per second with the counts of both colors. A rule passes when its good
+/// evidence reaches 1/alpha. The verdict fails when the mean of the four rules' bad evidence
+/// reaches 1/alpha (the rule with the most is named) and passes only when every rule passes.
+/// The mean of e-processes is itself one while the target is healthy, so looking every second
 /// keeps the false-rollback rate ≤ alpha over the whole rollout for the four rules together
-/// (Ville's inequality); a pass needs every rule's own evidence, so a false pass stays ≤ alpha
-/// too (an intersection-union test). The bad evidence is kept
-/// for the whole rollout and never started again to dodge a near-fail; the good evidence starts
-/// again at each canary step, which has to earn its own pass.
+/// (Ville's inequality); a pass needs every rule's own evidence, so a false pass stays ≤ alpha too
+/// (an intersection-union test). The bad evidence is kept for the whole rollout and never started
+/// again to dodge a near-fail; the good evidence starts again at each canary step, which has to
+/// earn its own pass.
 ///
 /// Rules and their nulls (the bad evidence is an e-process when the target is within them):
 /// - error_rate: errors among the target's requests, Wald's SPRT of p0 = max_error_rate / 2
@@ -19,9 +19,10 @@
 /// - latency: requests slower than an edge frozen on the histogram bucket boundary at or above
 ///   max_p95, SPRT of a 2.5 % share against 5 % (the p95 is above the edge when more than 5 %
 ///   are);
-/// - latency_relative: requests slower than an edge frozen from the other color's p95 before
-///   the test sees any data (its p95 × max_p95_ratio and + 50 ms, the larger), compared like
-///   errors. Choosing the edge from the data under test would void the guarantee.
+/// - latency_relative: requests slower than an edge frozen from the other color's p95 (its
+///   p95 × max_p95_ratio and + 50 ms, the larger), compared like errors; only seconds after the
+///   freeze are tested against it. Choosing the edge from the data under test would void the
+///   guarantee.
 /// A relative rule learns only from events (errors, slow requests): without any, it has nothing
 /// to say either way, and it then passes once its absolute rule has passed and its bad evidence
 /// is not above 1.
