@@ -1,6 +1,8 @@
 #include "control/core/sequential_track.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 
 namespace bgproxy::control {
 
@@ -51,7 +53,11 @@ watchdog::Verdict sequential_tick(std::optional<SequentialTrack>& track, const c
       t.analysis.observe(milliseconds(now_ms), s);
     }
     t.previous = now;
-  } else if (now_ms - t.fed_window_ms >= svc.watchdog.window.count()) {
+  } else if (const auto span_ms = std::llround(in.window_seconds * 1000);
+             span_ms > 0 && now_ms - span_ms >= std::max(t.fed_window_ms, t.analysis.counting_from().count())) {
+    // The window reaches back to the previous feed (or the warm-up's end): no request is counted
+    // twice, none after the warm-up is left out (a window spans whole ticks, often a little less
+    // than its configured length), and none of the warm-up is counted.
     t.analysis.observe(milliseconds(now_ms), watchdog::Second{counts(in.window[ti]), counts(in.window[oi])});
     t.fed_window_ms = now_ms;
   }

@@ -4,8 +4,8 @@
 /// rollout (or a new target) starts a new analysis; a new step or the bake only starts the step's
 /// pass evidence again (SequentialAnalysis::start_step), so a near-fail is never wiped.
 /// The counts fed are those of each second: the difference of this instance's cumulative stats
-/// between two ticks. In a fleet the fleet's aggregated window is fed instead, once per window
-/// length, so that the windows fed never overlap.
+/// between two ticks. In a fleet the fleet's aggregated window is fed instead, each time it reaches
+/// back to the previous feed, so that the windows fed do not overlap.
 /// Pure: the caller passes the time and the stats. Thread: control.
 
 #include <array>
@@ -36,7 +36,7 @@ struct SequentialTrack {
 struct SequentialInput {
   const std::array<stats::ColorStats, 2>* cumulative = nullptr;  ///< alone; null in a fleet
   std::array<stats::WindowCounts, 2> window;                     ///< the window (the fleet's in a fleet)
-  double window_seconds = 0;
+  double window_seconds = 0;                                     ///< the time the window spans
 };
 
 /// One tick of a service under watch: starts or follows the track, feeds the new counts, and

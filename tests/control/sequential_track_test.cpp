@@ -100,16 +100,22 @@ TEST(SequentialTrack, ANewTargetStartsANewAnalysis) {
   EXPECT_DOUBLE_EQ(track->analysis.evidence().rules[0].log_bad, 0);
 }
 
-TEST(SequentialTrack, InAFleetFeedsTheWindowOncePerWindowLength) {
-  const auto svc = service();  // window 10 s
+TEST(SequentialTrack, InAFleetFeedsTheWindowEachTimeItReachesBackToTheLastFeed) {
+  const auto svc = service();  // window 10 s; the windows span 9 s of ticks
   std::optional<SequentialTrack> track;
-  SequentialInput in{nullptr, {}, 10};
+  SequentialInput in{nullptr, {}, 9};
   in.window[green].requests = 100;
   in.window[blue].requests = 900;
   sequential_tick(track, svc, canary(t0), t0, in);
   for (std::int64_t s = 1; s <= 25; ++s) sequential_tick(track, svc, canary(t0), t0 + s * 1000, in);
-  // Fed at +10 s and +20 s: 200 green requests, never the same window twice.
+  // Fed at +14 s (the first window wholly after the 5 s warm-up) and +23 s: 200 green requests,
+  // never the same window twice.
   EXPECT_EQ(track->analysis.evidence().target_requests, 200u);
+  // A window that spans no time yet feeds nothing.
+  std::optional<SequentialTrack> empty;
+  in.window_seconds = 0;
+  for (std::int64_t s = 0; s <= 25; ++s) sequential_tick(empty, svc, canary(t0), t0 + s * 1000, in);
+  EXPECT_EQ(empty->analysis.evidence().target_requests, 0u);
 }
 
 TEST(SequentialTrack, RelativeLatencyEdgeFrozenFromTheOtherColorsWindow) {

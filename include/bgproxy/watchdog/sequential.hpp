@@ -113,6 +113,8 @@ class SequentialAnalysis {
   unsigned latency_edge() const noexcept { return latency_edge_; }
   unsigned relative_edge() const noexcept { return relative_edge_; }
 
+  /// When the current warm-up ends: seconds before it are left out.
+  std::chrono::milliseconds counting_from() const noexcept { return counting_from_; }
   /// One second's counts; a second inside a warm-up is left out.
   void observe(std::chrono::milliseconds now, const Second& s);
 
