@@ -129,6 +129,8 @@ private:
   void health_check(const YAML::Node& n, const std::string& path, HealthCheck& out);
   void watchdog(const YAML::Node& n, const std::string& path, Watchdog& out);
   void canary(const YAML::Node& n, const std::string& path, Canary& out);
+  void shadow(const YAML::Node& n, const std::string& path, Shadow& out);
+  void shadow_compare(const YAML::Node& n, const std::string& path, ShadowCompare& out);
 
   std::string file_;
   LineMap& lines_;
@@ -545,7 +547,7 @@ EtcdEndpoint Parser::etcd_endpoint(const YAML::Node& n, const std::string& path)
 Service Parser::service(const YAML::Node& n, const std::string& path) {
   if (n.IsNull()) fail(n, path, "expected a map, got nothing");
   const Fields f = map(n, path, {"name", "match", "blue", "green", "initial", "sticky", "override",
-                                 "expose_color_header", "grpc", "health_check", "watchdog", "canary"});
+                                 "expose_color_header", "grpc", "health_check", "watchdog", "canary", "shadow"});
   Service s;
   s.override_color.allow_from = {*parse_cidr("127.0.0.0/8"), *parse_cidr("::1/128")};
 
@@ -575,6 +577,7 @@ Service Parser::service(const YAML::Node& n, const std::string& path) {
   if (auto e = f.find("health_check")) health_check(e->value, join(path, "health_check"), s.health_check);
   if (auto e = f.find("watchdog")) watchdog(e->value, join(path, "watchdog"), s.watchdog);
   if (auto e = f.find("canary")) canary(e->value, join(path, "canary"), s.canary);
+  if (auto e = f.find("shadow")) shadow(e->value, join(path, "shadow"), s.shadow);
   return s;
 }
 
@@ -738,7 +741,8 @@ void Parser::watchdog(const YAML::Node& n, const std::string& path, Watchdog& ou
     fail(n, path, "expected off or a map, got " + quoted(n.Scalar()));
   }
   const Fields f = map(n, path, {"enabled", "dry_run", "window", "min_requests", "max_error_rate", "max_p95",
-                                 "bake_time", "max_error_rate_delta", "max_p95_ratio", "method", "alpha"});
+                                 "bake_time", "max_error_rate_delta", "max_p95_ratio", "method", "alpha",
+                                 "max_shadow_mismatch_rate"});
   if (auto e = f.find("enabled")) out.enabled = boolean(e->value, join(path, e->name));
   if (auto e = f.find("method")) {
     const std::string p = join(path, e->name);
@@ -756,6 +760,62 @@ void Parser::watchdog(const YAML::Node& n, const std::string& path, Watchdog& ou
   if (auto e = f.find("bake_time")) out.bake_time = duration(e->value, join(path, e->name));
   if (auto e = f.find("max_error_rate_delta")) out.max_error_rate_delta = number(e->value, join(path, e->name));
   if (auto e = f.find("max_p95_ratio")) out.max_p95_ratio = number(e->value, join(path, e->name));
+  if (auto e = f.find("max_shadow_mismatch_rate"))
+    out.max_shadow_mismatch_rate = number(e->value, join(path, e->name));
+}
+
+void Parser::shadow(const YAML::Node& n, const std::string& path, Shadow& out) {
+  const Fields f = map(n, path, {"percent", "methods", "max_body_bytes", "max_in_flight", "compare"});
+  if (auto e = f.find("percent")) out.percent_bp = percent(e->value, join(path, e->name));
+  if (auto e = f.find("methods")) {
+    const std::string p = join(path, e->name);
+    out.methods.clear();
+    const auto items = list(e->value, p);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      std::string m = token(items[i], index(p, i), "method");
+      // Methods are case-sensitive (RFC 9110 §9.1): "get" would never match a GET.
+      if (std::any_of(m.begin(), m.end(), [](char c) { return c >= 'a' && c <= 'z'; }))
+        fail(items[i], index(p, i), "methods are case-sensitive, expected upper case: " + quoted(m));
+      out.methods.push_back(std::move(m));
+    }
+  }
+  if (auto e = f.find("max_body_bytes"))
+    out.max_body_bytes = integer(e->value, join(path, e->name), std::uint64_t{16} << 20);
+  if (auto e = f.find("max_in_flight"))
+    out.max_in_flight = static_cast<std::uint32_t>(integer(e->value, join(path, e->name), 65536));
+  if (auto e = f.find("compare")) shadow_compare(e->value, join(path, e->name), out.compare);
+}
+
+void Parser::shadow_compare(const YAML::Node& n, const std::string& path, ShadowCompare& out) {
+  const Fields f = map(n, path, {"status", "headers", "body", "ignore"});
+  if (auto e = f.find("status")) out.status = boolean(e->value, join(path, e->name));
+  if (auto e = f.find("body")) out.body = boolean(e->value, join(path, e->name));
+  auto lower = [](std::string s) {
+    for (auto& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    return s;
+  };
+  if (auto e = f.find("headers")) {
+    const std::string p = join(path, e->name);
+    out.headers.clear();
+    const auto items = list(e->value, p);
+    for (std::size_t i = 0; i < items.size(); ++i) out.headers.push_back(lower(token(items[i], index(p, i), "header name")));
+  }
+  if (auto e = f.find("ignore")) {
+    const std::string p = join(path, e->name);
+    const auto items = list(e->value, p);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const std::string item_path = index(p, i);
+      const std::string s = scalar(items[i], item_path);
+      if (!s.empty() && s[0] == '$') {
+        // A JSON path as compare() writes them: "$", then ".key" or "[N]" / "[*]" steps.
+        if (s.size() > 1 && s[1] != '.' && s[1] != '[')
+          fail(items[i], item_path, "invalid JSON path " + quoted(s) + " (expected e.g. $.timestamp, $.items[*].id)");
+        out.ignore.push_back(s);
+      } else {
+        out.ignore.push_back(lower(token(items[i], item_path, "header name or JSON path")));
+      }
+    }
+  }
 }
 
 void Parser::canary(const YAML::Node& n, const std::string& path, Canary& out) {

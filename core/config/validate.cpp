@@ -105,6 +105,13 @@ void check_service(Checker& c, const std::string& p, const Service& s) {
     c.fail(wp + ".max_p95_ratio", "must be at least 1, got " + format_number(w.max_p95_ratio));
   if (!(w.alpha > 0.0 && w.alpha <= 0.5))
     c.fail(wp + ".alpha", "must be greater than 0 and at most 0.5, got " + format_number(w.alpha));
+  if (w.max_shadow_mismatch_rate && !(*w.max_shadow_mismatch_rate >= 0.0 && *w.max_shadow_mismatch_rate <= 1.0))
+    c.fail(wp + ".max_shadow_mismatch_rate",
+           "must be between 0 and 1, got " + format_number(*w.max_shadow_mismatch_rate));
+
+  const std::string sp = p + ".shadow";
+  if (s.shadow.methods.empty()) c.fail(sp + ".methods", "at least one method is required");
+  if (s.shadow.max_in_flight < 1) c.fail(sp + ".max_in_flight", "must be at least 1");
 
   const std::string cp = p + ".canary";
   const auto& steps = s.canary.steps_bp;

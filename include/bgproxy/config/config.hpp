@@ -170,6 +170,9 @@ struct Watchdog {
   Duration bake_time = std::chrono::minutes(5);
   double max_error_rate_delta = 0.02;
   double max_p95_ratio = 1.5;
+  /// SPEC §14: `canary start` and `release` are refused while the target's shadow mismatch rate
+  /// (shadow::Report::mismatch_rate) is above it, unless forced; absent = no gate.
+  std::optional<double> max_shadow_mismatch_rate;
 };
 
 struct Canary {
