@@ -47,8 +47,11 @@ FollowStep follow_event(const json::object& event, std::string_view service) {
             std::nullopt};
   }
   if (kind == "verdict") {
-    return {at + "verdict " + text_or_dash(&event, "outcome") + ": " + text_or_dash(&event, "reason") + "\n",
-            std::nullopt};
+    // A pass or inconclusive reason starts with its outcome already ("pass: error_rate ...").
+    const std::string outcome = text_or_dash(&event, "outcome");
+    const std::string reason = text_or_dash(&event, "reason");
+    const bool labelled = reason.starts_with(outcome + ":");
+    return {at + "verdict " + (labelled ? reason : outcome + ": " + reason) + "\n", std::nullopt};
   }
   if (kind == "health") {
     return {at + "server " + text_or_dash(&event, "color") + " " + text_or_dash(&event, "address") + " " +

@@ -73,8 +73,8 @@ ControlServer::ControlServer(net::io_context& ioc, api::DataPlane& data_plane)
       socket_(ioc, *this),
       tick_timer_(ioc),
       upgrade_timer_(ioc),
-      notifier_(ioc),
-      self_{static_cast<std::uint32_t>(::getuid()), static_cast<std::int32_t>(::getpid())} {}
+      self_{static_cast<std::uint32_t>(::getuid()), static_cast<std::int32_t>(::getpid())},
+      notifier_(ioc) {}
 
 ControlServer::~ControlServer() { *alive_ = false; }
 

@@ -76,8 +76,11 @@ TEST(BgctlRelease, FollowingTheFeed) {
 
   const auto verdict = follow(R"j({"event":"verdict","time":"T","service":"app","outcome":"pass",
                                   "reason":"pass: error_rate 0.000, p95 0.004s (n=120, window 30s)"})j");
-  EXPECT_EQ(verdict.line, "T  verdict pass: pass: error_rate 0.000, p95 0.004s (n=120, window 30s)\n");
+  EXPECT_EQ(verdict.line, "T  verdict pass: error_rate 0.000, p95 0.004s (n=120, window 30s)\n");
   EXPECT_FALSE(verdict.exit_code);
+  const auto failing = follow(R"j({"event":"verdict","time":"T","service":"app","outcome":"fail",
+                                  "reason":"error_rate 0.273 > 0.05 (n=22, window 10s)"})j");
+  EXPECT_EQ(failing.line, "T  verdict fail: error_rate 0.273 > 0.05 (n=22, window 10s)\n");
 
   const auto promoted = follow(R"j({"event":"promoted","time":"T","service":"app","color":"green",
                                    "weights":{"blue":0,"green":100}})j");
