@@ -99,6 +99,18 @@ std::string shown(const json::value& v) {
   return std::string(buf, end);
 }
 
+/// A body cut short is known only up to its length, so two bodies differ when what is known of
+/// both differs: their common prefix, or a whole one next to one known to be longer. Each side
+/// may be cut at a different length (a chunked answer is kept as relayed, with its framing).
+bool bodies_differ(const Answer& a, const Answer& b) {
+  if (!a.body_cut && !b.body_cut) return a.body != b.body;
+  const auto n = std::min(a.body.size(), b.body.size());
+  if (std::string_view(a.body).substr(0, n) != std::string_view(b.body).substr(0, n)) return true;
+  if (!a.body_cut) return b.body.size() >= a.body.size();
+  if (!b.body_cut) return a.body.size() >= b.body.size();
+  return false;
+}
+
 std::optional<json::value> parse_json(const Answer& a) {
   if (a.body_cut || a.body.empty()) return std::nullopt;
   json::error_code ec;
@@ -182,7 +194,7 @@ PairResult compare(const Answer& primary, const Answer& shadow, const config::Sh
     return out;
   }
   out.compared.emplace_back("body");
-  if (primary.body != shadow.body || primary.body_cut != shadow.body_cut) {
+  if (bodies_differ(primary, shadow)) {
     auto [a, b] = cut_pair(primary.body, shadow.body);
     out.differences.push_back({"body", std::move(a), std::move(b)});
   }

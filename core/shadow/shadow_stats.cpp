@@ -1,5 +1,6 @@
 #include "bgproxy/shadow/shadow_stats.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 
@@ -81,6 +82,31 @@ void ServiceShadowStats::merge(const ServiceShadowStats& o) {
     slower_buckets[i] += o.slower_buckets[i];
     faster_buckets[i] += o.faster_buckets[i];
   }
+}
+
+ServiceShadowStats since(const ServiceShadowStats& now, const ServiceShadowStats& base) {
+  const auto minus = [](std::uint64_t a, std::uint64_t b) { return a >= b ? a - b : 0; };
+  ServiceShadowStats out;
+  for (std::size_t c = 0; c < out.requests.size(); ++c)
+    for (std::size_t r = 0; r < out.requests[c].size(); ++r) out.requests[c][r] = minus(now.requests[c][r], base.requests[c][r]);
+  for (const auto& [name, nc] : now.fields) {
+    const auto it = base.fields.find(name);
+    const FieldCounts bc = it == base.fields.end() ? FieldCounts{} : it->second;
+    const FieldCounts c{minus(nc.compared, bc.compared), minus(nc.differing, bc.differing),
+                        minus(nc.noise_compared, bc.noise_compared), minus(nc.noise_differing, bc.noise_differing)};
+    if (c.compared != 0 || c.noise_compared != 0) out.fields.emplace(name, c);
+  }
+  for (const auto& s : now.samples) {
+    if (std::find(base.samples.begin(), base.samples.end(), s) == base.samples.end()) out.samples.push_back(s);
+  }
+  out.pairs = minus(now.pairs, base.pairs);
+  out.shadow_slower = minus(now.shadow_slower, base.shadow_slower);
+  out.shadow_faster = minus(now.shadow_faster, base.shadow_faster);
+  for (std::size_t i = 0; i < latency_bucket_count; ++i) {
+    out.slower_buckets[i] = minus(now.slower_buckets[i], base.slower_buckets[i]);
+    out.faster_buckets[i] = minus(now.faster_buckets[i], base.faster_buckets[i]);
+  }
+  return out;
 }
 
 }  // namespace bgproxy::shadow

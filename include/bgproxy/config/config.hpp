@@ -187,6 +187,7 @@ struct ShadowCompare {
   bool body = true;  ///< bytes, or field by field when both bodies are JSON
   /// Header names (lower-case) and JSON paths ("$.timestamp", "$.items[*].id") left out.
   std::vector<std::string> ignore;
+  friend bool operator==(const ShadowCompare&, const ShadowCompare&) = default;
 };
 
 /// `shadow:` (SPEC §14): a share of eligible requests also sent to the idle color, whose answers
@@ -197,6 +198,7 @@ struct Shadow {
   std::uint64_t max_body_bytes = 64 * 1024;  ///< larger requests are not mirrored
   std::uint32_t max_in_flight = 64;          ///< per worker; beyond it a shadow is dropped
   ShadowCompare compare;
+  friend bool operator==(const Shadow&, const Shadow&) = default;
 };
 
 struct Service {

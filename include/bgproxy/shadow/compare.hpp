@@ -32,6 +32,7 @@ struct Difference {
   std::string field;  ///< "status", "header:content-type", "body" (bytes), or a JSON path "$.user.id"
   std::string primary;
   std::string shadow;
+  friend bool operator==(const Difference&, const Difference&) = default;
 };
 
 struct PairResult {

@@ -54,6 +54,7 @@ double latency_bucket_floor(std::size_t i) noexcept;
 struct Sample {
   std::string path;  ///< the request target, cut short
   Difference difference;
+  friend bool operator==(const Sample&, const Sample&) = default;
 };
 
 struct ServiceShadowStats {
@@ -80,5 +81,11 @@ struct ServiceShadowStats {
   /// both stay within max_fields.
   void merge(const ServiceShadowStats& o);
 };
+
+/// What `now` counted after `base`, an earlier reading of the same cumulative counters (the
+/// control plane's comparison restarts from a baseline when the shadow color or settings change).
+/// A count below its base (`now` collected before `base`, arriving late) reads as 0. Samples:
+/// those of `now` that `base` does not hold.
+ServiceShadowStats since(const ServiceShadowStats& now, const ServiceShadowStats& base);
 
 }  // namespace bgproxy::shadow

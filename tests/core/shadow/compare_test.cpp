@@ -170,6 +170,28 @@ TEST(ShadowCompare, CutBodiesCompareAsBytesEvenWhenJson) {
   EXPECT_EQ(fields_of(compare(a, b, defaults())), (std::vector<std::string>{"body"}));
 }
 
+TEST(ShadowCompare, BodiesCutAtDifferentLengthsCompareWhatIsKnownOfBoth) {
+  Answer a;
+  a.status = 200;
+  a.body = std::string(1000, 'x');
+  a.body_cut = true;
+  Answer b = a;
+  b.body.resize(700);  // cut shorter: the same as far as both are known
+  config::ShadowCompare cfg;
+  cfg.headers.clear();
+  EXPECT_TRUE(compare(a, b, cfg).differences.empty());
+  b.body[10] = 'y';  // the known prefixes differ
+  EXPECT_EQ(fields_of(compare(a, b, cfg)), (std::vector<std::string>{"body"}));
+  // A whole body of 700 bytes next to one known to be longer than 1,000.
+  b.body = std::string(700, 'x');
+  b.body_cut = false;
+  EXPECT_EQ(fields_of(compare(a, b, cfg)), (std::vector<std::string>{"body"}));
+  // A whole body of 1,200 bytes whose first 1,000 are those of the cut one: nothing known differs.
+  b.body = std::string(1200, 'x');
+  EXPECT_TRUE(compare(a, b, cfg).differences.empty());
+  EXPECT_TRUE(compare(b, a, cfg).differences.empty());
+}
+
 TEST(ShadowCompare, BodyNotComparedWhenOff) {
   auto cfg = defaults();
   cfg.body = false;

@@ -176,6 +176,57 @@ TEST(ShadowStats, MergeIsAssociative) {
   expect_equal(empty, a);
 }
 
+TEST(ShadowStats, SinceSubtractsAnEarlierReadingOfTheSameCounters) {
+  ServiceShadowStats base;
+  base.count(1, Result::compared);
+  base.count(1, Result::dropped);
+  base.record(pair_with({"status", "$.v"}, {"$.v"}), false, "/old", 0.010, 0.020);
+  ServiceShadowStats now = base;
+  now.count(1, Result::compared);
+  now.count(0, Result::failed);
+  now.record(pair_with({"status", "$.v", "$.n"}, {"$.n"}), false, "/new", 0.020, 0.010);
+  now.record(pair_with({"status", "$.v"}, {"$.v"}), true, "/noise", 0.010, 0.010);
+
+  const auto d = since(now, base);
+  EXPECT_EQ(d.requests[1], (std::array<std::uint64_t, 4>{1, 0, 0, 0}));
+  EXPECT_EQ(d.requests[0], (std::array<std::uint64_t, 4>{0, 0, 1, 0}));
+  EXPECT_EQ(d.pairs, 1u);
+  EXPECT_EQ(d.shadow_slower, 0u);
+  EXPECT_EQ(d.shadow_faster, 1u);
+  EXPECT_EQ(d.fields.at("$.v").compared, 1u);
+  EXPECT_EQ(d.fields.at("$.v").differing, 0u);
+  EXPECT_EQ(d.fields.at("$.v").noise_compared, 1u);
+  EXPECT_EQ(d.fields.at("$.v").noise_differing, 1u);
+  EXPECT_EQ(d.fields.at("$.n").differing, 1u);
+  std::uint64_t faster = 0;
+  std::uint64_t slower = 0;
+  for (std::size_t i = 0; i < latency_bucket_count; ++i) {
+    faster += d.faster_buckets[i];
+    slower += d.slower_buckets[i];
+  }
+  EXPECT_EQ(faster, 1u);
+  EXPECT_EQ(slower, 0u);
+  // Only the sample that was not there before.
+  ASSERT_EQ(d.samples.size(), 1u);
+  EXPECT_EQ(d.samples[0].path, "/new");
+  EXPECT_EQ(d.samples[0].difference.field, "$.n");
+}
+
+TEST(ShadowStats, SinceLeavesOutFieldsNotComparedAgainAndReadsAnOlderCollectionAsNothing) {
+  ServiceShadowStats base;
+  base.record(pair_with({"status"}, {}), false, "/a", 0.001, 0.001);
+  base.count(1, Result::compared);
+  base.count(1, Result::compared);
+  ServiceShadowStats older;  // collected before `base` and delivered after it
+  older.count(1, Result::compared);
+  const auto d = since(older, base);
+  EXPECT_EQ(d.requests[1][0], 0u);
+  EXPECT_TRUE(d.fields.empty());
+  EXPECT_EQ(d.pairs, 0u);
+  EXPECT_TRUE(since(base, base).fields.empty());
+  EXPECT_TRUE(since(base, base).samples.empty());
+}
+
 }  // namespace
 }  // namespace bgproxy::shadow
 
