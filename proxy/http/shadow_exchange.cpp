@@ -1,9 +1,11 @@
 #include "proxy/http/shadow_exchange.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 #include "bgproxy/shadow/shadow_stats.hpp"
 #include "proxy/http/exchange_policy.hpp"
@@ -84,13 +86,14 @@ void ShadowExchange::start() {
   const auto start = pool.empty() ? 0 : static_cast<std::size_t>(worker_.random() % pool.size());
   server_ = pick_server(pool, false, no_server, start,
                         [this](std::uint32_t id) { return worker_.pool().outstanding(rt_->server_slot[id]); });
-  if (server_ == no_server) {
+  if (server_ == no_server || worker_.draining()) {
     stats.count(color, shadow::Result::skipped);
     shadow_state_ = Side::failed;
     return;
   }
   ++worker_.shadows().in_flight;
   counted_in_flight_ = true;
+  worker_.track(*this);
   const auto& settings = rt_->settings;
   // One deadline for the whole copy: a shadow that hangs holds a connection, nothing else.
   timer_.expires_after(settings.upstream_connect + settings.upstream_response);
@@ -134,22 +137,48 @@ void ShadowExchange::send() {
 
 void ShadowExchange::read() {
   parser_.emplace();
-  parser_->body_limit(shadow::max_compared_body);
+  // The body is bounded by read_body(), which stops reading past what is compared.
+  parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
   if (plan_.head_method) parser_->skip(true);
-  http::async_read(*conn_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
+  http::async_read_header(*conn_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
     if (self->shadow_state_ != Side::pending) return;
-    const bool cut = ec == http::error::body_limit;
-    if (ec && !cut) return self->shadow_finished(false);
-    const auto& res = self->parser_->get();
-    const auto& svc = self->table_->services[static_cast<std::size_t>(self->plan_.service)];
-    self->shadow_.status = res.result_int();
-    take_headers(res, svc.shadow.compare, self->shadow_);
-    self->shadow_.body = res.body();
-    self->shadow_.body_cut = cut;
-    // An HTTP/2 connection is not shared (h2_upstream.hpp) and this one carried one stream: closed.
-    self->release_connection(!cut && res.keep_alive() && !self->conn_->h2 && self->buffer_.size() == 0);
-    self->shadow_finished(true);
+    if (ec) return self->shadow_finished(false);
+    self->read_body();
   });
+}
+
+void ShadowExchange::read_body() {
+  if (parser_->is_done()) return answered(false);
+  auto& body = shadow_.body;
+  const auto have = body.size();
+  constexpr std::size_t step = 16 * 1024;
+  const auto want = std::min(step, shadow::max_compared_body + 1 - have);
+  body.resize(have + want);
+  auto& into = parser_->get().body();
+  into.data = body.data() + have;
+  into.size = want;
+  into.more = true;
+  http::async_read_some(*conn_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
+    if (self->shadow_state_ != Side::pending) return;
+    auto& body = self->shadow_.body;
+    body.resize(body.size() - self->parser_->get().body().size);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) return self->shadow_finished(false);
+    if (body.size() > shadow::max_compared_body) return self->answered(true);
+    self->read_body();
+  });
+}
+
+void ShadowExchange::answered(bool cut) {
+  const auto& res = parser_->get();
+  const auto& svc = table_->services[static_cast<std::size_t>(plan_.service)];
+  shadow_.status = res.result_int();
+  take_headers(res, svc.shadow.compare, shadow_);
+  shadow_.body_cut = cut;
+  if (cut) shadow_.body.resize(shadow::max_compared_body);
+  // An HTTP/2 connection is not shared (h2_upstream.hpp) and this one carried one stream: closed.
+  release_connection(!cut && res.keep_alive() && !conn_->h2 && buffer_.size() == 0);
+  shadow_finished(true);
 }
 
 void ShadowExchange::on_timeout() {

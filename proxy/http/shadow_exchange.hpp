@@ -18,19 +18,22 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 
 #include "bgproxy/routing/routing_table.hpp"
 #include "bgproxy/shadow/compare.hpp"
 #include "proxy/http/parsed_head.hpp"
 #include "proxy/http/upstream_pool.hpp"
 #include "proxy/net/runtime.hpp"
+#include "proxy/net/timed.hpp"
 
 namespace bgproxy::proxy {
 
 class Worker;
 
-class ShadowExchange : public std::enable_shared_from_this<ShadowExchange> {
+/// Tracked by the worker while its copy is out, so that a drain (shutdown, upgrade) ends it
+/// rather than wait for an answer nobody would read.
+class ShadowExchange : public std::enable_shared_from_this<ShadowExchange>, public Timed {
  public:
   /// What to mirror, decided by the session (shadow_policy.hpp).
   struct Plan {
@@ -47,9 +50,13 @@ class ShadowExchange : public std::enable_shared_from_this<ShadowExchange> {
   ShadowExchange(const ShadowExchange&) = delete;
   ShadowExchange& operator=(const ShadowExchange&) = delete;
 
-  /// Sends the copy, unless max_in_flight copies are out already (then it is dropped) or the
-  /// shadow color has no usable server (skipped).
+  /// Sends the copy, unless max_in_flight copies are out already (then it is dropped), the
+  /// shadow color has no usable server or the worker is draining (skipped).
   void start();
+
+  void on_deadline() override {}  // its own timer: one deadline for the whole copy
+  void on_drain() override { on_timeout(); }
+  void on_shed() override {}
 
   /// The client's answer: its head as the backend sent it, then its body bytes as relayed
   /// (chunked framing included when `chunked`), then its end.
@@ -64,6 +71,11 @@ class ShadowExchange : public std::enable_shared_from_this<ShadowExchange> {
   void connect();
   void send();
   void read();
+  /// Reads the body into shadow_.body, at most shadow::max_compared_body bytes plus one (which
+  /// tells a longer body: then it stops, cut).
+  void read_body();
+  /// The whole answer is in (or the body was cut): keeps status and headers, frees the connection.
+  void answered(bool cut);
   void on_timeout();
   void shadow_finished(bool answered);
   void compare_if_both();
@@ -79,7 +91,7 @@ class ShadowExchange : public std::enable_shared_from_this<ShadowExchange> {
   UpstreamConnectionPtr conn_;
   boost::asio::steady_timer timer_;
   boost::beast::flat_buffer buffer_;
-  std::optional<boost::beast::http::response_parser<boost::beast::http::string_body>> parser_;
+  std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body>> parser_;
   std::chrono::steady_clock::time_point started_{};
 
   shadow::Answer primary_;
