@@ -1,8 +1,10 @@
 #include "control/bgctl/answer_text.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <vector>
 
 #include <boost/json.hpp>
 
@@ -124,6 +126,31 @@ std::string trimmed(double v, int decimals) {
 std::string rps_text(std::optional<double> rps) {
   if (!rps || !std::isfinite(*rps)) return std::string(missing);
   return trimmed(*rps, 2);
+}
+
+std::size_t width(std::string_view s) {
+  std::size_t n = 0;
+  for (const char c : s)
+    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
+  return n;
+}
+
+std::string table(const std::vector<std::vector<std::string>>& rows, std::string_view indent) {
+  std::vector<std::size_t> widths;
+  for (const auto& r : rows) {
+    if (widths.size() < r.size()) widths.resize(r.size(), 0);
+    for (std::size_t i = 0; i < r.size(); ++i) widths[i] = std::max(widths[i], width(r[i]));
+  }
+  std::string out;
+  for (const auto& r : rows) {
+    out += indent;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      out += r[i];
+      if (i + 1 < r.size()) out.append(widths[i] - width(r[i]) + 2, ' ');
+    }
+    out += '\n';
+  }
+  return out;
 }
 
 }  // namespace bgproxy::bgctl

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/json/fwd.hpp>
 
@@ -44,5 +45,10 @@ std::string ms_text(std::optional<double> seconds);
 std::string trimmed(double v, int decimals);
 /// Requests per second with up to two decimals: "12.5", "0.03", "0".
 std::string rps_text(std::optional<double> rps);
+
+/// Display width of UTF-8 text: code points, which is right for what the proxy sends.
+std::size_t width(std::string_view s);
+/// Rows as left-aligned columns two spaces apart; the last column is not padded.
+std::string table(const std::vector<std::vector<std::string>>& rows, std::string_view indent = "");
 
 }  // namespace bgproxy::bgctl

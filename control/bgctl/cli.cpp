@@ -159,6 +159,7 @@ std::variant<Invocation, Finished> parse_command_line(const std::vector<std::str
       sub->add_option("--smoke", o.smoke);
       release_steps = sub->add_option("--steps", steps_text);
       release_interval = sub->add_option("--interval", interval_text);
+      sub->add_flag("--force", o.force);
       sub->add_flag("--wait", wait);
       timeout = sub->add_option("--timeout", timeout_text);
     } else if (name == "status" || name == "health") {

@@ -19,33 +19,6 @@ namespace json = boost::json;
 
 namespace {
 
-/// Display width of UTF-8 text: code points, which is right for what the proxy sends.
-std::size_t width(std::string_view s) {
-  std::size_t n = 0;
-  for (const char c : s)
-    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
-  return n;
-}
-
-/// Rows as left-aligned columns two spaces apart; the last column is not padded.
-std::string table(const std::vector<std::vector<std::string>>& rows, std::string_view indent = "") {
-  std::vector<std::size_t> widths;
-  for (const auto& r : rows) {
-    if (widths.size() < r.size()) widths.resize(r.size(), 0);
-    for (std::size_t i = 0; i < r.size(); ++i) widths[i] = std::max(widths[i], width(r[i]));
-  }
-  std::string out;
-  for (const auto& r : rows) {
-    out += indent;
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      out += r[i];
-      if (i + 1 < r.size()) out.append(widths[i] - width(r[i]) + 2, ' ');
-    }
-    out += '\n';
-  }
-  return out;
-}
-
 std::string servers_text(const json::array* servers) {
   if (servers == nullptr) return std::string(missing);
   if (servers->empty()) return "(none)";
@@ -284,6 +257,7 @@ std::string render(std::string_view command, const json::object& answer) {
   if (command == "status") return render_status(answer);
   if (command == "health") return render_health(answer);
   if (command == "history") return render_history(answer);
+  if (command == "shadow") return render_shadow(answer);
   if (command == "release") return render_smoke(answer) + render_change(answer);
   return render_change(answer);
 }

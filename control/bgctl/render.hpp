@@ -26,6 +26,10 @@ std::string render_health(const boost::json::object& answer);
 /// history: one row per entry (time, service, command with its args, uid/pid, before -> after, reason).
 std::string render_history(const boost::json::object& answer);
 
+/// shadow: per service the mirrored requests by result, the mismatch rate and the fields that
+/// differ (with their noise floor), sample differences and the paired latency.
+std::string render_shadow(const boost::json::object& answer);
+
 /// Any change (split, switch, rollback, canary, server, reload): the new state in one line
 /// per service; without a "state", the answer's "message", else "ok".
 std::string render_change(const boost::json::object& answer);

@@ -164,6 +164,7 @@ Result build_release(const Options& o) {
     l.add_raw("smoke", json::serialize(paths));
   }
   if (auto problem = add_rollout_options(l, o)) return *problem;
+  if (o.force) l.add_raw("force", "true");
   return done(std::move(l));
 }
 
@@ -217,7 +218,7 @@ boost::system::result<std::string, UsageError> build_request(const Options& o) {
     line->insert(line->size() - 1, ",\"local\":true");
     return line;
   }
-  if (c == "status" || c == "rollback" || c == "health" || c == "events") return build_plain(o, true);
+  if (c == "status" || c == "rollback" || c == "health" || c == "events" || c == "shadow") return build_plain(o, true);
   if (c == "reload" || c == "upgrade") return build_plain(o, false);
   if (c == "split") return build_split(o);
   if (c == "switch") return build_switch(o);

@@ -88,7 +88,7 @@ std::string_view json_string(const json::value& v) noexcept {
 using Error = std::optional<CommandError>;
 using ParseFn = Error (*)(const json::object&, Command&);
 
-constexpr std::array<CommandInfo, 12> infos{{
+constexpr std::array<CommandInfo, 13> infos{{
     {"status", "status [-s SERVICE] [--watch]",
      "weights, target, rollout phase, per-server health, per-color rps, error rate and p95"},
     {"split", "split --green N | --blue N [-s SERVICE] [--force]",
@@ -105,11 +105,13 @@ constexpr std::array<CommandInfo, 12> infos{{
     {"upgrade", "upgrade",
      "start the bgproxy binary again; the new process takes over the sockets, the old one drains"},
     {"release",
-     "release [-s SERVICE] [--to blue|green] [--smoke PATH]... [--steps 10,50,100] [--interval 60s] [--wait] "
-     "[--timeout 30m]",
+     "release [-s SERVICE] [--to blue|green] [--smoke PATH]... [--steps 10,50,100] [--interval 60s] [--force] "
+     "[--wait] [--timeout 30m]",
      "smoke-test the idle color through the proxy, then start its canary; --wait follows it to the end"},
     {"events", "events [-s SERVICE]",
      "stream changes (switch, canary step, verdict, rollback, promotion, health) as JSON lines"},
+    {"shadow", "shadow [-s SERVICE]",
+     "mirrored requests: compared, dropped, failed; mismatch rate by field with samples; paired latency"},
 }};
 
 struct Row {
@@ -302,7 +304,7 @@ Error parse_release(const json::object& o, Command& c) {
     if (auto e = read_steps(*s, c)) return e;
   if (const json::value* i = o.if_contains("interval"))
     if (auto e = read_interval(*i, c)) return e;
-  return std::nullopt;
+  return read_force(o, c);
 }
 
 constexpr std::array<std::string_view, 1> service_fields{"service"};
@@ -312,10 +314,10 @@ constexpr std::array<std::string_view, 4> switch_fields{"service", "color", "for
 constexpr std::array<std::string_view, 2> rollback_fields{"service", "local"};
 constexpr std::array<std::string_view, 6> canary_fields{"service", "action", "steps", "interval", "force", "local"};
 constexpr std::array<std::string_view, 2> history_fields{"service", "limit"};
-constexpr std::array<std::string_view, 5> release_fields{"service", "to", "smoke", "steps", "interval"};
+constexpr std::array<std::string_view, 6> release_fields{"service", "to", "smoke", "steps", "interval", "force"};
 constexpr std::array<std::string_view, 4> server_fields{"service", "action", "address", "local"};
 
-constexpr std::array<Row, 12> rows{{
+constexpr std::array<Row, 13> rows{{
     {"status", CommandKind::status, service_fields, parse_service_only},
     {"split", CommandKind::split, split_fields, parse_split},
     {"switch", CommandKind::switch_color, switch_fields, parse_switch},
@@ -328,6 +330,7 @@ constexpr std::array<Row, 12> rows{{
     {"upgrade", CommandKind::upgrade, no_fields, parse_nothing},
     {"release", CommandKind::release, release_fields, parse_release},
     {"events", CommandKind::events, service_fields, parse_service_only},
+    {"shadow", CommandKind::shadow, service_fields, parse_service_only},
 }};
 
 // The help table and the dispatch table are one list in two shapes: same names, same order.

@@ -19,7 +19,7 @@ namespace bgproxy::control {
 
 enum class CommandKind : std::uint8_t {
   status, split, switch_color, rollback, canary, health, history, server, reload, upgrade, events,
-  release
+  release, shadow
 };
 
 enum class CanaryAction : std::uint8_t { start, pause, resume, abort };
@@ -31,7 +31,9 @@ struct Command {
   std::string service;                   ///< empty: the only service (an error when there are several)
   std::uint32_t green_bp = 0;            ///< split: green weight in basis points (blue = 10000 - green)
   routing::Color color = routing::Color::blue;  ///< switch
-  bool force = false;                    ///< split, switch, canary start: even toward a color with no healthy server
+  /// split, switch, canary start: even toward a color with no healthy server; canary start and
+  /// release: even above watchdog.max_shadow_mismatch_rate
+  bool force = false;
   /// A change made on this instance alone while its fleet's cluster store is out of reach
   /// (`bgctl --local`, README "Running a fleet"); meaningless without a fleet.
   bool local = false;
@@ -72,6 +74,7 @@ inline constexpr std::size_t max_line_bytes = 64 * 1024;
 /// {"command":"history","limit":50}                        {"command":"status"}
 /// {"command":"release","to":"green","smoke":["/health"],"steps":[10,50,100],"interval":"60s"}
 /// {"command":"events","service":"app"}  (the change feed: one JSON line per event until disconnect)
+/// {"command":"shadow","service":"app"}  (the shadow comparison, README "Shadow traffic")
 /// Weights are numbers (or numeric strings) in [0, 100] with at most two decimals.
 /// Unknown commands, unknown fields, wrong types are errors with a one-line message.
 boost::system::result<Command, CommandError> parse_command(std::string_view line);

@@ -1,6 +1,7 @@
 #include "control/core/controller.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 #include <boost/json/array.hpp>
 #include <boost/json/value.hpp>
@@ -105,11 +106,27 @@ bool Controller::color_has_usable_server(int service, routing::Color color) cons
   return table(0).services[static_cast<std::size_t>(service)].has_usable(color);
 }
 
+std::string Controller::shadow_gate_error(int service, routing::Color target, bool force) const {
+  const auto idx = static_cast<std::size_t>(service);
+  const auto& limit = cfg_->services[idx].watchdog.max_shadow_mismatch_rate;
+  if (force || !limit || idx >= shadow_gates_.size() || !shadow_gates_[idx]) return {};
+  const auto& g = *shadow_gates_[idx];
+  if (g.color != target || !(g.mismatch_rate > *limit)) return {};
+  char figures[96];
+  std::snprintf(figures, sizeof figures, "%.4f over %llu pairs", g.mismatch_rate,
+                static_cast<unsigned long long>(g.pairs));
+  char threshold[32];
+  std::snprintf(threshold, sizeof threshold, "%g", *limit);
+  return "the shadow mismatch rate of " + std::string(routing::color_name(target)) + " is " + figures + " (" +
+         g.fields + "), above watchdog.max_shadow_mismatch_rate " + threshold +
+         " (bgctl shadow shows samples; --force starts anyway)";
+}
+
 Controller::Decision Controller::decide(const Command& c, const Peer& peer, std::string_view now,
                                         std::int64_t now_ms) const {
   Decision d;
   if (c.kind == CommandKind::reload || c.kind == CommandKind::upgrade || c.kind == CommandKind::history ||
-      c.kind == CommandKind::events || (c.service.empty() && (c.kind == CommandKind::status || c.kind == CommandKind::health))) {
+      c.kind == CommandKind::events || c.kind == CommandKind::shadow || (c.service.empty() && (c.kind == CommandKind::status || c.kind == CommandKind::health))) {
     return d;  // read-only or not about one service
   }
   d.service = resolve_service(c.service, d.error);
@@ -133,6 +150,7 @@ Controller::Decision Controller::decide(const Command& c, const Peer& peer, std:
     case CommandKind::reload:
     case CommandKind::upgrade:
     case CommandKind::events:
+    case CommandKind::shadow:
       break;
   }
   return d;
@@ -307,6 +325,8 @@ Controller::Decision Controller::release(const Command& c, int service, const Pe
   d.service = service;
   const auto target = release_target(c, service, d.error);
   if (!target) return d;
+  d.error = shadow_gate_error(service, *target, c.force);
+  if (!d.error.empty()) return d;
   boost::json::object args;
   if (!smoke.empty()) args["smoke"] = std::move(smoke);
   return start_canary(service, *target, c, peer, now, now_ms, "release", std::move(args));
@@ -335,6 +355,8 @@ Controller::Decision Controller::canary(const Command& c, int service, const Pee
         d.error = std::string(routing::color_name(target)) + " has no healthy server (use --force to override)";
         return d;
       }
+      d.error = shadow_gate_error(service, target, c.force);
+      if (!d.error.empty()) return d;
       return start_canary(service, target, c, peer, now, now_ms, "canary", {{"action", "start"}});
     }
     case CanaryAction::pause:

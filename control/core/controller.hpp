@@ -20,6 +20,15 @@
 
 namespace bgproxy::control {
 
+/// A service's shadow comparison as the gate of `canary start` and `release` reads it
+/// (watchdog.max_shadow_mismatch_rate, README "Shadow traffic").
+struct ShadowGate {
+  routing::Color color = routing::Color::green;  ///< the color the shadows went to
+  std::uint64_t pairs = 0;                       ///< compared cross-color pairs
+  double mismatch_rate = 0;
+  std::string fields;  ///< the reported fields, comma-separated
+};
+
 /// Who sent a command (SO_PEERCRED of the control-socket peer).
 struct Peer {
   std::uint32_t uid = 0;
@@ -65,6 +74,8 @@ class Controller {
   void commit(State s) { state_ = std::move(s); }
   /// Health by server id (routing::enumerate_servers order); absent = healthy.
   void set_health(std::vector<bool> up) { healthy_ = std::move(up); }
+  /// The shadow comparisons by service (absent or nullopt: none to gate on).
+  void set_shadow_gates(std::vector<std::optional<ShadowGate>> gates) { shadow_gates_ = std::move(gates); }
   const State& state() const noexcept { return state_; }
 
   /// The routing snapshot for the current state: weights, servers enabled unless
@@ -91,10 +102,14 @@ class Controller {
                   std::int64_t now_ms) const;
   Decision set_server(const Command& c, int service, const Peer& peer, std::string_view now) const;
   bool color_has_usable_server(int service, routing::Color color) const;
+  /// Why traffic may not move to `target` yet: its shadow mismatch rate is above the service's
+  /// watchdog.max_shadow_mismatch_rate (empty: it may, or `force`).
+  std::string shadow_gate_error(int service, routing::Color target, bool force) const;
 
   const config::Config* cfg_;  ///< a pointer so a reload can assign a whole new controller
   State state_;
   std::vector<bool> healthy_;
+  std::vector<std::optional<ShadowGate>> shadow_gates_;
 };
 
 /// Server state as `bgctl health` names it: "up", "down", "draining" or "disabled".

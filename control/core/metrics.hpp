@@ -40,4 +40,12 @@ struct NotificationCounts {
 };
 std::string render_notification_metrics(const NotificationCounts& c);
 
+/// Shadow traffic (README "Shadow traffic"), cumulative since the process started:
+/// bgproxy_shadow_requests_total{service,color,result} (color: where the shadow went) and
+/// bgproxy_shadow_mismatches_total{service,field} (cross-color pairs whose field differed; noise
+/// fields count here too: `bgctl shadow` tells them apart). Only services with `shadow:` mirrored
+/// at some point, so a proxy without shadow traffic adds no series.
+/// @param newest the latest collection (its services indexed like cfg.services), or null
+std::string render_shadow_metrics(const config::Config& cfg, const stats::RequestStats* newest);
+
 }  // namespace bgproxy::control

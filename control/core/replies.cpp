@@ -7,6 +7,7 @@
 #include "bgproxy/weights/basis_points.hpp"
 #include "control/core/evidence_json.hpp"
 #include "control/core/json_line.hpp"
+#include "control/core/shadow_reply.hpp"
 
 namespace bgproxy::control {
 namespace json = boost::json;
@@ -108,11 +109,12 @@ std::string line(const json::object& o) { return to_line(o); }
 
 std::string status_reply(const Controller& c, int service, const WindowFigures& figures,
                          const health::Tracker* health, const std::vector<std::string>* verdicts,
-                         const FleetView* fleet, const Evidences* evidences) {
+                         const FleetView* fleet, const Evidences* evidences, const ShadowLedger* shadows) {
   json::array services;
   for (std::size_t si = 0; si < c.config().services.size(); ++si) {
     if (service >= 0 && static_cast<std::size_t>(service) != si) continue;
     auto s = service_json(c, si, figures, health, verdicts, evidences);
+    if (shadows) s["shadow"] = shadow_summary_json(shadows->view(si));
     if (fleet && si < fleet->service_revisions.size()) s["revision"] = fleet->service_revisions[si];
     services.push_back(std::move(s));
   }

@@ -12,6 +12,7 @@
 #include "control/core/controller.hpp"
 #include "control/core/fleet_view.hpp"
 #include "bgproxy/watchdog/sequential.hpp"
+#include "control/core/shadow_ledger.hpp"
 #include "control/core/stats_history.hpp"
 
 namespace bgproxy::control {
@@ -24,9 +25,11 @@ using Evidences = std::vector<std::optional<watchdog::Evidence>>;
 /// @param verdicts the watchdog's last verdict per service ("" when it is not watching)
 /// @param fleet in a fleet: the answer's "fleet" object (README "Running a fleet")
 /// @param evidences the sequential watchdog's evidence per service (SPEC §16), or null
+/// @param shadows the shadow comparisons (SPEC §14): each service's "shadow" summary, or null
 std::string status_reply(const Controller& c, int service, const WindowFigures& figures,
                          const health::Tracker* health, const std::vector<std::string>* verdicts = nullptr,
-                         const FleetView* fleet = nullptr, const Evidences* evidences = nullptr);
+                         const FleetView* fleet = nullptr, const Evidences* evidences = nullptr,
+                         const ShadowLedger* shadows = nullptr);
 /// @param servers the latest merged per-server stats, by server id (what the pools learned), or
 /// null before the first collection
 std::string health_reply(const Controller& c, int service, const health::Tracker* health,

@@ -23,6 +23,7 @@
 #include "control/core/page_data.hpp"
 #include "control/core/replies.hpp"
 #include "control/core/rollout.hpp"
+#include "control/core/shadow_reply.hpp"
 #include "control/core/sequential_track.hpp"
 #include "control/core/state_file.hpp"
 #include "control/server/wall_clock.hpp"
@@ -111,6 +112,7 @@ std::string ControlServer::start(Inherited* inherited) {
   // Counting starts now: requests before the first collection count in the first window.
   stats_.push(std::chrono::steady_clock::now(), stats::RequestStats(cfg.services.size(), data_plane_.servers().size()),
               cfg);
+  observe_shadows(*stats_.newest());
   data_plane_.on_reload([this](std::shared_ptr<const config::Config> next,
                                const std::vector<routing::ServerInfo>& servers) {
     return prepare_reload(std::move(next), servers);
@@ -133,7 +135,8 @@ std::string ControlServer::start(Inherited* inherited) {
     if (!*alive) return std::string();
     const auto fleet = fleet_view();
     return render_metrics(*cfg_, controller_.state(), runtime_, data_plane_.servers(), health(), window_figures(),
-                          fleet ? &*fleet : nullptr);
+                          fleet ? &*fleet : nullptr) +
+           render_shadow_metrics(*cfg_, stats_.newest());
   });
   data_plane_.set_page_data_source([this, alive = alive_] {
     if (!*alive) return std::string(R"({"ok":false,"error":"stopped"})");
@@ -213,7 +216,7 @@ void ControlServer::execute(const ClientCommand& p, Done done) {
   if (!parsed) return done(error_reply(parsed.error().message));
   const Command& c = *parsed;
   const bool read_only = c.kind == CommandKind::status || c.kind == CommandKind::health ||
-                         c.kind == CommandKind::history;
+                         c.kind == CommandKind::history || c.kind == CommandKind::shadow;
   if (changes_frozen() && !read_only) {
     return done(error_reply("this process is handing over to a new one (binary upgrade); retry in a moment"));
   }
@@ -228,8 +231,11 @@ void ControlServer::execute(const ClientCommand& p, Done done) {
       const auto v = verdicts(runtime_);
       const auto fleet = fleet_view();
       const auto ev = evidences(runtime_);
-      return done(status_reply(controller_, service, window_figures(), health(), &v, fleet ? &*fleet : nullptr, &ev));
+      return done(status_reply(controller_, service, window_figures(), health(), &v, fleet ? &*fleet : nullptr, &ev,
+                               &shadows_));
     }
+    case CommandKind::shadow:
+      return done(shadow_reply(*cfg_, shadows_, service));
     case CommandKind::health: {
       const auto* newest = stats_.newest();
       return done(health_reply(controller_, service, health(), std::chrono::steady_clock::now(),
@@ -355,6 +361,12 @@ void ControlServer::health_changed() {
   publish([] {});
 }
 
+void ControlServer::observe_shadows(const stats::RequestStats& newest) {
+  const auto table = controller_.table(0);
+  shadows_.observe(*cfg_, table.services, newest, now_rfc3339());
+  controller_.set_shadow_gates(shadow_gates(shadows_, cfg_->services.size()));
+}
+
 void ControlServer::do_tick() {
   tick_timer_.expires_after(tick_period);
   tick_timer_.async_wait([this, alive = alive_](error_code ec) {
@@ -363,6 +375,7 @@ void ControlServer::do_tick() {
       if (!*alive) return;
       stats_.push(std::chrono::steady_clock::now(), std::move(s), *cfg_);
       series_.push(unix_ms(), figures_of(stats_.newest_step(*cfg_)));
+      observe_shadows(*stats_.newest());
       auto own = stats_.windows(*cfg_);
       if (fleet_) {
         for (std::size_t si = 0; si < own.size(); ++si) fleet_->publish_stats(cfg_->services[si].name, own[si]);

@@ -33,6 +33,7 @@
 #include "control/core/series_ring.hpp"
 #include "control/core/service_runtime.hpp"
 #include "control/core/state_store.hpp"
+#include "control/core/shadow_ledger.hpp"
 #include "control/core/stats_history.hpp"
 #include "control/server/control_socket.hpp"
 #include "control/server/fleet.hpp"
@@ -125,6 +126,8 @@ class ControlServer final : private Connection::Handler, private Fleet::Owner {
 
   // The rollout loop: every second, collect the workers' stats, then decide per service.
   void do_tick();
+  /// Takes a collection into the shadow comparisons and hands their figures to the gate.
+  void observe_shadows(const stats::RequestStats& newest);
   /// @param windows the windows the watchdog judges (the fleet's, in a fleet)
   void evaluate_rollouts(const std::vector<ServiceWindow>& windows);
   /// Per service: `own` (this instance's windows), plus the other fleet members' when in a fleet.
@@ -206,6 +209,7 @@ class ControlServer final : private Connection::Handler, private Fleet::Owner {
   std::vector<ServiceRuntime> runtime_;  ///< by service, like cfg_->services
   StatsHistory stats_;
   SeriesRing series_;  ///< the web page's charts
+  ShadowLedger shadows_;  ///< the shadow comparisons, for `bgctl shadow`, status and the gate
   std::optional<health::Tracker> tracker_;
   std::unique_ptr<HealthChecker> checker_;
   ControlSocket socket_;

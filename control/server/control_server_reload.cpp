@@ -40,12 +40,20 @@ api::DataPlane::ReloadPlan ControlServer::prepare_reload(std::shared_ptr<const c
     runtime_ = renumbering.apply(runtime_);
     stats_.renumber(renumbering);
     series_.renumber(renumbering);
+    shadows_.renumber(renumbering);
     // Panic mode as the first table has it, without a log line: health_changed() logs the
     // changes from here on.
     for (std::size_t si = 0; si < table->services.size(); ++si) runtime_[si].panic = in_panic(table->services[si]);
     cfg_ = n->cfg;
     store_ = std::move(n->store);
     controller_ = std::move(n->controller);
+    controller_.set_shadow_gates(shadow_gates(shadows_, cfg_->services.size()));
+    // A shadow comparison whose settings changed begins again from the counts at the switch:
+    // each worker answers this collection after taking the new generation (queued before it).
+    data_plane_.collect([this, alive = alive_](stats::RequestStats s) {
+      if (!*alive) return;
+      observe_shadows(s);
+    });
     tracker_.reset();
     tracker_.emplace(std::move(n->tracker));
     start_health_checks();

@@ -204,6 +204,46 @@ TEST(BgctlRender, HistoryWithFieldsMissing) {
   EXPECT_EQ(render_history(answer(R"j({"ok":true})j")), "no history\n");
 }
 
+TEST(BgctlRender, ShadowComparison) {
+  const auto text = render("shadow", answer(R"j({"ok":true,"services":[{"service":"app","percent":10,"color":"green",
+    "since":"2026-12-04T10:00:00.000Z","requests":{"blue":{"compared":12,"dropped":0,"failed":0,"skipped":0},
+    "green":{"compared":108,"dropped":2,"failed":1,"skipped":3}},"pairs":108,"mismatch_rate":0.25,
+    "reported_fields":["$.version"],
+    "fields":[{"field":"$.version","compared":108,"differing":27,"mismatch_rate":0.25,"noise_compared":12,
+               "noise_differing":0,"noise_rate":0,"reported":true},
+              {"field":"$.connection_id","compared":108,"differing":108,"mismatch_rate":1,"noise_compared":12,
+               "noise_differing":12,"noise_rate":1,"reported":false}],
+    "samples":[{"path":"/v?i=3","field":"$.version","primary":"\"1\"","shadow":"\"2\""}],
+    "latency":{"pairs":108,"slower":80,"faster":28,"median_seconds":0.0004,"p95_seconds":-0.0012,"p_value":0.0001,
+               "significant":true,"verdict":"green slower in 74 % of 108 pairs"}}]})j"));
+  EXPECT_EQ(text,
+            "app: mirroring 10% to green since 2026-12-04T10:00:00.000Z\n"
+            "  to green:  compared 108  dropped 2  failed 1  skipped 3\n"
+            "  to blue (noise floor):  compared 12  dropped 0  failed 0  skipped 0\n"
+            "  mismatch rate 25.00% over 108 pairs: $.version\n"
+            "  FIELD            COMPARED  DIFFERING  RATE     NOISE    REPORTED\n"
+            "  $.version        108       27         25.00%   0.00%    yes\n"
+            "  $.connection_id  108       108        100.00%  100.00%  no\n"
+            "  samples (primary | shadow):\n"
+            "    /v?i=3  $.version  \"1\" | \"2\"\n"
+            "  latency: green slower in 74 % of 108 pairs; shadow - primary median +0.4ms, p95 -1.2ms\n");
+}
+
+TEST(BgctlRender, ShadowOffAndFieldsMissing) {
+  EXPECT_EQ(render("shadow", answer(R"j({"ok":true,"services":[{"service":"app","percent":0,"color":null}]})j")),
+            "app: no shadow traffic (shadow.percent is 0)\n");
+  EXPECT_EQ(render("shadow", answer(R"j({"ok":true,"services":[{"service":"app","color":"blue"}]})j")),
+            "app: mirroring - to blue since -\n"
+            "  to blue:  compared -  dropped -  failed -  skipped -\n"
+            "  to green (noise floor):  compared -  dropped -  failed -  skipped -\n"
+            "  mismatch rate - over - pairs (no field differs above its noise)\n"
+            "  latency: -; shadow - primary median -, p95 -\n");
+  EXPECT_EQ(render("shadow", answer(R"j({"ok":true,"services":[]})j")), "no services\n");
+  // A difference that rounds to nothing has no sign.
+  EXPECT_NE(render("shadow", answer(R"j({"ok":true,"services":[{"service":"app","color":"green",
+    "latency":{"median_seconds":-0.00001,"p95_seconds":0.00001}}]})j")).find("median 0ms, p95 0ms"), std::string::npos);
+}
+
 TEST(BgctlRender, ChangeSummary) {
   EXPECT_EQ(render("split", answer(R"j({"ok":true,"state":{"name":"app","weights":{"blue":50.0,"green":50.0},
       "phase":"canary","step":0,"target":"green"}})j")),

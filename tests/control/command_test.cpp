@@ -32,7 +32,7 @@ std::string error_of(std::string_view line) {
   return r.has_value() ? std::string("<accepted>") : r.error().message;
 }
 
-const std::string all_names = "status, split, switch, rollback, canary, health, history, server, reload, upgrade, release, events";
+const std::string all_names = "status, split, switch, rollback, canary, health, history, server, reload, upgrade, release, events, shadow";
 
 // ----------------------------------------------------------------------- valid shapes
 
@@ -192,6 +192,14 @@ TEST(ParseCommand, Events) {
   EXPECT_EQ(error_of(R"({"command":"events","service":7})"), "\"service\" must be a string");
 }
 
+TEST(ParseCommand, Shadow) {
+  EXPECT_EQ(ok(R"({"command":"shadow"})").kind, CommandKind::shadow);
+  const Command c = ok(R"({"command":"shadow","service":"app"})");
+  EXPECT_EQ(c.kind, CommandKind::shadow);
+  EXPECT_EQ(c.service, "app");
+  EXPECT_EQ(error_of(R"({"command":"shadow","force":true})"), "unknown field \"force\" for shadow");
+}
+
 TEST(ParseCommand, Release) {
   const Command plain = ok(R"({"command":"release"})");
   EXPECT_EQ(plain.kind, CommandKind::release);
@@ -216,7 +224,10 @@ TEST(ParseCommand, Release) {
   std::string many = R"({"command":"release","smoke":[)";
   for (int i = 0; i < 17; ++i) many += std::string(i ? "," : "") + "\"/p\"";
   EXPECT_EQ(error_of(many + "]}"), "at most 16 smoke paths");
-  EXPECT_EQ(error_of(R"({"command":"release","force":true})"), "unknown field \"force\" for release");
+  // --force starts it above watchdog.max_shadow_mismatch_rate (SPEC §14).
+  EXPECT_FALSE(plain.force);
+  EXPECT_TRUE(ok(R"({"command":"release","force":true})").force);
+  EXPECT_EQ(error_of(R"({"command":"release","force":"yes"})"), "\"force\" must be true or false");
 }
 
 TEST(ParseTakeover, GivesThePidOfTheNewProcess) {
@@ -493,7 +504,7 @@ TEST(CommandTable, ListsEverySpecCommandInOrder) {
   for (const CommandInfo& info : table) names.push_back(info.name);
   EXPECT_EQ(names, (std::vector<std::string_view>{"status", "split", "switch", "rollback", "canary", "health",
                                                   "history", "server", "reload", "upgrade", "release",
-                                                  "events"}));
+                                                  "events", "shadow"}));
 }
 
 TEST(CommandTable, EveryRowHasUsageStartingWithItsNameAndASummary) {
@@ -506,12 +517,13 @@ TEST(CommandTable, EveryRowHasUsageStartingWithItsNameAndASummary) {
 
 TEST(CommandTable, UsageMatchesSpec) {
   const auto table = command_table();
-  ASSERT_EQ(table.size(), 12u);
+  ASSERT_EQ(table.size(), 13u);
   EXPECT_EQ(table[1].usage, "split --green N | --blue N [-s SERVICE] [--force]");
   EXPECT_EQ(table[2].usage, "switch blue|green [-s SERVICE] [--force]");
   EXPECT_EQ(table[7].usage, "server enable|disable|drain ADDRESS [-s SERVICE]");
   EXPECT_EQ(table[8].usage, "reload");
   EXPECT_EQ(table[9].usage, "upgrade");
+  EXPECT_EQ(table[12].usage, "shadow [-s SERVICE]");
 }
 
 TEST(CommandTable, EveryRowIsDispatchedByParseCommand) {
@@ -531,7 +543,8 @@ TEST(CommandTable, EveryRowIsDispatchedByParseCommand) {
   EXPECT_EQ(names.size(), command_table().size());
   EXPECT_EQ(kinds, (std::set<CommandKind>{CommandKind::status, CommandKind::rollback, CommandKind::health,
                                           CommandKind::history, CommandKind::reload, CommandKind::upgrade,
-                                          CommandKind::release, CommandKind::events}));
+                                          CommandKind::release, CommandKind::events,
+                                          CommandKind::shadow}));
 }
 
 TEST(CommandTable, UnknownCommandMessageListsTheTable) {
