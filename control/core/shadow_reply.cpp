@@ -1,5 +1,7 @@
 #include "control/core/shadow_reply.hpp"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 #include "bgproxy/weights/basis_points.hpp"
@@ -53,12 +55,18 @@ json::object shadow_json(const ShadowView& v) {
                       {"noise_rate", f.noise_rate},
                       {"reported", f.reported}});
   }
+  // The reported fields' samples first: those are the differences worth reading.
   json::array samples;
-  for (const auto& s : v.counts.samples) {
-    samples.push_back({{"path", s.path},
-                       {"field", s.difference.field},
-                       {"primary", s.difference.primary},
-                       {"shadow", s.difference.shadow}});
+  const auto& reported = v.report.reported_fields;
+  for (const bool want_reported : {true, false}) {
+    for (const auto& s : v.counts.samples) {
+      const bool is_reported = std::find(reported.begin(), reported.end(), s.difference.field) != reported.end();
+      if (is_reported != want_reported) continue;
+      samples.push_back({{"path", s.path},
+                         {"field", s.difference.field},
+                         {"primary", s.difference.primary},
+                         {"shadow", s.difference.shadow}});
+    }
   }
   return {{"percent", weights::to_percent(v.settings.percent_bp)},
           {"color", color_json(v)},

@@ -21,6 +21,14 @@ std::string cut_path(std::string_view target) {
   return out;
 }
 
+/// The newest sample of each field, newest last, at most max_samples: a field that differs in
+/// every answer (an id) keeps one sample and leaves room for the others.
+void keep_sample(std::vector<Sample>& samples, Sample s) {
+  std::erase_if(samples, [&](const Sample& x) { return x.difference.field == s.difference.field; });
+  if (samples.size() == max_samples) samples.erase(samples.begin());
+  samples.push_back(std::move(s));
+}
+
 }  // namespace
 
 std::size_t latency_bucket(double seconds) noexcept {
@@ -45,10 +53,7 @@ void ServiceShadowStats::record(const PairResult& pair, bool same_color, std::st
   // A same-color pair measures noise only: its differences are not the new color's, and its
   // latency compares a color with itself.
   if (same_color) return;
-  for (const auto& d : pair.differences) {
-    if (samples.size() == max_samples) samples.erase(samples.begin());
-    samples.push_back({cut_path(target), d});
-  }
+  for (const auto& d : pair.differences) keep_sample(samples, {cut_path(target), d});
   ++pairs;
   const double diff = shadow_seconds - primary_seconds;
   if (std::floor(std::abs(diff) * 1e9) < 1) return;  // a tie: neither slower nor faster
@@ -71,10 +76,7 @@ void ServiceShadowStats::merge(const ServiceShadowStats& o) {
     c.noise_compared += oc.noise_compared;
     c.noise_differing += oc.noise_differing;
   }
-  for (const auto& s : o.samples) {
-    if (samples.size() == max_samples) samples.erase(samples.begin());
-    samples.push_back(s);
-  }
+  for (const auto& s : o.samples) keep_sample(samples, s);
   pairs += o.pairs;
   shadow_slower += o.shadow_slower;
   shadow_faster += o.shadow_faster;

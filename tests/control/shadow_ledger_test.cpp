@@ -5,10 +5,13 @@
 // with the figures, unless forced, and changes no state when it refuses.
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
 #include "bgproxy/config/config.hpp"
 #include "control/core/command.hpp"
 #include "control/core/controller.hpp"
 #include "control/core/shadow_ledger.hpp"
+#include "control/core/shadow_reply.hpp"
 
 namespace bgproxy::control {
 namespace {
@@ -117,6 +120,57 @@ TEST(ShadowLedger, GatesOnlyWhereSomethingWasCompared) {
   EXPECT_EQ(gates[0]->pairs, 50u);
   EXPECT_DOUBLE_EQ(gates[0]->mismatch_rate, 0.4);
   EXPECT_EQ(gates[0]->fields, "$.version");
+}
+
+TEST(ShadowReply, EveryFigureWithTheReportedFieldsSamplesFirst) {
+  auto cfg = one_service(std::nullopt);
+  shadow::ServiceShadowStats cumulative;
+  for (int i = 0; i < 30; ++i) {
+    shadow::PairResult p;  // $.id differs in every pair of either kind: noise; $.version only across colors
+    p.compared = {"status", "$.version", "$.id"};
+    p.differences = {{"$.id", std::to_string(i), std::to_string(i + 1)}, {"$.version", "1", "2"}};
+    cumulative.record(p, false, "/v/" + std::to_string(i), 0.001, 0.003);
+    cumulative.count(1, shadow::Result::compared);
+    shadow::PairResult noise;
+    noise.compared = {"status", "$.version", "$.id"};
+    noise.differences = {{"$.id", "7", "8"}};
+    cumulative.record(noise, true, "/n", 0.001, 0.001);
+    cumulative.count(0, shadow::Result::compared);
+  }
+  cumulative.count(1, shadow::Result::dropped);
+  ShadowLedger ledger;
+  ledger.observe(cfg, routes_toward(Color::green), with_shadow(cumulative), "2026-12-04T10:00:00.000Z");
+
+  const auto answer = boost::json::parse(shadow_reply(cfg, ledger, -1));
+  ASSERT_TRUE(answer.at("ok").as_bool());
+  const auto& svc = answer.at("services").at(0).as_object();
+  EXPECT_EQ(svc.at("service"), "app");
+  EXPECT_EQ(svc.at("percent").to_number<double>(), 10.0);
+  EXPECT_EQ(svc.at("color"), "green");
+  EXPECT_EQ(svc.at("since"), "2026-12-04T10:00:00.000Z");
+  EXPECT_EQ(svc.at("requests").at("green").at("compared").to_number<int>(), 30);
+  EXPECT_EQ(svc.at("requests").at("green").at("dropped").to_number<int>(), 1);
+  EXPECT_EQ(svc.at("requests").at("blue").at("compared").to_number<int>(), 30);
+  EXPECT_EQ(svc.at("pairs").to_number<int>(), 30);
+  EXPECT_EQ(svc.at("mismatch_rate").to_number<double>(), 1.0);
+  EXPECT_EQ(boost::json::serialize(svc.at("reported_fields")), R"(["$.version"])");
+  const auto& first_field = svc.at("fields").at(0);
+  EXPECT_EQ(first_field.at("field"), "$.version");
+  EXPECT_EQ(first_field.at("reported"), true);
+  const auto& samples = svc.at("samples").as_array();
+  ASSERT_EQ(samples.size(), 2u);
+  EXPECT_EQ(samples[0].at("field"), "$.version");  // reported: first, though recorded after $.id
+  EXPECT_EQ(samples[0].at("path"), "/v/29");
+  EXPECT_EQ(samples[1].at("field"), "$.id");
+  EXPECT_EQ(svc.at("latency").at("slower").to_number<int>(), 30);
+  EXPECT_EQ(svc.at("latency").at("significant"), true);
+
+  // Off: no color; a service asked by index is the only one answered.
+  cfg.services[0].shadow.percent_bp = 0;
+  ledger.observe(cfg, routes_toward(Color::green), with_shadow(cumulative), "2026-12-04T10:00:01.000Z");
+  const auto off = boost::json::parse(shadow_reply(cfg, ledger, 0));
+  EXPECT_TRUE(off.at("services").at(0).at("color").is_null());
+  EXPECT_EQ(off.at("services").as_array().size(), 1u);
 }
 
 Command canary_start(bool force) {

@@ -32,7 +32,7 @@ struct FieldCounts {
   std::uint64_t noise_differing = 0;
 };
 
-/// Newest samples kept per service.
+/// Samples kept per service: the newest of each field, of the fields that differed last.
 inline constexpr std::size_t max_samples = 8;
 
 /// Distinct fields counted per service (a JSON array gives a path per index). Beyond it a new
@@ -60,7 +60,7 @@ struct Sample {
 struct ServiceShadowStats {
   std::array<std::array<std::uint64_t, 4>, 2> requests{};  ///< [shadow's routing::Color][Result]
   std::map<std::string, FieldCounts> fields;               ///< by Difference::field
-  std::vector<Sample> samples;                             ///< cross-color differences, newest last
+  std::vector<Sample> samples;                             ///< cross-color differences, one per field, newest last
   /// Paired latency of cross-color pairs: how many, how many with the shadow slower / faster
   /// (the sign test's counts; ties are neither), and the differences (shadow - primary) in a
   /// signed log histogram for their median and p95.

@@ -45,21 +45,35 @@ TEST(ShadowStats, CrossColorAndNoisePairsCountApart) {
   EXPECT_EQ(price.noise_differing, 0u);
   EXPECT_EQ(s.fields.at("status").compared, 2u);
   EXPECT_EQ(s.fields.at("status").differing, 0u);
-  // Samples and latency come from cross-color pairs only.
-  ASSERT_EQ(s.samples.size(), 3u);
+  // Samples and latency come from cross-color pairs only; a sample per field, the newest.
+  ASSERT_EQ(s.samples.size(), 2u);
   EXPECT_EQ(s.samples[0].path, "/a");
-  EXPECT_EQ(s.samples[0].difference.field, "$.ts");
-  EXPECT_EQ(s.samples[2].path, "/b");
-  EXPECT_EQ(s.samples[2].difference.shadow, "s-$.ts");
+  EXPECT_EQ(s.samples[0].difference.field, "$.price");
+  EXPECT_EQ(s.samples[1].path, "/b");
+  EXPECT_EQ(s.samples[1].difference.field, "$.ts");
+  EXPECT_EQ(s.samples[1].difference.shadow, "s-$.ts");
   EXPECT_EQ(s.pairs, 2u);
 }
 
-TEST(ShadowStats, SamplesKeepTheNewestEight) {
+TEST(ShadowStats, SamplesKeepTheNewestOfEightFields) {
   ServiceShadowStats s;
-  for (int i = 0; i < 20; ++i) s.record(pair_with({"body"}, {"body"}), false, "/r" + std::to_string(i), 0.001, 0.001);
+  for (int i = 0; i < 20; ++i) {
+    const auto f = "$.f" + std::to_string(i);
+    s.record(pair_with({f}, {f}), false, "/r" + std::to_string(i), 0.001, 0.001);
+  }
   ASSERT_EQ(s.samples.size(), max_samples);
   EXPECT_EQ(s.samples.front().path, "/r12");
   EXPECT_EQ(s.samples.back().path, "/r19");
+}
+
+TEST(ShadowStats, AFieldThatDiffersEverywhereKeepsOneSampleAndCrowdsOutNoOther) {
+  ServiceShadowStats s;
+  s.record(pair_with({"$.version", "$.id"}, {"$.version", "$.id"}), false, "/first", 0.001, 0.001);
+  for (int i = 0; i < 20; ++i) s.record(pair_with({"$.id"}, {"$.id"}), false, "/r" + std::to_string(i), 0.001, 0.001);
+  ASSERT_EQ(s.samples.size(), 2u);
+  EXPECT_EQ(s.samples[0].difference.field, "$.version");
+  EXPECT_EQ(s.samples[1].difference.field, "$.id");
+  EXPECT_EQ(s.samples[1].path, "/r19");
 }
 
 TEST(ShadowStats, SamplePathIsCut) {
@@ -114,7 +128,8 @@ ServiceShadowStats sample_stats(int seed) {
   s.count(static_cast<std::uint8_t>(seed % 2), Result::compared);
   s.count(1, static_cast<Result>(seed % 4));
   for (int i = 0; i <= seed; ++i) {
-    s.record(pair_with({"status", "$.a", "$.b" + std::to_string(seed)}, {"$.a"}), i % 3 == 0,
+    const std::string own = "$.b" + std::to_string(seed) + "_" + std::to_string(i);  // a sample each
+    s.record(pair_with({"status", "$.a", own}, {own}), i % 3 == 0,
              "/s" + std::to_string(seed) + "/" + std::to_string(i), 0.010, 0.010 + 0.001 * (i - seed / 2));
   }
   return s;
@@ -145,18 +160,22 @@ TEST(ShadowStats, MergeAddsEverythingAndKeepsTheOthersSamplesAsNewer) {
   ServiceShadowStats m = a;
   m.merge(b);
   EXPECT_EQ(m.pairs, a.pairs + b.pairs);
-  EXPECT_EQ(m.fields.at("$.a").differing, a.fields.at("$.a").differing + b.fields.at("$.a").differing);
-  EXPECT_EQ(m.fields.at("$.b3").compared, a.fields.at("$.b3").compared);
-  EXPECT_EQ(m.fields.at("$.b6").compared, b.fields.at("$.b6").compared);
+  EXPECT_EQ(m.fields.at("$.a").compared, a.fields.at("$.a").compared + b.fields.at("$.a").compared);
+  EXPECT_EQ(m.fields.at("$.a").noise_compared, a.fields.at("$.a").noise_compared + b.fields.at("$.a").noise_compared);
+  EXPECT_EQ(m.fields.at("$.b3_1").differing, 1u);
+  EXPECT_EQ(m.fields.at("$.b6_5").differing, 1u);
   EXPECT_EQ(m.requests[1][0] + m.requests[0][0], 2u);
   ASSERT_EQ(a.samples.size(), 2u);
   ASSERT_EQ(b.samples.size(), 4u);
   ASSERT_EQ(m.samples.size(), 6u);
   EXPECT_EQ(m.samples.front().path, a.samples.front().path);
   EXPECT_EQ(m.samples.back().path, b.samples.back().path);
-  m.merge(b);  // 10 samples offered: the oldest two of `a` go
+  const auto c = sample_stats(9);
+  ASSERT_EQ(c.samples.size(), 6u);
+  m.merge(c);  // 12 samples offered: both of `a` and the oldest two of `b` go
   ASSERT_EQ(m.samples.size(), max_samples);
-  EXPECT_EQ(m.samples.front().path, b.samples.front().path);
+  EXPECT_EQ(m.samples.front().path, b.samples[2].path);
+  EXPECT_EQ(m.samples.back().path, c.samples.back().path);
 }
 
 TEST(ShadowStats, MergeIsAssociative) {
