@@ -184,6 +184,7 @@ std::string render_status(const json::object& answer) {
       out += '\n';
       out += control::evidence_lines(w->if_contains("evidence"), "    ");
     }
+    out += shadow_summary_text(object_field(s, "shadow"));
   }
   return out + fleet_text(object_field(&answer, "fleet"));
 }

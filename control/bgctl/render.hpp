@@ -29,6 +29,9 @@ std::string render_history(const boost::json::object& answer);
 /// shadow: per service the mirrored requests by result, the mismatch rate and the fields that
 /// differ (with their noise floor), sample differences and the paired latency.
 std::string render_shadow(const boost::json::object& answer);
+/// The shadow line of a status service: "  shadow: 20% to green, mismatch 100.00% over 108 pairs
+/// ($.app_version); green faster in 68 % of 108 pairs\n"; empty when nothing is mirrored.
+std::string shadow_summary_text(const boost::json::object* summary);
 
 /// Any change (split, switch, rollback, canary, server, reload): the new state in one line
 /// per service; without a "state", the answer's "message", else "ok".

@@ -95,6 +95,22 @@ std::string service_text(const json::object& s) {
 
 }  // namespace
 
+std::string shadow_summary_text(const json::object* summary) {
+  const auto color = string_field(summary, "color");
+  if (!color) return {};
+  std::string reported;
+  if (const json::array* r = array_field(summary, "reported_fields")) {
+    for (const auto& f : *r) {
+      if (!f.is_string()) continue;
+      reported += (reported.empty() ? " (" : ", ") + clean(f.get_string());
+    }
+  }
+  if (!reported.empty()) reported += ")";
+  return "  shadow: " + percent_text(number_field(summary, "percent")) + " to " + *color + ", mismatch " +
+         rate_text(number_field(summary, "mismatch_rate")) + " over " + integer_text(summary, "pairs") + " pairs" +
+         reported + "; " + text_or_dash(summary, "latency") + "\n";
+}
+
 std::string render_shadow(const json::object& answer) {
   std::string out;
   if (const json::array* services = array_field(&answer, "services")) {

@@ -229,6 +229,18 @@ TEST(BgctlRender, ShadowComparison) {
             "  latency: green slower in 74 % of 108 pairs; shadow - primary median +0.4ms, p95 -1.2ms\n");
 }
 
+TEST(BgctlRender, StatusCarriesTheShadowSummary) {
+  const auto text = render("status", answer(R"j({"ok":true,"services":[{"name":"app","weights":{"blue":100,"green":0},
+    "phase":"idle","shadow":{"percent":20,"color":"green","pairs":108,"mismatch_rate":1,
+    "reported_fields":["$.app_version"],"latency":"green faster in 68 % of 108 pairs"}}]})j"));
+  EXPECT_NE(text.find("\n  shadow: 20% to green, mismatch 100.00% over 108 pairs ($.app_version); green faster in 68 % "
+                      "of 108 pairs\n"),
+            std::string::npos)
+      << text;
+  const auto off = render("status", answer(R"j({"ok":true,"services":[{"name":"app","shadow":{"percent":0,"color":null}}]})j"));
+  EXPECT_EQ(off.find("shadow"), std::string::npos) << off;
+}
+
 TEST(BgctlRender, ShadowOffAndFieldsMissing) {
   EXPECT_EQ(render("shadow", answer(R"j({"ok":true,"services":[{"service":"app","percent":0,"color":null}]})j")),
             "app: no shadow traffic (shadow.percent is 0)\n");
