@@ -69,8 +69,11 @@ void ServiceShadowStats::record(const PairResult& pair, bool same_color, std::st
 void ServiceShadowStats::merge(const ServiceShadowStats& o) {
   for (std::size_t c = 0; c < requests.size(); ++c)
     for (std::size_t r = 0; r < requests[c].size(); ++r) requests[c][r] += o.requests[c][r];
+  // Not capped again: which names a worker kept is fixed by its own first max_fields, whereas
+  // workers answer a collection in any order, so a cap here would move names in and out of
+  // other_field from one collection to the next. Merged, at most max_fields + 1 per worker.
   for (const auto& [name, oc] : o.fields) {
-    auto& c = counts_of(fields, name);
+    auto& c = fields[name];
     c.compared += oc.compared;
     c.differing += oc.differing;
     c.noise_compared += oc.noise_compared;

@@ -135,7 +135,6 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   static constexpr std::size_t read_chunk = BlockPool::block_size;  ///< one buffer of the worker's pool
   /// A keep-alive client silent this long gives back its buffers until it speaks again.
   static constexpr auto shed_after = std::chrono::milliseconds(250);
-  static constexpr std::uint64_t upstream_header_limit = 64 * 1024;
   static constexpr auto linger_time = std::chrono::seconds(1);
   static constexpr auto drain_idle_grace = std::chrono::milliseconds(500);
   static constexpr auto tls_shutdown_time = std::chrono::seconds(1);

@@ -130,7 +130,7 @@ void ClientSession<Stream>::plan_shadow() {
 template <class Stream>
 void ClientSession<Stream>::settle_shadow(bool answered) {
   if (!ex_ || !ex_->shadow) return;
-  ex_->shadow->primary_done(answered, std::chrono::duration<double>(req_.finished - req_.start).count());
+  ex_->shadow->primary_done(answered);
   ex_->shadow.reset();
 }
 

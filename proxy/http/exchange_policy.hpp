@@ -27,6 +27,9 @@ namespace bgproxy::proxy {
 
 inline constexpr std::uint32_t no_server = ~0u;
 
+/// The largest response head read from a backend (the client's answer and a shadow copy's).
+inline constexpr std::uint64_t upstream_header_limit = 64 * 1024;
+
 /// Methods whose request may be sent twice with the effect of once (RFC 9110 §9.2.2).
 constexpr bool is_idempotent(boost::beast::http::verb m) noexcept {
   using boost::beast::http::verb;

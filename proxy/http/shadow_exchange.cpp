@@ -63,8 +63,10 @@ ShadowExchange::ShadowExchange(Worker& worker, RuntimeConstSharedPtr rt, routing
 
 ShadowExchange::~ShadowExchange() {
   if (counted_in_flight_) --worker_.shadows().in_flight;
-  // Answered, but the client's exchange ended without handing its answer over (it closed).
-  if (shadow_state_ == Side::answered && primary_state_ == Side::pending) {
+  // Never sent (the client's request failed before it was out), or answered while the client's
+  // exchange ended without handing its answer over (it closed): nothing to compare.
+  const bool never_sent = started_.time_since_epoch().count() == 0;
+  if (never_sent || (shadow_state_ == Side::answered && primary_state_ == Side::pending)) {
     shadow_stats(worker_, *rt_, plan_.service).count(static_cast<std::uint8_t>(plan_.color), shadow::Result::skipped);
   }
 }
@@ -137,12 +139,19 @@ void ShadowExchange::send() {
 
 void ShadowExchange::read() {
   parser_.emplace();
-  // The body is bounded by read_body(), which stops reading past what is compared.
+  // The body is bounded by read_body(), which stops reading past what is compared; the head, as
+  // for the client's own answer.
   parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+  parser_->header_limit(upstream_header_limit);
   if (plan_.head_method) parser_->skip(true);
   http::async_read_header(*conn_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
     if (self->shadow_state_ != Side::pending) return;
     if (ec) return self->shadow_finished(false);
+    const auto status = self->parser_->get().result_int();
+    // An interim answer (100, 103) comes before the real one, as on the client's side; a 101
+    // would turn the connection into something else: not compared, not pooled.
+    if (status == 101) return self->shadow_finished(false);
+    if (status / 100 == 1) return self->read();
     self->read_body();
   });
 }
@@ -191,8 +200,9 @@ void ShadowExchange::on_timeout() {
 
 void ShadowExchange::release_connection(bool reusable) {
   if (!conn_) return;
-  // Opened under an older generation: not pooled for the current one (as the session's).
-  if (reusable && rt_ == worker_.runtime()) {
+  // Opened under an older generation: not pooled for the current one (as the session's); closed
+  // by the deadline or a drain while its last read was completing: not pooled at all.
+  if (reusable && rt_ == worker_.runtime() && conn_->socket.is_open() && !worker_.draining()) {
     ++conn_->requests;
     worker_.pool().put_idle(std::move(conn_), Clock::now());
   } else {
@@ -233,10 +243,14 @@ void ShadowExchange::primary_body(std::string_view raw) {
   primary_raw_.append(raw.substr(0, std::min(room, raw.size())));
 }
 
-void ShadowExchange::primary_done(bool answered, double seconds) {
+void ShadowExchange::primary_done(bool answered) {
   if (primary_state_ != Side::pending) return;
   primary_state_ = answered ? Side::answered : Side::failed;
-  primary_seconds_ = seconds;
+  // From the same instant as the copy's own time (both requests out), so the client's upload
+  // does not count against the primary.
+  if (started_.time_since_epoch().count() != 0) {
+    primary_seconds_ = std::chrono::duration<double>(Clock::now() - started_).count();
+  }
   if (answered) {
     if (primary_chunked_) {
       dechunk(primary_raw_, primary_.body_cut, primary_);

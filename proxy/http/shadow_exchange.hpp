@@ -62,8 +62,9 @@ class ShadowExchange : public std::enable_shared_from_this<ShadowExchange>, publ
   /// (chunked framing included when `chunked`), then its end.
   void primary_head(const ParsedHead& head, bool chunked);
   void primary_body(std::string_view raw);
-  /// @param answered the whole answer reached the client (else the pair is not compared)
-  void primary_done(bool answered, double seconds);
+  /// @param answered the whole answer reached the client (else the pair is not compared). The
+  /// primary's time runs from start() to this call, as the copy's runs from start() to its answer.
+  void primary_done(bool answered);
 
  private:
   enum class Side : std::uint8_t { pending, answered, failed };

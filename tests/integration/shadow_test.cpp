@@ -754,6 +754,28 @@ TEST_F(Shadow, IdenticalAnswersCompareEqualWhateverTheirFramingAndLength) {
   EXPECT_EQ(metric_value(text, "bgproxy_shadow_mismatches_total", {{"service", "app"}}).value_or(0), 0) << text;
 }
 
+// HTTP/2 clients' streams go through the same exchange as HTTP/1.1 requests: mirrored alike.
+TEST_F(Shadow, RequestsOfHttp2ClientsAreMirroredAlike) {
+  Proxy& p = start("shadow: { percent: 100, compare: { " + kIgnoreNoise + " } }\n", std::nullopt,
+                   [](ProxyConfig& c) { c.protocols = "[http/1.1, h2c]"; });
+  constexpr int n = 40;
+  std::vector<std::string> argv{"/usr/bin/nghttp", "-v", "-t", "10"};
+  for (int i = 0; i < n; ++i) argv.push_back("http://127.0.0.1:" + std::to_string(p.port()) + "/h2/" + std::to_string(i));
+  const auto r = run_command(argv, dir_.path(), Ms(20000));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::size_t answered = 0;
+  for (std::size_t at = r.out.find(":status: 200"); at != std::string::npos; at = r.out.find(":status: 200", at + 1))
+    ++answered;
+  EXPECT_EQ(answered, static_cast<std::size_t>(n)) << r.out;
+  const Mirrored m = settle(n, n);
+  EXPECT_EQ(m.total(), static_cast<std::uint64_t>(n));
+  const auto svc = wait_report([&](const json::object& s) { return sum_requests(s, "compared") >= n; },
+                               "compared = " + std::to_string(n));
+  ASSERT_TRUE(svc);
+  EXPECT_EQ(sum_requests(*svc, "compared"), static_cast<double>(n)) << json::serialize(*svc);
+  EXPECT_EQ(svc->at("mismatch_rate").to_number<double>(), 0.0) << json::serialize(*svc);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 6. The gate: above watchdog.max_shadow_mismatch_rate, `canary start` and `release` toward the
 //    shadow color are refused with the figures; `--force` starts the canary. Within it, they go.

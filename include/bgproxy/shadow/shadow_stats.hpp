@@ -35,8 +35,9 @@ struct FieldCounts {
 /// Samples kept per service: the newest of each field, of the fields that differed last.
 inline constexpr std::size_t max_samples = 8;
 
-/// Distinct fields counted per service (a JSON array gives a path per index). Beyond it a new
-/// field's counts go to `other_field`, so memory and metric labels stay bounded; totals are kept.
+/// Distinct fields a worker counts per service (a JSON array gives a path per index). Beyond it a
+/// new field's counts go to `other_field`, so memory and metric labels stay bounded (merged: per
+/// worker); totals are kept.
 inline constexpr std::size_t max_fields = 256;
 inline constexpr std::string_view other_field = "(other)";
 
@@ -77,8 +78,8 @@ struct ServiceShadowStats {
   /// @param target the request target, for samples
   void record(const PairResult& pair, bool same_color, std::string_view target, double primary_seconds,
               double shadow_seconds);
-  /// Adds `o`'s counts; samples: `o`'s are taken as the newer. Associative while the fields of
-  /// both stay within max_fields.
+  /// Adds `o`'s counts (fields uncapped: each worker capped its own); samples: `o`'s are taken
+  /// as the newer. Associative.
   void merge(const ServiceShadowStats& o);
 };
 

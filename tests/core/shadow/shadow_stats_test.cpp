@@ -154,6 +154,30 @@ void expect_equal(const ServiceShadowStats& x, const ServiceShadowStats& y) {
   EXPECT_EQ(x.faster_buckets, y.faster_buckets);
 }
 
+TEST(ShadowStats, MergingWorkersInEitherOrderGivesTheSameFieldNames) {
+  // Two workers that each kept max_fields names of their own: merged in either order, the same
+  // names with the same counts (a cap applied while merging would depend on the order).
+  ServiceShadowStats a;
+  ServiceShadowStats b;
+  for (std::size_t i = 0; i < max_fields; ++i) {
+    const auto fa = "$.a" + std::to_string(i);
+    const auto fb = "$.b" + std::to_string(i);
+    a.record(pair_with({fa}, {fa}), false, "/", 0.001, 0.001);
+    b.record(pair_with({fb}, {}), false, "/", 0.001, 0.001);
+  }
+  ServiceShadowStats ab;
+  ab.merge(a);
+  ab.merge(b);
+  ServiceShadowStats ba;
+  ba.merge(b);
+  ba.merge(a);
+  EXPECT_EQ(ab.fields.size(), 2 * max_fields);
+  EXPECT_EQ(ab.fields.count(std::string(other_field)), 0u);
+  expect_equal(ab, ba);
+  EXPECT_EQ(ab.fields.at("$.a255").differing, 1u);
+  EXPECT_EQ(ab.fields.at("$.b255").compared, 1u);
+}
+
 TEST(ShadowStats, MergeAddsEverythingAndKeepsTheOthersSamplesAsNewer) {
   const auto a = sample_stats(3);
   const auto b = sample_stats(6);
