@@ -407,6 +407,35 @@ TEST_F(Shadow, TheCopyIsTheRequestWithTheShadowMarker) {
   EXPECT_EQ(copy.value("host").value_or(""), e.value("host").value_or("?")) << printable(copy.raw);
 }
 
+// An interim 103 before the copy's answer is skipped as the client's side skips it: the answer
+// compared is the 200 after it, and the connection goes back to the pool with nothing unread
+// (else the next copy on it would read the previous copy's 200 as its own).
+TEST_F(Shadow, AnInterimAnswerOfTheCopyIsSkipped) {
+  RecordingBackend green;
+  green.set_script([](const RecordedRequest& r) -> std::optional<Reply> {
+    const std::string body = "copy of " + r.target;
+    return Reply{"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+                 std::to_string(body.size()) + "\r\n\r\n" + body};
+  });
+  Proxy& p = start("shadow: { percent: 100, compare: { body: false } }\n", green.address());
+  constexpr int n = 20;
+  const auto t = send_requests(p.port(), n, 1, get_r);
+  ASSERT_EQ(t.ok, t.sent) << t.first_failures();
+  ASSERT_TRUE(green.wait_requests(n * 9 / 10, Ms(3000))) << green.transcript();
+  const auto svc = wait_report(
+      [&](const json::object& s) { return requests_of(s, "green", "compared") >= static_cast<double>(green.requests().size()); },
+      "every copy at green compared");
+  ASSERT_TRUE(svc);
+  EXPECT_EQ(requests_of(*svc, "green", "failed"), 0.0) << json::serialize(*svc);
+  const auto status = field_of(*svc, "status");
+  ASSERT_TRUE(status) << json::serialize(*svc);
+  EXPECT_EQ(status->at("differing").to_number<double>(), 0.0) << json::serialize(*svc);
+  // Copies shared pooled connections, each read to its end.
+  EXPECT_LT(green.connections(), green.requests().size()) << green.transcript();
+  for (const auto& r : green.requests()) EXPECT_EQ(r.error, "") << printable(r.raw);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. With the default methods (GET, HEAD) nothing else is mirrored, even at 100 %.
 
