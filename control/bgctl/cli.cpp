@@ -227,4 +227,10 @@ std::variant<Invocation, Finished> parse_command_line(const std::vector<std::str
   return inv;
 }
 
+std::chrono::milliseconds answer_timeout(std::string_view command) {
+  if (command == "upgrade") return std::chrono::seconds(125);
+  if (command == "release") return std::chrono::seconds(85);
+  return std::chrono::seconds(5);
+}
+
 }  // namespace bgproxy::bgctl

@@ -29,6 +29,11 @@ struct Invocation {
   std::string request;  ///< the JSON line, without its newline
 };
 
+/// How long bgctl waits for the answer to `command`: 5 s, except where the proxy itself takes
+/// longer before it answers: `upgrade` (a successor has 60 s to ask for the sockets and 60 s more
+/// to say it serves) and `release` (up to 16 smoke requests of 5 s each, one after another).
+std::chrono::milliseconds answer_timeout(std::string_view command);
+
 /// bgctl is done without talking to the proxy: help (exit 0) or a usage error (exit 2).
 struct Finished {
   int exit_code = exit_ok;

@@ -34,7 +34,7 @@ struct Reply {
 
 /// @param raw if given, gets the answer line as received
 Reply ask(const Invocation& inv, std::string* raw = nullptr) {
-  auto answer_line = send_request(inv.socket, inv.request);
+  auto answer_line = send_request(inv.socket, inv.request, answer_timeout(inv.command));
   if (!answer_line) {
     const auto& e = answer_line.error();
     return {exit_unreachable, "",

@@ -410,5 +410,14 @@ TEST(BgctlLocal, HelpMentionsIt) {
   EXPECT_EQ(usage_line("rollback"), "usage: bgctl [-S SOCKET] [--json] [--local] rollback [-s SERVICE]\n");
 }
 
+TEST(BgctlAnswerTimeout, LongerWhereTheProxyTakesLongerToAnswer) {
+  // upgrade: the successor's 60 s to ask for the sockets and 60 s to say it serves, and a margin.
+  EXPECT_EQ(answer_timeout("upgrade"), std::chrono::seconds(125));
+  // release: 16 smoke requests of 5 s each at the most, then the canary's start.
+  EXPECT_EQ(answer_timeout("release"), std::chrono::seconds(85));
+  for (const char* c : {"status", "split", "switch", "rollback", "reload", "shadow", "history"})
+    EXPECT_EQ(answer_timeout(c), std::chrono::seconds(5)) << c;
+}
+
 }  // namespace
 }  // namespace bgproxy::bgctl

@@ -108,7 +108,7 @@ TEST_F(SystemdNotify, UpgradeHandsMainPidOverWithoutStopping) {
   ASSERT_FALSE(notify.wait_for("READY=1", Ms(10000)).empty()) << old.stderr_text();
 
   auto r = run_command({BGCTL_BIN, "-S", (dir_.path() / "control-8.sock").string(), "upgrade"}, dir_.path(),
-                       Ms(15000));
+                       Ms(60000));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(upgraded to pid (\d+))"))) << r.out;
