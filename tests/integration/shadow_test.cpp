@@ -674,9 +674,13 @@ TEST_F(ShadowFailing, ShutdownDoesNotWaitForHangingShadows) {
 //    of one color as well (connection_id, request_on_connection) are not.
 
 TEST_F(Shadow, OnlyTheFieldThatDiffersBetweenColorsIsReported) {
-  // name differs blue/green by design and the headers by X-Bg-Shadow; the connection fields are
-  // left in: they differ blue-to-blue too, and the noise floor must keep them out.
-  Proxy& p = start("shadow: { percent: 100, compare: { ignore: [\"$.name\", \"$.headers\"] } }\n");
+  // name differs blue/green by design and the headers by X-Bg-Shadow. connection_id is left in: it
+  // differs in same-color pairs too, and the noise floor must keep it out.
+  // request_on_connection is ignored: green sees only copies and blue every request, so those
+  // counts really do drift apart more between colors than within blue, by as much as the run's
+  // interleaving makes them (a real, if uninteresting, difference the report may name).
+  Proxy& p = start(
+      "shadow: { percent: 100, compare: { ignore: [\"$.name\", \"$.headers\", \"$.request_on_connection\"] } }\n");
   blue_->knobs("app_version=1");
   green_->knobs("app_version=2");
   constexpr int n = 400;
@@ -700,19 +704,19 @@ TEST_F(Shadow, OnlyTheFieldThatDiffersBetweenColorsIsReported) {
   EXPECT_EQ(version->at("noise_compared").to_number<double>(), static_cast<double>(m.blue)) << all;
   EXPECT_EQ(version->at("noise_differing").to_number<double>(), 0.0) << all;
   EXPECT_TRUE(version->at("reported").as_bool()) << all;
-  for (const char* noisy : {"$.connection_id", "$.request_on_connection"}) {
-    const auto f = field_of(*svc, noisy);
-    ASSERT_TRUE(f) << noisy << " not compared: " << all;
-    EXPECT_FALSE(f->at("reported").as_bool()) << noisy << ": " << json::serialize(*f);
-    EXPECT_GT(f->at("noise_compared").to_number<double>(), 0.0) << json::serialize(*f);
-    EXPECT_GT(f->at("noise_differing").to_number<double>(), 0.0) << json::serialize(*f);
-  }
+  const auto connection = field_of(*svc, "$.connection_id");
+  ASSERT_TRUE(connection) << "$.connection_id not compared: " << all;
+  EXPECT_FALSE(connection->at("reported").as_bool()) << json::serialize(*connection);
+  EXPECT_GT(connection->at("differing").to_number<double>(), 0.0) << json::serialize(*connection);
+  EXPECT_GT(connection->at("noise_compared").to_number<double>(), 0.0) << json::serialize(*connection);
+  EXPECT_GT(connection->at("noise_differing").to_number<double>(), 0.0) << json::serialize(*connection);
   for (const char* same : {"$.method", "$.target", "$.body_fnv1a", "status", "header:content-type"}) {
     const auto f = field_of(*svc, same);
     ASSERT_TRUE(f) << same << " not compared: " << all;
     EXPECT_EQ(f->at("differing").to_number<double>(), 0.0) << same << ": " << json::serialize(*f);
   }
   EXPECT_FALSE(field_of(*svc, "$.name")) << "an ignored path was compared: " << all;
+  EXPECT_FALSE(field_of(*svc, "$.request_on_connection")) << "an ignored path was compared: " << all;
   bool sample = false;
   for (const auto& s : svc->at("samples").as_array()) {
     EXPECT_TRUE(contains(std::string(s.at("path").as_string()), "/r/")) << json::serialize(s);
