@@ -162,6 +162,8 @@ std::variant<Invocation, Finished> parse_command_line(const std::vector<std::str
       sub->add_flag("--force", o.force);
       sub->add_flag("--wait", wait);
       timeout = sub->add_option("--timeout", timeout_text);
+    } else if (name == "rollback") {
+      sub->add_flag("--drain", o.drain);
     } else if (name == "status" || name == "health") {
       sub->add_flag("--watch", watch);
     } else if (name == "history") {

@@ -254,13 +254,26 @@ std::string render_change(const json::object& answer) {
   return "ok\n";
 }
 
+namespace {
+
+/// What `rollback --drain` cut, if it was asked to.
+std::string render_cut(const json::object& answer) {
+  const json::object* cut = object_field(&answer, "cut");
+  if (cut == nullptr) return {};
+  const auto color = string_field(cut, "color");
+  if (!color) return "nothing cut: both colors keep traffic\n";
+  return "cut " + integer_text(cut, "exchanges") + " exchanges in flight to " + *color + "\n";
+}
+
+}  // namespace
+
 std::string render(std::string_view command, const json::object& answer) {
   if (command == "status") return render_status(answer);
   if (command == "health") return render_health(answer);
   if (command == "history") return render_history(answer);
   if (command == "shadow") return render_shadow(answer);
   if (command == "release") return render_smoke(answer) + render_change(answer);
-  return render_change(answer);
+  return render_change(answer) + render_cut(answer);
 }
 
 }  // namespace bgproxy::bgctl

@@ -197,6 +197,13 @@ Result build_server(const Options& o) {
   return done(std::move(l));
 }
 
+Result build_rollback(const Options& o) {
+  Line l("rollback");
+  l.add_service(o);
+  if (o.drain) l.add_raw("drain", "true");
+  return done(std::move(l));
+}
+
 Result build_plain(const Options& o, bool with_service) {
   Line l(o.command);
   if (with_service) l.add_service(o);
@@ -218,7 +225,8 @@ boost::system::result<std::string, UsageError> build_request(const Options& o) {
     line->insert(line->size() - 1, ",\"local\":true");
     return line;
   }
-  if (c == "status" || c == "rollback" || c == "health" || c == "events" || c == "shadow") return build_plain(o, true);
+  if (c == "status" || c == "health" || c == "events" || c == "shadow") return build_plain(o, true);
+  if (c == "rollback") return build_rollback(o);
   if (c == "reload" || c == "upgrade") return build_plain(o, false);
   if (c == "split") return build_split(o);
   if (c == "switch") return build_switch(o);

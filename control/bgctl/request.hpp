@@ -28,6 +28,7 @@ struct Options {
   std::vector<std::string> smoke;       ///< release --smoke PATH, in order
   std::optional<std::string> limit;     ///< history --limit N
   bool local = false;                   ///< --local: a change on this instance alone (fleet)
+  bool drain = false;                   ///< rollback --drain: cut what is in flight to the old color
 };
 
 /// A usage error found by bgctl itself: printed as "bgctl: <message>", exit code 2, nothing sent.

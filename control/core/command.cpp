@@ -94,7 +94,8 @@ constexpr std::array<CommandInfo, 13> infos{{
     {"split", "split --green N | --blue N [-s SERVICE] [--force]",
      "set the green weight in percent (0-100, up to two decimals); blue gets the rest"},
     {"switch", "switch blue|green [-s SERVICE] [--force]", "send all traffic of a service to one color"},
-    {"rollback", "rollback [-s SERVICE]", "go back to the last stable weights"},
+    {"rollback", "rollback [-s SERVICE] [--drain]",
+     "go back to the last stable weights; --drain also cuts what is in flight to the color left at 0 %"},
     {"canary", "canary start [--steps 10,50,100] [--interval 60s] | pause | resume | abort [-s SERVICE]",
      "walk the canary steps under the watchdog; pause, resume or abort (= rollback) it"},
     {"health", "health [-s SERVICE] [--watch]", "per-server health-check state and last check"},
@@ -140,6 +141,15 @@ Error read_force(const json::object& o, Command& c) {
 }
 
 Error parse_service_only(const json::object& o, Command& c) { return read_service(o, c); }
+
+Error parse_rollback(const json::object& o, Command& c) {
+  if (auto e = read_service(o, c)) return e;
+  const json::value* v = o.if_contains("drain");
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_bool()) return field_error("\"drain\" must be true or false");
+  c.drain = v->get_bool();
+  return std::nullopt;
+}
 
 Error parse_nothing(const json::object&, Command&) { return std::nullopt; }
 
@@ -311,7 +321,7 @@ constexpr std::array<std::string_view, 1> service_fields{"service"};
 constexpr std::array<std::string_view, 0> no_fields{};
 constexpr std::array<std::string_view, 5> split_fields{"service", "green", "blue", "force", "local"};
 constexpr std::array<std::string_view, 4> switch_fields{"service", "color", "force", "local"};
-constexpr std::array<std::string_view, 2> rollback_fields{"service", "local"};
+constexpr std::array<std::string_view, 3> rollback_fields{"service", "drain", "local"};
 constexpr std::array<std::string_view, 6> canary_fields{"service", "action", "steps", "interval", "force", "local"};
 constexpr std::array<std::string_view, 2> history_fields{"service", "limit"};
 constexpr std::array<std::string_view, 6> release_fields{"service", "to", "smoke", "steps", "interval", "force"};
@@ -321,7 +331,7 @@ constexpr std::array<Row, 13> rows{{
     {"status", CommandKind::status, service_fields, parse_service_only},
     {"split", CommandKind::split, split_fields, parse_split},
     {"switch", CommandKind::switch_color, switch_fields, parse_switch},
-    {"rollback", CommandKind::rollback, rollback_fields, parse_service_only},
+    {"rollback", CommandKind::rollback, rollback_fields, parse_rollback},
     {"canary", CommandKind::canary, canary_fields, parse_canary},
     {"health", CommandKind::health, service_fields, parse_service_only},
     {"history", CommandKind::history, history_fields, parse_history},

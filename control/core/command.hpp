@@ -37,6 +37,8 @@ struct Command {
   /// A change made on this instance alone while its fleet's cluster store is out of reach
   /// (`bgctl --local`, README "Running a fleet"); meaningless without a fleet.
   bool local = false;
+  /// rollback: also cut the exchanges in flight to the color it leaves at 0 % (`--drain`)
+  bool drain = false;
   CanaryAction canary = CanaryAction::start;
   std::vector<std::uint32_t> steps_bp;   ///< canary start; empty = the service's configured steps
   std::optional<std::chrono::milliseconds> interval;  ///< canary start

@@ -137,7 +137,8 @@ Controller::Decision Controller::decide(const Command& c, const Peer& peer, std:
     case CommandKind::switch_color:
       return set_weight(c, d.service, c.color == routing::Color::green ? weights::full_bp : 0, peer, now, now_ms);
     case CommandKind::rollback:
-      return rollback(d.service, peer, now, "manual", "rollback", {});
+      return rollback(d.service, peer, now, "manual", "rollback",
+                      c.drain ? boost::json::object{{"drain", true}} : boost::json::object{});
     case CommandKind::server:
       return set_server(c, d.service, peer, now);
     case CommandKind::canary:

@@ -299,6 +299,12 @@ class Reader {
 
 }  // namespace
 
+std::optional<routing::Color> unweighted_color(const Weights& w) noexcept {
+  if (w.green_bp == 0) return routing::Color::green;
+  if (w.green_bp == weights::full_bp) return routing::Color::blue;
+  return std::nullopt;
+}
+
 std::string_view phase_name(Phase p) noexcept {
   const auto i = static_cast<std::size_t>(p);
   return i < phase_names.size() ? phase_names[i] : "idle";

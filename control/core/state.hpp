@@ -31,6 +31,9 @@ struct Weights {
   friend bool operator==(const Weights&, const Weights&) = default;
 };
 
+/// The color these weights send nothing to (blue 100 % → green); nullopt when both get traffic.
+std::optional<routing::Color> unweighted_color(const Weights& w) noexcept;
+
 struct HistoryEntry {
   std::string time;     ///< RFC 3339 UTC with milliseconds: "2026-11-24T21:30:00.123Z"
   std::string service;

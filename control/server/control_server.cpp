@@ -255,6 +255,7 @@ void ControlServer::execute(const ClientCommand& p, Done done) {
     default:
       break;
   }
+  if (c.kind == CommandKind::rollback && c.drain) done = cut_after_rollback(c.service, std::move(done));
   change([this, c, peer = p.peer] { return controller_.decide(c, peer, now_rfc3339(), unix_ms()); }, std::move(done),
          Origin::command, c.local);
 }

@@ -114,6 +114,13 @@ class ControlServer final : private Connection::Handler, private Fleet::Owner {
   /// Answers a change that left nothing to do (or a rollout's, which nobody waits for).
   void answer_unchanged(const Controller::Decision& d, Origin origin, const Done& done);
   void publish(std::function<void()> done);
+
+  // control_server_drain.cpp (`bgctl rollback --drain`)
+  /// Wraps the answer of a rollback of `service_name`: once it is acknowledged, cuts the
+  /// exchanges in flight to the color it left at 0 % and adds {"cut":{"color","exchanges"}}.
+  Done cut_after_rollback(const std::string& service_name, Done done);
+  /// A fleet member's rollback --drain, applied here: cut here too.
+  void cut_for_fleet_rollback(std::size_t service, const HistoryEntry& entry);
   /// Where `cfg` keeps the state: its state file.
   std::unique_ptr<StateStore> open_store(const config::Config& cfg) const;
 

@@ -130,7 +130,13 @@ void ControlServer::take_shared(const std::string& service, std::int64_t mod_rev
     // The feed of every member tells of every change; its maker alone notifies (Event::here).
     const auto& history = controller_.state().history;
     const auto last = std::find_if(history.rbegin(), history.rend(), [&](const auto& e) { return e.service == service; });
-    if (last != history.rend()) publish_change(*last, static_cast<std::size_t>(si), false);
+    if (last != history.rend()) {
+      publish_change(*last, static_cast<std::size_t>(si), false);
+      // Cut once every worker routes by the new table, as where the rollback was made.
+      return publish([this, si, entry = *last, alive = alive_] {
+        if (*alive) cut_for_fleet_rollback(static_cast<std::size_t>(si), entry);
+      });
+    }
   }
   publish([] {});
 }

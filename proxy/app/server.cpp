@@ -160,6 +160,23 @@ void Server::on_stop(std::function<void()> stop) { stop_hooks_.push_back(std::mo
 
 void Server::on_passive_ejection(std::function<void(std::uint32_t server)> eject) { on_ejection_ = std::move(eject); }
 
+void Server::cut_exchanges(int service, routing::Color color, std::function<void(std::uint64_t)> done) {
+  struct Sum {
+    std::uint64_t cut = 0;
+    std::size_t pending;
+    std::function<void(std::uint64_t)> done;
+  };
+  auto sum = std::make_shared<Sum>(Sum{0, workers_.size(), std::move(done)});
+  for (auto& w : workers_) {
+    w->cut(service, color, [this, sum](std::uint64_t n) {
+      net::post(ioc_, [sum, n] {
+        sum->cut += n;
+        if (--sum->pending == 0) sum->done(sum->cut);
+      });
+    });
+  }
+}
+
 void Server::collect(std::function<void(stats::RequestStats)> done) {
   struct Merge {
     stats::RequestStats merged;

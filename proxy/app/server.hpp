@@ -54,6 +54,7 @@ class Server final : public api::DataPlane {
   // bgproxy::api::DataPlane
   void publish(routing::RoutingTableConstSharedPtr t, std::function<void()> done) override;
   void collect(std::function<void(stats::RequestStats)> done) override;
+  void cut_exchanges(int service, routing::Color color, std::function<void(std::uint64_t)> done) override;
   void on_reload(PrepareReload prepare) override { prepare_reload_ = std::move(prepare); }
   void reload(std::function<void(ReloadResult)> done) override;
   void on_reload_signal(std::function<void()> request) override { reload_signal_ = std::move(request); }

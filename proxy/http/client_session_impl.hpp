@@ -83,6 +83,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void on_deadline() override;
   void on_drain() override;
   void on_shed() override;
+  bool on_cut(int service, routing::Color color) override;
 
  private:
   enum class Phase : std::uint8_t { handshake, idle, head, upstream, response, tunnel, closing, closed };
@@ -130,6 +131,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     /// (a gRPC bidi stream answers each message as it comes), not only after it.
     bool duplex = false;
     bool request_relayed = false;  ///< duplex: the whole body went
+    bool cut = false;              ///< `rollback --drain` closed the upstream socket: a 503, no server failure
   };
 
   static constexpr std::size_t read_chunk = BlockPool::block_size;  ///< one buffer of the worker's pool

@@ -143,6 +143,7 @@ void ClientSession<Stream>::relay_failed(Direction dir, bool writing, error_code
         req_.keep_alive = false;
         return;
       }
+      if (attempt_.cut) return upstream_failed(stats::FailureReason::reset, 503, false);
       if (writing && !attempt_.timed_out && !attempt_.request_cut) {
         // The backend may have answered before it stopped reading (a 413 or 401 to a large
         // upload, then close): that answer is still readable, and is the one to relay.
@@ -163,7 +164,9 @@ void ClientSession<Stream>::relay_failed(Direction dir, bool writing, error_code
       }
       return close();
     case Direction::response:
-      if (!writing) count_upstream_failure(attempt_.timed_out ? stats::FailureReason::timeout : stats::FailureReason::reset);
+      if (!writing && !attempt_.cut) {
+        count_upstream_failure(attempt_.timed_out ? stats::FailureReason::timeout : stats::FailureReason::reset);
+      }
       record_exchange(req_.status, grpc_accounted(false));
       return close();
     case Direction::to_upstream:

@@ -69,6 +69,25 @@ void ClientSession<Stream>::on_drain() {
   }
 }
 
+/// `bgctl rollback --drain`: the backend connection closes, and its handlers end the exchange —
+/// a 503 when nothing of the answer went out yet (upstream_failed), else the client connection
+/// (for HTTP/2, the stream) closes, as when a backend fails mid-answer.
+template <class Stream>
+bool ClientSession<Stream>::on_cut(int service, routing::Color color) {
+  if (req_.service != service || req_.color != color || attempt_.cut || !upstream_) return false;
+  if (phase_ == Phase::tunnel) {
+    close();
+    return true;
+  }
+  if (phase_ != Phase::upstream && phase_ != Phase::response) return false;
+  attempt_.cut = true;
+  error_code ignored;
+  upstream_->socket.close(ignored);
+  // A request body still coming from the client: its read ends too, rather than at the next byte.
+  if (phase_ == Phase::upstream) lowest_layer().cancel(ignored);
+  return true;
+}
+
 // ---------------------------------------------------------------- TLS handshake
 
 template <class Stream>

@@ -227,6 +227,8 @@ void ClientSession<Stream>::count_upstream_failure(stats::FailureReason reason) 
 /// An upstream attempt failed before any response byte reached the client.
 template <class Stream>
 void ClientSession<Stream>::upstream_failed(stats::FailureReason reason, unsigned status, bool connect_phase) {
+  // Cut by a rollback: the server did nothing wrong, and the request goes nowhere else.
+  if (attempt_.cut) return finish_with_error(503);
   FailedAttempt failed;
   failed.reason = reason;
   failed.status = status;

@@ -5,6 +5,7 @@
 
 #include <boost/intrusive/list_hook.hpp>
 
+#include "bgproxy/routing/routing_table.hpp"
 #include "proxy/net/types.hpp"
 
 namespace bgproxy::proxy {
@@ -18,6 +19,9 @@ class Timed : public boost::intrusive::list_base_hook<boost::intrusive::link_mod
   /// Called on the worker thread once `shed_at_` has passed: an idle connection gives back the
   /// memory it only needs while an exchange runs (issue 14).
   virtual void on_shed() = 0;
+  /// Called on the worker thread by `bgctl rollback --drain`: an exchange in flight to `color` of
+  /// `service` ends now. @return whether there was one to cut
+  virtual bool on_cut(int /*service*/, routing::Color /*color*/) { return false; }
 
   Clock::time_point deadline() const noexcept { return deadline_; }
   Clock::time_point shed_at() const noexcept { return shed_at_; }

@@ -139,6 +139,17 @@ void Worker::collect(std::function<void(stats::RequestStats)> reply) {
   });
 }
 
+void Worker::cut(int service, routing::Color color, std::function<void(std::uint64_t)> reply) {
+  net::post(executor_, [this, service, color, reply = std::move(reply)] {
+    // on_cut() may close a session and so unlink it; iterate over a copy.
+    std::vector<Timed*> all;
+    for (auto& t : timed_) all.push_back(&t);
+    std::uint64_t cut = 0;
+    for (auto* t : all) cut += t->on_cut(service, color) ? 1 : 0;
+    reply(cut);
+  });
+}
+
 void Worker::drain() {
   net::post(executor_, [this] {
     if (draining_) return;

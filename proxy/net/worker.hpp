@@ -85,6 +85,9 @@ class Worker {
   void ping(std::function<void()> reply);
   /// Runs `reply` on the worker thread with a copy of its stats shard.
   void collect(std::function<void(stats::RequestStats)> reply);
+  /// Runs `reply` on the worker thread with how many exchanges in flight to `color` of `service`
+  /// it cut (Timed::on_cut).
+  void cut(int service, routing::Color color, std::function<void(std::uint64_t)> reply);
   /// Stops accepting, closes idle connections, lets in-flight exchanges finish;
   /// the thread exits when the last connection has closed.
   void drain();

@@ -82,6 +82,8 @@ TEST(BgctlRequest, Switch) {
 TEST(BgctlRequest, RollbackHealthReload) {
   EXPECT_EQ(request({"rollback"}), R"({"command":"rollback"})");
   EXPECT_EQ(request({"rollback", "-s", "app"}), R"({"command":"rollback","service":"app"})");
+  EXPECT_EQ(request({"rollback", "--drain"}), R"({"command":"rollback","drain":true})");
+  EXPECT_EQ(request({"rollback", "--drain", "-s", "app"}), R"({"command":"rollback","service":"app","drain":true})");
   EXPECT_EQ(request({"health"}), R"({"command":"health"})");
   EXPECT_EQ(request({"health", "-s", "app"}), R"({"command":"health","service":"app"})");
   EXPECT_EQ(request({"reload"}), R"({"command":"reload"})");
@@ -407,7 +409,7 @@ TEST(BgctlLocal, HelpMentionsIt) {
   const auto& f = std::get<Finished>(r);
   EXPECT_EQ(f.exit_code, exit_ok);
   EXPECT_NE(f.out.find("--local"), std::string::npos) << f.out;
-  EXPECT_EQ(usage_line("rollback"), "usage: bgctl [-S SOCKET] [--json] [--local] rollback [-s SERVICE]\n");
+  EXPECT_EQ(usage_line("rollback"), "usage: bgctl [-S SOCKET] [--json] [--local] rollback [-s SERVICE] [--drain]\n");
 }
 
 TEST(BgctlAnswerTimeout, LongerWhereTheProxyTakesLongerToAnswer) {

@@ -266,6 +266,10 @@ TEST(BgctlRender, ChangeSummary) {
       {"name":"web","weights":{"blue":90,"green":10}}]}})j")),
             "api: blue 100% / green 0%\nweb: blue 90% / green 10%\n");
   EXPECT_EQ(render("rollback", answer(R"j({"ok":true,"state":[{"name":"a"}]})j")), "a: blue - / green -\n");
+  EXPECT_EQ(render("rollback", answer(R"j({"ok":true,"state":[{"name":"a"}],"cut":{"color":"green","exchanges":3}})j")),
+            "a: blue - / green -\ncut 3 exchanges in flight to green\n");
+  EXPECT_EQ(render("rollback", answer(R"j({"ok":true,"state":[{"name":"a"}],"cut":{"color":null,"exchanges":0}})j")),
+            "a: blue - / green -\nnothing cut: both colors keep traffic\n");
   EXPECT_EQ(render("reload", answer(R"j({"ok":true})j")), "ok\n");
   EXPECT_EQ(render("canary", answer(R"j({"ok":true,"message":"canary started"})j")), "canary started\n");
   EXPECT_EQ(render("server", answer(R"j({"ok":true,"state":"weird"})j")), "ok\n");

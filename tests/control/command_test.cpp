@@ -111,6 +111,11 @@ TEST(ParseCommand, Rollback) {
   Command c = ok(R"({"command":"rollback","service":"app"})");
   EXPECT_EQ(c.kind, CommandKind::rollback);
   EXPECT_EQ(c.service, "app");
+  EXPECT_FALSE(c.drain);
+  EXPECT_TRUE(ok(R"({"command":"rollback","drain":true})").drain);
+  EXPECT_FALSE(ok(R"({"command":"rollback","drain":false})").drain);
+  EXPECT_EQ(error_of(R"({"command":"rollback","drain":"yes"})"), "\"drain\" must be true or false");
+  EXPECT_EQ(error_of(R"({"command":"switch","color":"blue","drain":true})"), "unknown field \"drain\" for switch");
 }
 
 TEST(ParseCommand, CanaryStartDefaults) {

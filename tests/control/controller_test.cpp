@@ -427,6 +427,20 @@ TEST(ControllerRollback, ReturnsToWhereTheRolloutBegan) {
   EXPECT_EQ(ctl.state().history.back(), want);
 }
 
+TEST(ControllerRollback, DrainIsRecordedInTheHistory) {
+  const auto cfg = one_service();
+  Controller ctl(cfg, Controller::initial_state(cfg));
+  apply(ctl, switch_to(Color::green));
+  auto c = rollback_cmd();
+  c.drain = true;
+  apply(ctl, c);
+  EXPECT_EQ(ctl.state().history.back().command, "rollback");
+  EXPECT_EQ(ctl.state().history.back().args, (boost::json::object{{"drain", true}}));
+  EXPECT_EQ(unweighted_color(ctl.state().services[0].weights), Color::green);
+  EXPECT_EQ(unweighted_color(Weights{10000}), Color::blue);
+  EXPECT_EQ(unweighted_color(Weights{2500}), std::nullopt);
+}
+
 TEST(ControllerRollback, AtStableIsANoOp) {
   const auto cfg = one_service();
   Controller ctl(cfg, Controller::initial_state(cfg));

@@ -675,6 +675,44 @@ TEST_F(GrpcSwitching, SwitchMovesLaterCallsOfOneChannelToGreenWhileAnOpenStreamS
   EXPECT_EQ(fresh.trailers.count("x-server") ? fresh.trailers.at("x-server") : "", "green");
 }
 
+// `rollback --drain`: a bidi stream open on green (its first answer already through) is cut, the
+// channel's later calls go to blue on the same connection. Without --drain it would finish on
+// green, as the stream across the switch above finishes on blue.
+TEST_F(GrpcSwitching, RollbackDrainCutsTheStreamOpenOnGreenAndLaterCallsGoToBlue) {
+  start_servers({{"blue", 0}, {"green", 0}});
+  start_proxy_or_throw();
+  bgctl_ok({"switch", "green"});
+  const auto go = dir_ / "go";
+  Process& client = spawn_client(
+      json::object{
+          {"timeout", 15},
+          {"steps", json::array{
+                        json::object{{"op", "stream_open"}, {"name", "open"}, {"messages", messages({"m0"})}},
+                        json::object{{"op", "event"}, {"name", "phase0"}},
+                        json::object{{"op", "wait_file"}, {"path", go.string()}},
+                        json::object{{"op", "stream_close"}, {"name", "open"}},
+                        unary_step("after", 20),
+                    }}},
+      "grpc-client");
+  wait_event(client, "phase0");
+  const auto t0 = Clock::now();
+  const auto rb = bgctl({"rollback", "--drain"});
+  ASSERT_EQ(rb.exit_code, 0) << rb.out << rb.err;
+  EXPECT_NE(rb.out.find("cut 1 exchanges in flight to green"), std::string::npos) << rb.out;
+  touch("go");
+  ClientRun run = finish_client(client);
+  ASSERT_EQ(run.error, "") << run.raw;
+  EXPECT_LT(Clock::now() - t0, Ms(10000));
+  const auto& open = run.stream("open");
+  std::cout << "[ grpc ] the stream cut by rollback --drain ended with " << open.code << " (" << open.details << ")\n";
+  EXPECT_NE(open.code, "OK") << "the stream on green was not cut: " << run.raw;
+  EXPECT_EQ(open.initial_server, "green");
+  EXPECT_EQ(open.answers, (std::vector<std::string>{"green:0:m0"}));
+  std::string bad;
+  EXPECT_EQ(clean_from(run.labelled("after"), "blue", &bad), 20u) << "first bad call after the drain: " << bad;
+  EXPECT_EQ(run.ready_count, 1) << "the channel reconnected: " << run.raw;
+}
+
 TEST_F(GrpcSwitching, SplitSpreadsTheCallsOfOneChannelOverBothColors) {
   start_servers({{"blue", 0}, {"green", 0}});
   start_proxy_or_throw();

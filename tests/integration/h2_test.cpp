@@ -547,6 +547,65 @@ TEST_F(H2cDownstream, SwitchAppliesToNewStreamsOnTheSameConnection) {
   EXPECT_EQ(green.stats().requests, static_cast<std::uint64_t>(kAfter));
 }
 
+// `rollback --drain` on the same long-lived connection: the streams in flight to the rolled-back
+// color are answered 503 at once, the connection stays, later streams go to blue.
+TEST_F(H2cDownstream, RollbackDrainAnswersTheStreamsInFlightOnTheRolledBackColorAndKeepsTheConnection) {
+  Backend& blue = start_backend("blue");
+  Backend& green = start_backend("green");
+  ProxyConfig cfg;
+  cfg.blue = {blue.address()};
+  cfg.green = {green.address()};
+  H2Proxy& p = start_h2_proxy(cfg);
+  const auto sw = bgctl({"switch", "green"});
+  ASSERT_EQ(sw.exit_code, 0) << "bgctl switch green: " << sw.out << sw.err;
+
+  constexpr int kBefore = 4, kAfter = 16;
+  const fs::path go = dir_ / "go";
+  json::array streams;
+  for (int i = 0; i < kBefore; ++i)
+    streams.push_back(stream("before-" + std::to_string(i), "/before/" + std::to_string(i) + "?delay_ms=8000"));
+  for (int i = 0; i < kAfter; ++i) {
+    auto s = stream("after-" + std::to_string(i), "/after/" + std::to_string(i));
+    s["phase"] = 1;
+    streams.push_back(s);
+  }
+  json::object spec{{"streams", streams}, {"go_file", go.string()}, {"timeout", 30}};
+  Process client(h2_client_argv(p.port(), write_spec(spec)), dir_.path(), "h2-client-drain");
+  ASSERT_TRUE(client.wait_for_line(std::regex("phase0_sent"), Ms(10000), Stream::Stdout))
+      << client.stdout_text() << client.stderr_text();
+  const auto deadline = Clock::now() + Ms(10000);
+  while (green.stats().requests < static_cast<std::uint64_t>(kBefore) && Clock::now() < deadline)
+    std::this_thread::sleep_for(Ms(5));
+  ASSERT_EQ(green.stats().requests, static_cast<std::uint64_t>(kBefore)) << "the early streams did not reach green";
+
+  const auto t0 = Clock::now();
+  const auto rb = bgctl({"rollback", "--drain"});
+  ASSERT_EQ(rb.exit_code, 0) << "bgctl rollback --drain: " << rb.out << rb.err;
+  EXPECT_NE(rb.out.find("cut " + std::to_string(kBefore) + " exchanges in flight to green"), std::string::npos)
+      << rb.out;
+  write_file(go, "go");
+  ASSERT_TRUE(client.wait_exit(Ms(30000))) << "h2_client.py did not finish";
+  EXPECT_LT(Clock::now() - t0, Ms(6000)) << "the cut streams waited for their backend";
+  const auto run = parse_h2_run(client.stdout_text(), client.stderr_text());
+  ASSERT_TRUE(run.error.empty()) << run.error << "\n" << run.raw;
+  EXPECT_FALSE(run.goaway) << "the connection was closed by the drain";
+  int cut = 0, after_blue = 0;
+  for (const auto& s : run.streams) {
+    if (s.name.rfind("before-", 0) == 0) {
+      EXPECT_EQ(s.status, 503) << s.describe();
+      EXPECT_TRUE(s.answered_before_go) << "answered only after the go: " << s.describe();
+      cut += s.status == 503 ? 1 : 0;
+    } else if (s.status == 200 && s.ended && s.header("x-backend") == "blue") {
+      ++after_blue;
+    } else {
+      ADD_FAILURE() << "expected on blue: " << s.describe();
+    }
+  }
+  EXPECT_EQ(cut, kBefore);
+  EXPECT_EQ(after_blue, kAfter);
+  EXPECT_EQ(green.stats().requests, static_cast<std::uint64_t>(kBefore));
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. h2 -> h1 smuggling shapes: the stream is reset (or answered 4xx), nothing of it reaches the
 // backend, and the connection and the proxy go on serving.

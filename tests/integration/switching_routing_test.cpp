@@ -407,6 +407,122 @@ TEST_F(SwitchingTest, InFlightRequestFinishesOnBlueAfterSwitchGreen) {
   EXPECT_EQ(green_->stats().requests, 1u);
 }
 
+// `rollback --drain`: the request in flight to the rolled-back color is answered 503 at once
+// (not after the backend's 5 s), its keep-alive connection goes on, on blue; bgctl says what it
+// cut and the history records the flag.
+TEST_F(SwitchingTest, RollbackDrainAnswers503ToTheRequestInFlightOnTheRolledBackColor) {
+  Proxy& p = start_pair();
+  ctl_ok({"switch", "green"});
+  Client slow(p.port());
+  slow.send(get_request("/slow?delay_ms=5000"));
+  const auto deadline = Clock::now() + Ms(3000);
+  while (green_->stats().requests < 1) {
+    ASSERT_LT(Clock::now(), deadline) << "the slow request never reached green";
+    std::this_thread::sleep_for(Ms(5));
+  }
+  const auto t0 = Clock::now();
+  const auto rb = bgctl({"rollback", "--drain"});
+  ASSERT_EQ(rb.exit_code, 0) << rb.out << rb.err;
+  EXPECT_NE(rb.out.find("cut 1 exchanges in flight to green"), std::string::npos) << rb.out;
+  auto r = slow.read_response(Ms(3000));
+  ASSERT_TRUE(r) << slow.last_error();
+  EXPECT_EQ(r->status, 503) << r->raw_head;
+  EXPECT_LT(Clock::now() - t0, Ms(2500)) << "the cut request waited for its backend";
+
+  slow.send(get_request("/after"));
+  auto next = slow.read_response(Ms(3000));
+  ASSERT_TRUE(next) << "the connection did not go on after the 503: " << slow.last_error();
+  EXPECT_EQ(next->status, 200);
+  EXPECT_EQ(served_color(*next), "blue") << next->raw_head;
+  EXPECT_EQ(green_->stats().requests, 1u);
+
+  const auto history = bgctl({"history"}, true);
+  ASSERT_EQ(history.exit_code, 0) << history.err;
+  const auto entries = json::parse(history.out).at("history").as_array();
+  ASSERT_FALSE(entries.empty()) << history.out;
+  const auto& last = entries.back().as_object();
+  EXPECT_EQ(last.at("command"), "rollback") << history.out;
+  EXPECT_EQ(last.at("args"), (json::object{{"drain", true}})) << history.out;
+  // A cut is not the server's failure.
+  const auto text = p.metrics();
+  for (const char* reason : {"connect", "timeout", "reset", "protocol"}) {
+    EXPECT_EQ(metric_value(text, "bgproxy_upstream_failures_total",
+                           {{"service", "app"}, {"color", "green"}, {"server", green_->address()}, {"reason", reason}})
+                  .value_or(0),
+              0.0)
+        << reason << "\n" << text;
+  }
+  EXPECT_EQ(metric_value(text, "bgproxy_requests_total", {{"service", "app"}, {"color", "green"}, {"code", "5xx"}})
+                .value_or(0),
+            1.0)
+      << text;
+}
+
+// A plain rollback lets the request in flight finish where it started (documented default); a
+// later `rollback --drain`, with nothing left to undo, still cuts what runs on the color at 0 %.
+TEST_F(SwitchingTest, RollbackLetsTheRequestInFlightFinishAndALaterDrainCutsIt) {
+  Proxy& p = start_pair();
+  ctl_ok({"switch", "green"});
+  Client finishing(p.port());
+  finishing.send(get_request("/finishing?delay_ms=1500"));
+  Client cut(p.port());
+  cut.send(get_request("/cut?delay_ms=8000"));
+  const auto deadline = Clock::now() + Ms(3000);
+  while (green_->stats().requests < 2) {
+    ASSERT_LT(Clock::now(), deadline) << "the slow requests never reached green";
+    std::this_thread::sleep_for(Ms(5));
+  }
+  const auto rb = bgctl({"rollback"});
+  ASSERT_EQ(rb.exit_code, 0) << rb.out << rb.err;
+  EXPECT_EQ(rb.out.find("cut"), std::string::npos) << rb.out;
+  auto done = finishing.read_response(Ms(5000));
+  ASSERT_TRUE(done) << finishing.last_error();
+  EXPECT_EQ(done->status, 200);
+  EXPECT_EQ(served_color(*done), "green") << done->raw_head;
+
+  const auto t0 = Clock::now();
+  const auto drain = bgctl({"rollback", "--drain"});
+  ASSERT_EQ(drain.exit_code, 0) << drain.out << drain.err;
+  EXPECT_NE(drain.out.find("cut 1 exchanges in flight to green"), std::string::npos) << drain.out;
+  auto r = cut.read_response(Ms(3000));
+  ASSERT_TRUE(r) << cut.last_error();
+  EXPECT_EQ(r->status, 503) << r->raw_head;
+  EXPECT_LT(Clock::now() - t0, Ms(2500));
+  const auto twice = bgctl({"rollback", "--drain"});
+  ASSERT_EQ(twice.exit_code, 0) << twice.out << twice.err;
+  EXPECT_NE(twice.out.find("cut 0 exchanges in flight to green"), std::string::npos) << twice.out;
+}
+
+// A WebSocket tunnel to the rolled-back color is closed by --drain; one to blue is not.
+TEST_F(SwitchingTest, RollbackDrainClosesTheTunnelToTheRolledBackColorOnly) {
+  Proxy& p = start_pair();
+  const std::string upgrade =
+      "GET /ws HTTP/1.1\r\nHost: app.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  Client on_blue(p.port());
+  on_blue.send(upgrade);
+  auto b = on_blue.read_response(Ms(3000));
+  ASSERT_TRUE(b && b->status == 101) << on_blue.last_error();
+  EXPECT_EQ(b->header("X-Backend"), "blue");
+  ctl_ok({"switch", "green"});
+  Client on_green(p.port());
+  on_green.send(upgrade);
+  auto g = on_green.read_response(Ms(3000));
+  ASSERT_TRUE(g && g->status == 101) << on_green.last_error();
+  EXPECT_EQ(g->header("X-Backend"), "green");
+
+  const auto rb = bgctl({"rollback", "--drain"});
+  ASSERT_EQ(rb.exit_code, 0) << rb.out << rb.err;
+  EXPECT_NE(rb.out.find("cut 1 exchanges in flight to green"), std::string::npos) << rb.out;
+  const auto end = on_green.read_until_close(Ms(3000));
+  EXPECT_NE(end, ReadEnd::Timeout) << "the tunnel to green stayed open";
+  // Blue's tunnel still echoes: an unmasked-length text frame from the client, masked as required.
+  const std::string frame = std::string("\x81\x82\x00\x00\x00\x00", 6) + "hi";
+  on_blue.send(frame);
+  ASSERT_TRUE(on_blue.read_at_least(4, Ms(3000))) << "blue's tunnel was cut too: " << on_blue.last_error();
+  EXPECT_EQ(on_blue.buffered().substr(on_blue.buffered().size() - 2), "hi");
+}
+
 // A switch toward a color with no usable server is refused (exit 1, the message names the color)
 // and changes nothing; with --force it is accepted, and requests then fail over to blue, counted
 // in bgproxy_failovers_total{from="green"}.

@@ -38,6 +38,11 @@ class DataPlane {
   /// Merged copy of every worker's request stats.
   virtual void collect(std::function<void(stats::RequestStats)> done) = 0;
 
+  /// Cuts every exchange in flight to `color` of `service` (`bgctl rollback --drain`): one not
+  /// answered yet gets a 503 (gRPC: UNAVAILABLE), one answering is closed (HTTP/2: its stream is
+  /// reset), a tunnel is closed. `done` gets how many were cut, once every worker has cut its own.
+  virtual void cut_exchanges(int service, routing::Color color, std::function<void(std::uint64_t)> done) = 0;
+
   /// What the control plane makes of a config that a reload is about to apply.
   struct ReloadPlan {
     std::string error;  ///< non-empty: the reload is refused and nothing changes
