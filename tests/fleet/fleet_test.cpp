@@ -377,6 +377,37 @@ TEST_F(FleetTest, CanaryStepsAdvanceExactlyOncePerStep) {
 // ---------------------------------------------------------------------------------------------
 // 5.
 
+// `rollback --drain` via a: b applies the rollback from its watch and cuts what it has in flight
+// to green as well (a had nothing to cut).
+TEST_F(FleetTest, RollbackDrainViaACutsTheRequestInFlightOnB) {
+  FleetOptions o;
+  o.instances = {"a", "b"};
+  o.service_extra = kNoWatchdog;
+  start_fleet(o);
+  ctl("a", {"switch", "green"});
+  ASSERT_TRUE(wait_green({"a", "b"}, 100, Ms(3000)));
+  const auto before = green_->stats().requests;
+  Client slow(proxy("b").port());
+  slow.send(get_request("/slow?delay_ms=8000"));
+  ASSERT_TRUE(wait_until([&] { return green_->stats().requests > before; }, Ms(3000)))
+      << "the slow request never reached green";
+
+  const auto t0 = Clock::now();
+  const auto rb = bgctl("a", {"rollback", "--drain"});
+  ASSERT_EQ(rb.exit_code, 0) << rb.out << rb.err;
+  EXPECT_TRUE(contains(rb.out, "cut 0 exchanges in flight to green")) << rb.out;
+  const auto r = slow.read_response(Ms(4000));
+  ASSERT_TRUE(r) << "b did not cut the request: " << slow.last_error();
+  EXPECT_EQ(r->status, 503) << r->raw_head;
+  EXPECT_LT(Clock::now() - t0, Ms(4000));
+  EXPECT_TRUE(proxy("b").process().wait_for_line(
+      std::regex(R"(app: rollback --drain by instance a: cut 1 exchanges in flight to green)"), Ms(2000)))
+      << log_of("b");
+  const auto h = history_json("b");
+  ASSERT_FALSE(h.empty());
+  EXPECT_EQ(h.back().at("args"), (json::object{{"drain", true}})) << json::serialize(h.back());
+}
+
 TEST_F(FleetTest, EtcdLeaderKilledChangesContinue) {
   FleetOptions o;
   o.etcd_members = 3;
