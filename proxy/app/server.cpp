@@ -255,8 +255,8 @@ void Server::feed_systemd_watchdog() {
     auto pending = std::make_shared<std::size_t>(workers_.size());
     for (auto& w : workers_) {
       w->ping([this, pending] {
-        net::post(ioc_, [pending] {
-          if (--*pending == 0) sd_notify(0, "WATCHDOG=1");
+        net::post(ioc_, [this, pending] {
+          if (--*pending == 0) heartbeat_.beat();
         });
       });
     }

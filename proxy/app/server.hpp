@@ -18,6 +18,7 @@
 #include "bgproxy/stats/request_stats.hpp"
 #include "proxy/admin/admin_server.hpp"
 #include "proxy/app/slot_registry.hpp"
+#include "proxy/app/systemd_heartbeat.hpp"
 #include "proxy/net/runtime.hpp"
 #include "proxy/net/worker.hpp"
 
@@ -121,6 +122,7 @@ class Server final : public api::DataPlane {
   net::signal_set signals_;
   net::steady_timer shutdown_timer_;
   net::steady_timer watchdog_timer_{ioc_};
+  SystemdHeartbeat heartbeat_;
   std::vector<std::function<std::string()>> metrics_sources_;
   std::function<std::string()> page_data_source_;
   std::vector<std::function<void()>> stop_hooks_;

@@ -8,9 +8,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.hpp"
@@ -18,10 +23,12 @@
 namespace bgtest {
 namespace {
 
-/// The datagram socket systemd would listen on ($NOTIFY_SOCKET).
+/// The datagram socket systemd would listen on ($NOTIFY_SOCKET). A thread reads it all the time,
+/// as systemd does: a queue left full (10 datagrams here, net.unix.max_dgram_qlen) would block
+/// the proxy's next sd_notify — its READY=1 or MAINPID= — and the test would measure that.
 class NotifySocket {
  public:
-  explicit NotifySocket(const std::filesystem::path& path) : path_(path) {
+  explicit NotifySocket(const std::filesystem::path& path) {
     fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -29,16 +36,23 @@ class NotifySocket {
     if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
       throw std::runtime_error("cannot bind notify socket " + path.string());
     }
+    reader_ = std::thread([this] { read_all(); });
   }
-  ~NotifySocket() { ::close(fd_); }
+  ~NotifySocket() {
+    stop_ = true;
+    reader_.join();
+    ::close(fd_);
+  }
+  NotifySocket(const NotifySocket&) = delete;
+  NotifySocket& operator=(const NotifySocket&) = delete;
 
   /// Next message, or "" after `timeout` without one.
   std::string next(Ms timeout) {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return {};
-    char buf[4096];
-    const auto n = ::recv(fd_, buf, sizeof buf, 0);
-    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+    std::unique_lock lock(mutex_);
+    if (!arrived_.wait_for(lock, timeout, [this] { return !queue_.empty(); })) return {};
+    std::string m = std::move(queue_.front());
+    queue_.pop_front();
+    return m;
   }
 
   /// Reads messages until one contains `what`; returns it, or "" on timeout.
@@ -54,8 +68,27 @@ class NotifySocket {
   }
 
  private:
-  std::filesystem::path path_;
+  void read_all() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) continue;
+      char buf[4096];
+      const auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) continue;
+      {
+        std::lock_guard lock(mutex_);
+        queue_.emplace_back(buf, static_cast<std::size_t>(n));
+      }
+      arrived_.notify_one();
+    }
+  }
+
   int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::condition_variable arrived_;
+  std::deque<std::string> queue_;
+  std::thread reader_;
 };
 
 class SystemdNotify : public IntegrationTest {};
