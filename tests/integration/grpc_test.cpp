@@ -468,6 +468,7 @@ class GrpcCanary : public GrpcCanaryTest {};
 class GrpcLargeMessages : public GrpcTest {};
 class GrpcProxyErrors : public GrpcTest {};
 class GrpcStreaming : public GrpcTest {};
+class GrpcShadow : public GrpcTest {};
 
 // ---------------------------------------------------------------------------------------------
 // 1. Unary, metadata, status errors, streaming.
@@ -851,6 +852,50 @@ TEST_F(GrpcCanary, GreenThatResetsBeforeTheTrailersIsCountedAsErrorsAndRolledBac
 // server, connect failure) or 4 (timeout) and a grpc-message. grpcio turns a bare HTTP 502/504
 // into UNAVAILABLE with the details "Received http2 header with status: 50x", so the details tell
 // the two apart.
+
+// Shadow copies to a color whose servers speak h2c go on the pool's HTTP/2 connections: GETs are
+// mirrored to green and compared with blue's answers (grpcio answers both alike). gRPC calls are
+// not mirrored: their bodies come without a content-length, and a copy is made only of a body
+// whose length is known and all here when the request leaves (README "Shadow traffic"); each
+// counts as skipped. The client only ever hears blue.
+TEST_F(GrpcShadow, GetsAreMirroredToAnH2cColorAndGrpcCallsAreSkipped) {
+  start_servers({{"blue", 0}, {"green", 0}});
+  start_proxy_or_throw("watchdog: off\nshadow: { percent: 100, methods: [GET, POST] }\n");
+  constexpr int calls = 10, gets = 30;
+  ClientRun run = run_client(json::object{{"timeout", 15}, {"steps", json::array{unary_step("u", calls)}}});
+  ASSERT_EQ(run.error, "") << run.raw;
+  std::string bad;
+  EXPECT_EQ(clean_from(run.labelled("u"), "blue", &bad), static_cast<std::size_t>(calls)) << bad;
+  std::optional<int> first_status;
+  for (int i = 0; i < gets; ++i) {
+    std::string why;
+    const auto r = round_trip(port_, get_request("/get/" + std::to_string(i), "Connection: close\r\n"), Ms(3000), &why);
+    ASSERT_TRUE(r) << why;
+    if (!first_status) first_status = r->status;
+    EXPECT_EQ(r->status, *first_status);
+  }
+
+  json::object svc;
+  const auto count = [&](const char* color, const char* result) {
+    return svc.at("requests").at(color).at(result).to_number<double>();
+  };
+  const auto deadline = Clock::now() + Ms(10000);
+  for (;;) {
+    const auto r = bgctl({"--json", "shadow"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    svc = json::parse(r.out).at("services").as_array().at(0).as_object();
+    if (count("blue", "compared") + count("green", "compared") >= gets || Clock::now() >= deadline) break;
+    std::this_thread::sleep_for(Ms(100));
+  }
+  const std::string all = json::serialize(svc);
+  std::cout << "[ grpc ] shadow over h2c: GET answered " << first_status.value_or(0) << "; " << all << "\n";
+  EXPECT_EQ(count("blue", "compared") + count("green", "compared"), static_cast<double>(gets)) << all;
+  EXPECT_GE(count("green", "compared"), gets * 0.8) << "most copies go to green (every 10th is blue's noise pair): "
+                                                    << all;
+  EXPECT_EQ(count("green", "failed") + count("green", "dropped"), 0.0) << all;
+  EXPECT_EQ(count("green", "skipped"), static_cast<double>(calls)) << "the gRPC calls: " << all;
+  EXPECT_EQ(svc.at("mismatch_rate").to_number<double>(), 0.0) << all;
+}
 
 TEST_F(GrpcProxyErrors, ConnectFailureIsUnavailableWithAMessage) {
   ProxyConfig cfg;
