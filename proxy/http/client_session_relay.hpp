@@ -44,6 +44,9 @@ void ClientSession<Stream>::relay_step(In& in, ReadBuffer& buf, Out& out, BodyFr
     if (dir == Direction::request && (self->attempt_.request_abandoned || serial != self->attempt_serial_)) return;
     if (ec && dir == Direction::request && with_head && n == 0 && self->never_sent(ec)) return self->resend_unsent();
     if (ec) return self->relay_failed(dir, true, ec);
+    // Closed meanwhile (a deadline, a drain): `buf` may be a backend connection's, gone with it.
+    // close() cannot turn a completion already queued with success into an error.
+    if (self->phase_ == Phase::closed) return;
     if (dir == Direction::response) self->req_.response_started = true;
     buf.consume(consumed);
     if (framing.done()) return self->relay_done(dir);
@@ -95,6 +98,7 @@ void ClientSession<Stream>::relay_read(In& in, ReadBuffer& buf, Out& out, BodyFr
       return self->relay_done(dir);
     }
     if (ec) return self->relay_failed(dir, false, ec);
+    if (self->phase_ == Phase::closed) return;  // as in relay_step's on_written
     buf.commit(n);
     self->relay_step(in, buf, out, framing, dir);
   });
