@@ -1,19 +1,19 @@
 #pragma once
-/// HTTP/2 toward one backend connection (a color with `protocol: h2c` or `h2`, SPEC §13), for the
-/// session that holds it: the HTTP/1.1 request the session writes becomes one stream's HEADERS and
-/// DATA, and the answer's HEADERS, DATA and trailers come back as HTTP/1.1 bytes — chunked, with
-/// the trailers in the chunked trailer section (gRPC's grpc-status lives there) — so the session
-/// relays it like any HTTP/1.1 answer and a client on HTTP/2 gets the trailers back as HEADERS.
+/// One exchange's stream on an HTTP/2 backend connection (a color with `protocol: h2c` or `h2`,
+/// SPEC §13), behind the UpstreamConnection handle the session holds: the HTTP/1.1 request the
+/// session writes becomes the stream's HEADERS and DATA, and the answer's HEADERS, DATA and
+/// trailers come back as HTTP/1.1 bytes — chunked, with the trailers in the chunked trailer
+/// section (gRPC's grpc-status lives there) — so the session relays it like any HTTP/1.1 answer
+/// and a client on HTTP/2 gets the trailers back as HEADERS.
 ///
-/// One stream at a time on a connection: the pool hands an idle connection to one session and
-/// opens another when none is idle (multiplexing streams of several sessions onto one connection
-/// is not done yet). A GOAWAY or a stream error keeps the connection out of the pool.
-/// nghttp2 is driven only from I/O completions; flow control is manual, so a slow client slows
-/// the backend. Thread: the worker's.
+/// The connection is shared (H2BackendConnection): ending the exchange early resets only this
+/// stream. Flow control is manual: the server gets credit for DATA once the session has taken
+/// it, so a slow client slows that stream of the backend, not the others. Thread: the worker's.
 
 #include <nghttp2/nghttp2.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,25 +25,33 @@
 #include "proxy/http/body_framing.hpp"
 #include "proxy/http/head_parser.hpp"
 #include "proxy/http/parsed_head.hpp"
-#include "proxy/net/block_pool.hpp"
 #include "proxy/net/types.hpp"
 
 namespace bgproxy::proxy {
 
+class H2BackendConnection;
 struct UpstreamConnection;
 
 class H2Upstream : public std::enable_shared_from_this<H2Upstream> {
  public:
-  /// @param https the connection is TLS (`:scheme`)
-  H2Upstream(UpstreamConnection& connection, BlockPool& blocks, bool https);
+  explicit H2Upstream(std::shared_ptr<H2BackendConnection> connection);
   ~H2Upstream();
   H2Upstream(const H2Upstream&) = delete;
   H2Upstream& operator=(const H2Upstream&) = delete;
 
-  /// The connection is going away: pending operations fail, nothing touches it any more.
+  /// The session let go of the exchange: the stream is reset if it has not ended, pending
+  /// operations fail, and nothing touches the connection any more.
   void detach();
-  /// The connection may carry another request (no GOAWAY, no error, the last stream ended well).
-  bool reusable() const noexcept { return reusable_ && !stream_open_; }
+  /// Ends the exchange now (a deadline, `rollback --drain`): the stream is reset and the
+  /// session's pending operations fail with `ec`.
+  void abort(boost::system::error_code ec);
+
+  /// The shared connection's own UpstreamConnection.
+  UpstreamConnection& transport() noexcept;
+  /// The shared connection is up.
+  bool connected() const noexcept;
+  /// Connects the shared connection (for the exchange that opened it: UpstreamPool::share_h2).
+  void open(const tcp::endpoint& to, std::function<void(boost::system::error_code)> done);
 
   /// The session's side (UpstreamConnection dispatches here).
   void read(boost::asio::mutable_buffer into, IoHandler handler);
@@ -51,38 +59,36 @@ class H2Upstream : public std::enable_shared_from_this<H2Upstream> {
   bool write(std::string_view bytes);
   void finish_write(bool ok, std::size_t n, IoHandler handler);
 
- private:
-  static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t namelen,
-                       const std::uint8_t* value, std::size_t valuelen, std::uint8_t flags, void* self);
-  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* self);
-  static int on_data_chunk_recv(nghttp2_session*, std::uint8_t flags, std::int32_t stream_id, const std::uint8_t* data,
-                                std::size_t len, void* self);
-  static int on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code, void* self);
-  static ssize_t read_body(nghttp2_session*, std::int32_t stream_id, std::uint8_t* buf, std::size_t length,
-                           std::uint32_t* data_flags, nghttp2_data_source* source, void* self);
+  // ---- for H2BackendConnection, from inside its nghttp2 callbacks: these only record
+  void on_field(std::string_view name, std::string_view value);
+  void on_headers_end(bool end_stream);
+  /// The answer's head is through and its end not yet: DATA belongs to it.
+  bool takes_data() const noexcept;
+  void on_data(std::string_view bytes);
+  void on_data_end();
+  void on_closed(std::uint32_t error_code);
+  /// Copies request body bytes for a DATA frame (nghttp2's data source read callback).
+  ssize_t pull_body(std::uint8_t* buf, std::size_t length, std::uint32_t* data_flags);
+  bool touched = false;  ///< on the connection's list of streams to serve after this read
+  std::int32_t stream_id() const noexcept { return stream_id_; }
 
-  void open_session();
-  void next_exchange();
+  // ---- for H2BackendConnection, outside its callbacks
+  /// Hands the session what arrived; credits the server for what it took.
+  void serve();
+  /// The connection came up: a request write held while it connected completes.
+  void transport_up();
+  void connection_failed(boost::system::error_code ec);
+
+ private:
   bool parse_request_head();
   bool submit_request();
   bool take_body(std::string_view bytes);
   void response_head_done(bool end_stream);
-  void response_ended();
-  void serve_read();
   void release_writer();
-  void do_read();
-  void flush();
   void fail(boost::system::error_code ec);
 
-  UpstreamConnection* connection_;
+  std::shared_ptr<H2BackendConnection> connection_;  ///< null once detached
   Executor executor_;
-  bool https_;
-  nghttp2_session* session_ = nullptr;
-  ReadBuffer rbuf_;
-  std::string wbuf_;
-  bool reading_ = false;
-  bool writing_ = false;
-  bool reusable_ = true;
   bool stream_open_ = false;
   std::int32_t stream_id_ = -1;
 

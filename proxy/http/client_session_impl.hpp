@@ -132,6 +132,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     bool duplex = false;
     bool request_relayed = false;  ///< duplex: the whole body went
     bool cut = false;              ///< `rollback --drain` closed the upstream socket: a 503, no server failure
+    bool connecting = false;       ///< the connection (maybe a shared HTTP/2 one) is being opened
   };
 
   static constexpr std::size_t read_chunk = BlockPool::block_size;  ///< one buffer of the worker's pool
@@ -204,6 +205,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   // client_session_upstream.hpp: one attempt against a server, its failure and retry
   void choose_server_and_connect(Clock::time_point now);
   void on_connect(error_code ec);
+  void abort_upstream();
   void on_upstream_handshake(error_code ec);
   void after_connect();
   /// Writes the head to forward into the exchange's head (once per request, at routing time).

@@ -52,11 +52,20 @@ void ClientSession<Stream>::on_deadline() {
   if (waiting_ == Waiting::upstream && !req_.response_started && upstream_) {
     // The backend is slow: answer 504 from the failing handler.
     attempt_.timed_out = true;
-    error_code ignored;
-    upstream_->socket.close(ignored);
+    abort_upstream();
     return;
   }
   close();
+}
+
+/// The attempt's pending operations end with an error, and their handlers carry on: a connect
+/// fails (for a shared HTTP/2 connection, with the streams queued on it), an exchange under way
+/// ends (on a shared HTTP/2 connection, only its stream).
+template <class Stream>
+void ClientSession<Stream>::abort_upstream() {
+  if (!attempt_.connecting) return upstream_->abort();
+  error_code ignored;
+  upstream_->transport().socket.close(ignored);
 }
 
 template <class Stream>
@@ -81,8 +90,8 @@ bool ClientSession<Stream>::on_cut(int service, routing::Color color) {
   }
   if (phase_ != Phase::upstream && phase_ != Phase::response) return false;
   attempt_.cut = true;
+  abort_upstream();
   error_code ignored;
-  upstream_->socket.close(ignored);
   // A request body still coming from the client: its read ends too, rather than at the next byte.
   if (phase_ == Phase::upstream) lowest_layer().cancel(ignored);
   return true;

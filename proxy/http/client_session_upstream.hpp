@@ -28,14 +28,28 @@ void ClientSession<Stream>::choose_server_and_connect(Clock::time_point now) {
     upstream_->tls.emplace(upstream_->socket, tls->context());
     if (!tls->prepare(upstream_->tls->native_handle())) return upstream_failed(stats::FailureReason::connect, 502, true);
   }
-  if (settings().upstream_h2[attempt_.server]) upstream_->use_h2(worker_.blocks());
   arm_upstream(settings().upstream_connect);
+  attempt_.connecting = true;
   auto self = this->shared_from_this();
+  if (settings().upstream_h2[attempt_.server]) {
+    // A shared HTTP/2 connection: it joins the pool now, so exchanges that come while it
+    // connects queue their streams on it; it connects (and handshakes) itself.
+    upstream_->use_h2();
+    upstream_ = worker_.pool().share_h2(std::move(upstream_));
+    upstream_->open_shared(rt_->endpoints[attempt_.server], [self, serial = attempt_serial_](error_code ec) {
+      // Given up meanwhile (the session closed, or went on with another attempt).
+      if (serial != self->attempt_serial_ || !self->upstream_ || self->phase_ == Phase::closed) return;
+      if (ec) return self->on_connect(ec);
+      self->after_connect();
+    });
+    return;
+  }
   upstream_->socket.async_connect(rt_->endpoints[attempt_.server], [self](error_code ec) { self->on_connect(ec); });
 }
 
 template <class Stream>
 void ClientSession<Stream>::on_connect(error_code ec) {
+  attempt_.connecting = false;
   if (ec) return upstream_failed(stats::FailureReason::connect, attempt_.timed_out ? 504u : 502u, true);
   error_code ignored;
   upstream_->socket.set_option(tcp::no_delay(true), ignored);
@@ -57,6 +71,7 @@ void ClientSession<Stream>::on_upstream_handshake(error_code ec) {
 
 template <class Stream>
 void ClientSession<Stream>::after_connect() {
+  attempt_.connecting = false;
   if (req_.expect_continue) {
     req_.expect_continue = false;
     static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";

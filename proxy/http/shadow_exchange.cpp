@@ -113,7 +113,16 @@ void ShadowExchange::connect() {
     conn_->tls.emplace(conn_->socket, tls->context());
     if (!tls->prepare(conn_->tls->native_handle())) return shadow_finished(false);
   }
-  if (rt_->settings.upstream_h2[server_]) conn_->use_h2(worker_.blocks());
+  if (rt_->settings.upstream_h2[server_]) {
+    conn_->use_h2();
+    conn_ = worker_.pool().share_h2(std::move(conn_));
+    conn_->open_shared(rt_->endpoints[server_], [self = shared_from_this()](error_code ec) {
+      if (self->shadow_state_ != Side::pending) return;
+      if (ec) return self->shadow_finished(false);
+      self->send();
+    });
+    return;
+  }
   conn_->socket.async_connect(rt_->endpoints[server_], [self = shared_from_this()](error_code ec) {
     if (self->shadow_state_ != Side::pending) return;
     if (ec) return self->shadow_finished(false);
@@ -185,17 +194,21 @@ void ShadowExchange::answered(bool cut) {
   take_headers(res, svc.shadow.compare, shadow_);
   shadow_.body_cut = cut;
   if (cut) shadow_.body.resize(shadow::max_compared_body);
-  // An HTTP/2 connection is not shared (h2_upstream.hpp) and this one carried one stream: closed.
-  release_connection(!cut && res.keep_alive() && !conn_->h2 && buffer_.size() == 0);
+  release_connection(!cut && res.keep_alive() && buffer_.size() == 0);
   shadow_finished(true);
 }
 
 void ShadowExchange::on_timeout() {
   if (shadow_state_ != Side::pending || !conn_) return;
   // The pending operation ends with an error, and its handler finishes the copy as failed;
-  // the connection object lives until then.
-  error_code ignored;
-  conn_->socket.close(ignored);
+  // the connection object lives until then. A shared HTTP/2 connection still connecting fails
+  // with the streams queued on it, as a plain connect would; one that is up loses only this stream.
+  if (conn_->h2 && !conn_->shared_connected()) {
+    error_code ignored;
+    conn_->transport().socket.close(ignored);
+    return;
+  }
+  conn_->abort();
 }
 
 void ShadowExchange::release_connection(bool reusable) {

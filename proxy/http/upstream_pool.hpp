@@ -13,6 +13,7 @@
 /// Thread: worker.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -29,6 +30,7 @@
 namespace bgproxy::proxy {
 
 class H2Upstream;
+class H2BackendConnection;
 
 /// A plain or TLS connection to a backend. `socket` is always the TCP socket (close,
 /// options, the pool's peek); reads and writes go through the connection itself,
@@ -44,12 +46,25 @@ struct UpstreamConnection {
 
   Executor get_executor() noexcept { return socket.get_executor(); }
 
-  /// From now on requests go as HTTP/2 streams (a pool with `protocol: h2c` or `h2`), before
-  /// the connection is opened: over TLS, ALPN offers h2.
-  void use_h2(BlockPool& blocks);
+  /// This connection will carry HTTP/2 (a pool with `protocol: h2c` or `h2`): over TLS, ALPN
+  /// offers h2. Called before it is opened; once connected, UpstreamPool::share_h2 makes it a
+  /// shared HTTP/2 connection.
+  void use_h2();
 
-  /// The session's reads and writes: HTTP/1.1 bytes, carried as they are or, with use_h2(),
-  /// translated by the H2Upstream.
+  /// Ends the exchange on it now (a deadline, `rollback --drain`): the socket closes, or on a
+  /// shared HTTP/2 connection only the exchange's stream is reset. The pending operations fail.
+  void abort();
+
+  /// What carries the bytes: this connection, or for a stream handle its shared HTTP/2 connection.
+  UpstreamConnection& transport() noexcept;
+  /// On the stream handle UpstreamPool::share_h2 gave: connects (and handshakes) the new shared
+  /// connection, which finishes that even if this handle is let go meanwhile, then calls `done`.
+  void open_shared(const tcp::endpoint& to, std::function<void(boost::system::error_code)> done);
+  /// On a stream handle: its shared connection is up.
+  bool shared_connected() const noexcept;
+
+  /// The session's reads and writes: HTTP/1.1 bytes, carried as they are or, on a stream
+  /// handle (`h2` engaged), translated by the H2Upstream.
   template <class MutableBuffers, class Handler>
   void async_read_some(const MutableBuffers& buffers, Handler&& handler) {
     if (h2) return h2_read(boost::asio::mutable_buffer(*boost::asio::buffer_sequence_begin(buffers)),
@@ -80,7 +95,7 @@ struct UpstreamConnection {
     return socket.send_now(buffers, ec);
   }
 
-  /// The connection's own bytes (an H2Upstream's frames).
+  /// The connection's own bytes (an H2BackendConnection's frames).
   template <class MutableBuffers, class Handler>
   void raw_read_some(const MutableBuffers& buffers, Handler&& handler) {
     if (tls) tls->async_read_some(buffers, std::forward<Handler>(handler));
@@ -95,7 +110,10 @@ struct UpstreamConnection {
   Socket socket;
   /// Engaged for a pool with `tls`: the TLS layer over `socket` (declared after it, destroyed first).
   std::optional<boost::asio::ssl::stream<Socket&>> tls;
-  /// Engaged by use_h2(): the HTTP/2 session on this connection.
+  /// Set by use_h2(): the connection, once connected, becomes a shared HTTP/2 connection.
+  bool speaks_h2 = false;
+  /// Engaged on a stream handle (UpstreamPool::share_h2, take_idle): the exchange's stream on a
+  /// shared HTTP/2 connection. The handle's own socket is never opened.
   std::shared_ptr<H2Upstream> h2;
   ReadBuffer buffer;  ///< response bytes read but not yet relayed
   std::uint32_t server_id;  ///< server slot (see Runtime)
@@ -130,7 +148,9 @@ class UpstreamPool {
   /// opened under the previous settings.
   void renew(std::uint32_t server);
 
-  /// @return the most recently idled live connection to `server`, or null.
+  /// @return for a server spoken to in HTTP/2, a stream handle on a shared connection with room
+  /// (retiring those idle for `idle_limit`); else the most recently idled live connection to
+  /// `server`, or null.
   /// Connections idle for `idle_limit` (timeouts.upstream_idle), for what their backend's
   /// Keep-Alive allows, or for the age learned for `server` are closed; ones watched since a
   /// sweep tick are probed for a close by the peer first (one non-blocking peek).
@@ -138,13 +158,20 @@ class UpstreamPool {
   UpstreamConnectionPtr take_idle(std::uint32_t server, Clock::time_point now, Clock::duration idle_limit);
 
   /// Returns a connection whose last exchange completed cleanly (or closes it: see renew(),
-  /// and a backend's Keep-Alive max that this exchange used up).
+  /// and a backend's Keep-Alive max that this exchange used up). A stream handle is let go (its
+  /// shared connection stays with the pool).
   /// @param now a precise time (the exchange's end)
   void put_idle(UpstreamConnectionPtr c, Clock::time_point now);
 
-  /// Sweep tick: connections idle since the last tick start waiting for their backend's close.
+  /// A new HTTP/2 connection (use_h2(), not yet connected) becomes one the worker's exchanges
+  /// share; they may queue streams on it while it connects.
+  /// @return a stream handle on it for the exchange that opened it, which calls `h2->open()`
+  UpstreamConnectionPtr share_h2(UpstreamConnectionPtr unconnected);
+
+  /// Sweep tick: connections idle since the last tick start waiting for their backend's close;
+  /// shared HTTP/2 connections without streams for `idle_limit` close.
   /// The busy case (a connection handed back and taken again within a tick) costs nothing.
-  void watch_idle();
+  void watch_idle(Clock::time_point now, Clock::duration idle_limit);
 
   /// A pooled connection to `server` was found closed by its backend after `idle_age` of
   /// idleness: from now on its connections are retired at 80 % of the shortest such age.
@@ -157,7 +184,8 @@ class UpstreamPool {
   /// Requests in flight to `server` from this worker (least-outstanding balancing).
   unsigned& outstanding(std::uint32_t server) noexcept { return outstanding_[server]; }
 
-  /// Closes every idle connection (drain, shutdown).
+  /// Closes every idle connection (drain, shutdown); shared HTTP/2 connections take no new
+  /// streams and close after their last one.
   void close_idle();
 
  private:
@@ -166,11 +194,18 @@ class UpstreamPool {
   Executor executor_;
   BlockPool& blocks_;
   std::vector<std::vector<UpstreamConnectionPtr>> idle_;
+  std::vector<std::vector<std::shared_ptr<H2BackendConnection>>> shared_;  ///< by server slot
+  /// By server slot: its last SETTINGS_MAX_CONCURRENT_STREAMS, assumed for a connection until
+  /// its own SETTINGS arrive (zero: not seen yet).
+  std::vector<std::uint32_t> server_streams_;
   std::vector<unsigned> outstanding_;
   std::vector<std::uint64_t> generation_;  ///< by server slot, bumped by renew()
   std::vector<Clock::duration> learned_;   ///< by server slot; zero = nothing learned
 
   void watch(std::uint32_t server, UpstreamConnection& c);
+  UpstreamConnectionPtr stream_handle(const std::shared_ptr<H2BackendConnection>& connection, std::uint32_t server);
+  /// Drops closed shared connections of `server` and retires those idle for `idle_limit`.
+  void prune_shared(std::uint32_t server, Clock::time_point now, Clock::duration idle_limit);
   void on_watch(std::uint32_t server, const UpstreamConnection* c, std::uint64_t epoch);
 };
 

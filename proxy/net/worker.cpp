@@ -262,7 +262,7 @@ void Worker::do_sweep() {
     }
     for (auto* t : expired_) t->on_deadline();
     for (auto* t : shed_) t->on_shed();
-    pool_.watch_idle();
+    pool_.watch_idle(now_, runtime_->settings.upstream_idle);
     give_back_memory();
     do_sweep();
   });

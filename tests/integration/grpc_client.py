@@ -9,7 +9,8 @@ carries every call of a plan (a JSON file) against grpc_echo_server.py's `test.E
   "steps": [
     {"op": "unary", "label": "a", "n": 20, "concurrency": 1,
      "payload": "text" | "payload_bytes": N,            # N bytes of 'a'+i%26
-     "metadata": [["x-echo", "v"]], "resp_size": N},      # resp_size: ask for N pattern bytes
+     "metadata": [["x-echo", "v"]], "resp_size": N,       # resp_size: ask for N pattern bytes
+     "first_metadata": [["x-delay-ms", "3000"]]},         # added to call 0 only
     {"op": "stream_open", "name": "s", "metadata": [...], "messages": ["m0"], "wait": true},
     {"op": "stream_send", "name": "s", "messages": ["m1", "m2"], "wait": true, "interval_ms": 0},
                                         # wait: true (default) waits for their answers;
@@ -91,6 +92,8 @@ class Runner:
         else:
             req = step.get('payload', 'hello %d' % i).encode()
         md = [tuple(x) for x in step.get('metadata', [])]
+        if i == 0:
+            md.extend(tuple(x) for x in step.get('first_metadata', []))
         expected = req
         if 'resp_size' in step:
             md.append(('x-resp-size', str(step['resp_size'])))

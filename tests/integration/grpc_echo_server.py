@@ -35,6 +35,8 @@ set it). Under --raw-fault, `GET /health` is answered 200 when "" is SERVING, el
 
 `--tls CERT KEY` serves over TLS (grpcio: ALPN h2) instead of h2c.
 
+`--max-streams N` announces SETTINGS_MAX_CONCURRENT_STREAMS N (grpcio's grpc.max_concurrent_streams).
+
 Prints "READY port=PORT name=NAME" on stdout (flushed) once it listens, then for each streaming
 call "STREAM-START", "STREAM-MSG INDEX len=N" per message received and "STREAM-END COUNT" at the
 client's half-close (flushed: tests synchronise on them); runs until SIGTERM/SIGINT.
@@ -273,6 +275,7 @@ def main():
                     help='serve Unary with Python h2 and this fault on --fail-percent of the calls')
     ap.add_argument('--health', metavar='FILE', help='serve grpc.health.v1.Health/Check from FILE')
     ap.add_argument('--tls', nargs=2, metavar=('CERT', 'KEY'), help='serve over TLS instead of h2c')
+    ap.add_argument('--max-streams', type=int, default=0, help='SETTINGS_MAX_CONCURRENT_STREAMS (0: grpcio default)')
     args = ap.parse_args()
 
     if args.raw_fault:
@@ -292,10 +295,12 @@ def main():
         'Stream': grpc.stream_stream_rpc_method_handler(echo.stream),
     })
     limit = 8 * 1024 * 1024
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers),
-                         options=[('grpc.max_receive_message_length', limit),
-                                  ('grpc.max_send_message_length', limit),
-                                  ('grpc.so_reuseport', 0)])
+    options = [('grpc.max_receive_message_length', limit),
+               ('grpc.max_send_message_length', limit),
+               ('grpc.so_reuseport', 0)]
+    if args.max_streams:
+        options.append(('grpc.max_concurrent_streams', args.max_streams))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers), options=options)
     server.add_generic_rpc_handlers((handler,))
     if args.health:
         health = Health(args.health)

@@ -246,6 +246,25 @@ std::set<std::uint16_t> established_peers(std::uint16_t port) {
   return r;
 }
 
+/// Local ports of the established IPv4 TCP connections to remote port `port`: the connections the
+/// proxy opened to a server listening there (grpcio accepts them on a dual-stack socket, which
+/// /proc/net/tcp does not list).
+std::set<std::uint16_t> connections_to(std::uint16_t port) {
+  std::ifstream f("/proc/net/tcp");
+  std::string line;
+  std::set<std::uint16_t> r;
+  std::getline(f, line);  // header
+  while (std::getline(f, line)) {
+    std::istringstream is(line);
+    std::string sl, local, remote, st;
+    if (!(is >> sl >> local >> remote >> st)) continue;
+    if (st != "01") continue;  // TCP_ESTABLISHED
+    if (std::stoul(remote.substr(remote.find(':') + 1), nullptr, 16) != port) continue;
+    r.insert(static_cast<std::uint16_t>(std::stoul(local.substr(local.find(':') + 1), nullptr, 16)));
+  }
+  return r;
+}
+
 std::string ports_text(const std::set<std::uint16_t>& s) {
   std::string r = "{";
   for (auto p : s) {
@@ -288,11 +307,12 @@ protected:
 
   /// Starts grpc_echo_server.py for each spec, all at once, and waits for their READY lines.
   struct ServerSpec {
-    ServerSpec(std::string n, int fail = 0, std::string raw = "")
-        : name(std::move(n)), fail_percent(fail), raw_fault(std::move(raw)) {}
+    ServerSpec(std::string n, int fail = 0, std::string raw = "", int streams = 0)
+        : name(std::move(n)), fail_percent(fail), raw_fault(std::move(raw)), max_streams(streams) {}
     std::string name;
     int fail_percent = 0;
     std::string raw_fault;  ///< grpc_echo_server.py --raw-fault (Python h2 instead of grpcio)
+    int max_streams = 0;    ///< grpc_echo_server.py --max-streams (0: grpcio's default)
   };
 
   void start_servers(const std::vector<ServerSpec>& specs) {
@@ -303,6 +323,7 @@ protected:
       std::vector<std::string> argv{kPython, script("grpc_echo_server.py"), "--port", "0", "--name", spec.name,
                                     "--fail-percent", std::to_string(spec.fail_percent)};
       if (!spec.raw_fault.empty()) argv.insert(argv.end(), {"--raw-fault", spec.raw_fault});
+      if (spec.max_streams != 0) argv.insert(argv.end(), {"--max-streams", std::to_string(spec.max_streams)});
       s->proc = std::make_unique<Process>(argv, dir_.path(), "grpc-" + spec.name);
       servers_.push_back(std::move(s));
     }
@@ -469,6 +490,7 @@ class GrpcLargeMessages : public GrpcTest {};
 class GrpcProxyErrors : public GrpcTest {};
 class GrpcStreaming : public GrpcTest {};
 class GrpcShadow : public GrpcTest {};
+class GrpcBackendConnections : public GrpcTest {};
 
 // ---------------------------------------------------------------------------------------------
 // 1. Unary, metadata, status errors, streaming.
@@ -1044,6 +1066,93 @@ TEST_F(GrpcStreaming, StreamingCallsAreCountedApartAndStayOutOfP95) {
   EXPECT_LT(p95, 0.5) << "a streaming call's duration reached p95: " << json::serialize(figures);
   const auto text_status = bgctl({"status"});
   EXPECT_NE(text_status.out.find("blue streaming calls: 3 (not in p95)"), std::string::npos) << text_status.out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Backend connections (SPEC §13, issue 15 Deliver 2): the calls of a worker share multiplexed
+// HTTP/2 connections to a server, within the server's SETTINGS_MAX_CONCURRENT_STREAMS. Counted
+// on the proxy's side: its established connections to the server's port.
+
+/// Every call OK and answered by `server`.
+void expect_all_ok_from(const ClientRun& run, const std::string& server, std::size_t calls) {
+  ASSERT_EQ(run.error, "") << run.raw;
+  ASSERT_EQ(run.calls.size(), calls) << run.raw;
+  for (const auto& c : run.calls) {
+    EXPECT_EQ(c.code, "OK") << c.describe();
+    EXPECT_EQ(c.server, server) << c.describe();
+    EXPECT_TRUE(c.req_ok && c.resp_ok) << c.describe();
+  }
+}
+
+TEST_F(GrpcBackendConnections, TwentyFourConcurrentCallsShareOneConnectionToTheServer) {
+  start_servers({{"blue", 0}});
+  start_proxy_or_throw();
+  // No call before the burst: the calls that come while the first connection connects queue
+  // their streams on it.
+  auto run = run_client(json::object{
+      {"timeout", 20},
+      {"steps", json::array{unary_step("burst", 24, {{"concurrency", 24}, {"metadata", metadata({{"x-delay-ms", "300"}})}})}}});
+  expect_all_ok_from(run, "blue", 24);
+  const auto peers = connections_to(server("blue").port);
+  std::cout << "[ grpc ] 24 concurrent calls: " << peers.size() << " connection(s) to blue " << ports_text(peers) << "\n";
+  EXPECT_EQ(peers.size(), 1u) << "connections from the proxy to blue: " << ports_text(peers);
+}
+
+TEST_F(GrpcBackendConnections, ServerLimitOfFourStreamsGetsAnotherConnectionPerFourCalls) {
+  start_servers({ServerSpec("blue", 0, "", 4)});
+  start_proxy_or_throw();
+  // One call first, on the same channel (one client connection: one worker, one pool): its
+  // connection learns the server's limit, which later connections assume until their own
+  // SETTINGS arrive.
+  auto run = run_client(json::object{
+      {"timeout", 20},
+      {"steps", json::array{unary_step("first", 1),
+                            unary_step("burst", 16, {{"concurrency", 16}, {"metadata", metadata({{"x-delay-ms", "500"}})}})}}});
+  expect_all_ok_from(run, "blue", 17);
+  const auto peers = connections_to(server("blue").port);
+  std::cout << "[ grpc ] 16 concurrent calls, 4 streams per connection: " << peers.size()
+            << " connections to blue " << ports_text(peers) << "\n";
+  // 16 calls at once need 4 connections of 4 streams; one per call would be 16.
+  EXPECT_GE(peers.size(), 4u) << "the server's MAX_CONCURRENT_STREAMS was not respected: " << ports_text(peers);
+  EXPECT_LE(peers.size(), 6u) << "calls did not share connections: " << ports_text(peers);
+}
+
+TEST_F(GrpcBackendConnections, ACallThatTimesOutResetsOnlyItsStreamAndTheOthersGoOnOnTheSameConnection) {
+  start_servers({{"blue", 0}});
+  ProxyConfig cfg;
+  cfg.upstream_response = "400ms";
+  start_proxy_or_throw("grpc: true\nwatchdog: off\n", cfg);
+  // One channel (one client connection: one worker, one pool): a first call opens the backend
+  // connection; then call 0 outlives upstream_response while 40 others, four at a time, run
+  // beside it on that connection.
+  const auto go = dir_ / "go";
+  auto& client = spawn_client(
+      json::object{{"timeout", 20},
+                   {"steps", json::array{unary_step("first", 1), json::object{{"op", "event"}, {"name", "warm"}},
+                                         json::object{{"op", "wait_file"}, {"path", go.string()}},
+                                         unary_step("calls", 41, {{"concurrency", 4},
+                                                                  {"metadata", metadata({{"x-delay-ms", "100"}})},
+                                                                  {"first_metadata", metadata({{"x-delay-ms", "1500"}})}})}}},
+      "calls");
+  wait_event(client, "warm");
+  const auto before = connections_to(server("blue").port);
+  ASSERT_EQ(before.size(), 1u) << ports_text(before);
+  touch("go");
+  const auto run = finish_client(client);
+  ASSERT_EQ(run.error, "") << run.raw;
+  ASSERT_EQ(run.calls.size(), 42u) << run.raw;
+  for (const auto& c : run.calls) {
+    if (c.label == "calls" && c.i == 0) {
+      EXPECT_EQ(c.code, "DEADLINE_EXCEEDED") << c.describe();
+      continue;
+    }
+    EXPECT_EQ(c.code, "OK") << c.describe();
+    EXPECT_EQ(c.server, "blue") << c.describe();
+  }
+  const auto after = connections_to(server("blue").port);
+  std::cout << "[ grpc ] a timed-out call beside 40 others: connections to blue before " << ports_text(before)
+            << ", after " << ports_text(after) << "\n";
+  EXPECT_EQ(after, before) << "the timeout closed the shared connection";
 }
 
 }  // namespace

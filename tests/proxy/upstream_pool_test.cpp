@@ -113,7 +113,7 @@ TEST_F(UpstreamPoolTest, ClosedSocketIsHandedOutWithinItsTickThenDropped) {
   EXPECT_FALSE(back->socket.is_open());
 
   pool.put_idle(std::move(back), t0);
-  pool.watch_idle();
+  pool.watch_idle(t0, limit);
   EXPECT_EQ(pool.take_idle(0, t0 + 1ns, limit), nullptr);
   EXPECT_EQ(pool.take_idle(0, t0, limit), nullptr);  // dropped, not kept
 }
@@ -229,7 +229,7 @@ TEST_F(UpstreamPoolProbeTest, LiveConnectionKeptUpToTheIdleTimeout) {
   auto c = live_connection(0);
   const auto* pc = c.get();
   pool.put_idle(std::move(c), t0);
-  pool.watch_idle();
+  pool.watch_idle(t0, limit);
   auto back = pool.take_idle(0, t0 + 30s - 1ns, limit);  // just below the limit: kept, probed, alive
   ASSERT_EQ(back.get(), pc);
   EXPECT_FALSE(back->watched);
@@ -247,7 +247,7 @@ TEST_F(UpstreamPoolProbeTest, PeerClosedIsDroppedOnceIdle) {
   auto back = pool.take_idle(0, t0, limit);  // same tick: not probed
   ASSERT_EQ(back.get(), pc);
   pool.put_idle(std::move(back), t0);
-  pool.watch_idle();
+  pool.watch_idle(t0, limit);
   EXPECT_EQ(pool.take_idle(0, t0 + 100ms, limit), nullptr);
   EXPECT_EQ(pool.learned_idle(0), 80ms) << "found closed after 100 ms idle";
 }
@@ -256,7 +256,7 @@ TEST_F(UpstreamPoolProbeTest, PendingBytesAreDroppedOnceIdle) {
   auto c = live_connection(0);
   ASSERT_EQ(::write(peer_, "X", 1), 1);
   pool.put_idle(std::move(c), t0);
-  pool.watch_idle();
+  pool.watch_idle(t0, limit);
   EXPECT_EQ(pool.take_idle(0, t0 + 100ms, limit), nullptr);
 }
 
@@ -266,7 +266,7 @@ TEST_F(UpstreamPoolProbeTest, Issue19WatchedConnectionClosedByThePeerIsDroppedAn
   auto c = live_connection(1);
   const auto put_at = Clock::now();
   pool.put_idle(std::move(c), put_at);
-  pool.watch_idle();
+  pool.watch_idle(t0, limit);
   ioc.poll();
   EXPECT_EQ(pool.learned_idle(1), Clock::duration::zero()) << "an open connection taught something";
   close_peer();
@@ -281,7 +281,7 @@ TEST_F(UpstreamPoolProbeTest, Issue19ATakenConnectionIsNoLongerWatched) {
   auto c = live_connection(0);
   const auto* pc = c.get();
   pool.put_idle(std::move(c), t0);
-  pool.watch_idle();
+  pool.watch_idle(t0, limit);
   auto back = pool.take_idle(0, t0 + 1s, limit);
   ASSERT_EQ(back.get(), pc);
   ASSERT_EQ(::write(peer_, "HTTP/1.1 200 OK\r\n", 17), 17);  // the answer to its next request
@@ -294,7 +294,7 @@ TEST_F(UpstreamPoolProbeTest, Issue19ATakenConnectionIsNoLongerWatched) {
 TEST_F(UpstreamPoolProbeTest, Issue19AWatchThatFiresAfterTheConnectionCameBackIsIgnored) {
   auto c = live_connection(0);
   pool.put_idle(std::move(c), t0);
-  pool.watch_idle();
+  pool.watch_idle(t0, limit);
   auto back = pool.take_idle(0, t0 + 1s, limit);
   pool.put_idle(std::move(back), t0 + 2s);  // idle again, not yet watched anew
   ASSERT_EQ(::write(peer_, "X", 1), 1);
