@@ -227,43 +227,36 @@ json::array messages(std::initializer_list<const char*> v) {
   return a;
 }
 
-/// Remote ports of the established IPv4 TCP connections whose local port is `port`: the client
-/// sides of the connections a listener of this network namespace accepted.
-std::set<std::uint16_t> established_peers(std::uint16_t port) {
+/// The established IPv4 TCP connections of this network namespace (/proc/net/tcp) with one end
+/// on `port`, by the port at their other end. Which end is matched: `local` (a listener's
+/// accepted connections) or `remote` (connections opened to it).
+enum class End { local, remote };
+std::set<std::uint16_t> established(std::uint16_t port, End matched) {
   std::ifstream f("/proc/net/tcp");
   std::string line;
   std::set<std::uint16_t> r;
   std::getline(f, line);  // header
+  auto port_of = [](const std::string& address) {
+    return static_cast<std::uint16_t>(std::stoul(address.substr(address.find(':') + 1), nullptr, 16));
+  };
   while (std::getline(f, line)) {
     std::istringstream is(line);
     std::string sl, local, remote, st;
     if (!(is >> sl >> local >> remote >> st)) continue;
     if (st != "01") continue;  // TCP_ESTABLISHED
-    const auto lport = std::stoul(local.substr(local.find(':') + 1), nullptr, 16);
-    if (lport != port) continue;
-    r.insert(static_cast<std::uint16_t>(std::stoul(remote.substr(remote.find(':') + 1), nullptr, 16)));
+    const bool local_matched = matched == End::local;
+    if (port_of(local_matched ? local : remote) != port) continue;
+    r.insert(port_of(local_matched ? remote : local));
   }
   return r;
 }
 
-/// Local ports of the established IPv4 TCP connections to remote port `port`: the connections the
-/// proxy opened to a server listening there (grpcio accepts them on a dual-stack socket, which
-/// /proc/net/tcp does not list).
-std::set<std::uint16_t> connections_to(std::uint16_t port) {
-  std::ifstream f("/proc/net/tcp");
-  std::string line;
-  std::set<std::uint16_t> r;
-  std::getline(f, line);  // header
-  while (std::getline(f, line)) {
-    std::istringstream is(line);
-    std::string sl, local, remote, st;
-    if (!(is >> sl >> local >> remote >> st)) continue;
-    if (st != "01") continue;  // TCP_ESTABLISHED
-    if (std::stoul(remote.substr(remote.find(':') + 1), nullptr, 16) != port) continue;
-    r.insert(static_cast<std::uint16_t>(std::stoul(local.substr(local.find(':') + 1), nullptr, 16)));
-  }
-  return r;
-}
+/// The client sides of the connections a listener on `port` accepted.
+std::set<std::uint16_t> established_peers(std::uint16_t port) { return established(port, End::local); }
+
+/// The local ports of the connections opened to `port`: the proxy's to a server listening there
+/// (grpcio accepts them on a dual-stack socket, which /proc/net/tcp does not list).
+std::set<std::uint16_t> connections_to(std::uint16_t port) { return established(port, End::remote); }
 
 std::string ports_text(const std::set<std::uint16_t>& s) {
   std::string r = "{";
