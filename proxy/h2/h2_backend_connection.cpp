@@ -136,12 +136,16 @@ void H2BackendConnection::cancel(H2Upstream& stream, std::int32_t stream_id, std
   close_if_done();
 }
 
-void H2BackendConnection::forget(H2Upstream* stream) {
+void H2BackendConnection::unlist(H2Upstream* stream) {
   if (const auto it = std::find(streams_.begin(), streams_.end(), stream); it != streams_.end()) {
     *it = streams_.back();
     streams_.pop_back();
     if (streams_.empty()) idle_since_ = Clock::now();
   }
+}
+
+void H2BackendConnection::forget(H2Upstream* stream) {
+  unlist(stream);
   if (const auto it = std::find(touched_.begin(), touched_.end(), stream); it != touched_.end()) touched_.erase(it);
 }
 
@@ -217,12 +221,7 @@ int H2BackendConnection::on_stream_close(nghttp2_session*, std::int32_t stream_i
   if (stream == nullptr) return 0;
   stream->on_closed(error_code);
   self.touched(stream);
-  // Off the open list now (room for another stream); served after this read.
-  if (const auto it = std::find(self.streams_.begin(), self.streams_.end(), stream); it != self.streams_.end()) {
-    *it = self.streams_.back();
-    self.streams_.pop_back();
-    if (self.streams_.empty()) self.idle_since_ = Clock::now();
-  }
+  self.unlist(stream);  // served after this read, from touched_
   return 0;
 }
 

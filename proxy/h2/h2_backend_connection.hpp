@@ -92,6 +92,8 @@ class H2BackendConnection : public std::enable_shared_from_this<H2BackendConnect
 
   H2Upstream* stream_of(std::int32_t stream_id) const noexcept;
   void touched(H2Upstream* stream);
+  /// Off the open list: room for another stream.
+  void unlist(H2Upstream* stream);
   void forget(H2Upstream* stream);
   void do_read();
   void connected();

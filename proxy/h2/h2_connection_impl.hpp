@@ -21,6 +21,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -31,6 +32,7 @@
 
 #include "proxy/h2/abuse_limits.hpp"
 #include "proxy/h2/connection_fields.hpp"
+#include "proxy/h2/frame_batch.hpp"
 #include "proxy/h2/h2_connection.hpp"
 #include "proxy/h2/h2_stream.hpp"
 #include "proxy/http/client_session.hpp"
@@ -68,6 +70,10 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
   using error_code = boost::system::error_code;
   /// What a write of frames gathers at most before it goes.
   static constexpr std::size_t write_batch = 64 * 1024;
+  /// DATA payloads below this are copied into the write, larger ones are pointed at: a batch
+  /// then needs at most 33 buffers, within one sendmsg (Asio gathers 64). Over TLS everything is
+  /// copied: the TLS stream would encrypt each buffer of a sequence as a record of its own.
+  static constexpr std::size_t copy_below = std::is_same_v<Stream, Socket> ? 4096 : write_batch + 1;
   /// How long a connection told to go (GOAWAY) may take to say goodbye.
   static constexpr auto goodbye_time = std::chrono::seconds(1);
   /// Empty DATA frames in a row (without END_STREAM) taken before the connection is cut.
@@ -83,6 +89,8 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
   static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* self);
   static ssize_t read_payload(nghttp2_session*, std::int32_t stream_id, std::uint8_t* buf, std::size_t length,
                               std::uint32_t* data_flags, nghttp2_data_source* source, void* self);
+  static int send_payload(nghttp2_session*, nghttp2_frame*, const std::uint8_t* framehd, std::size_t length,
+                          nghttp2_data_source* source, void* self);
 
   H2Stream* stream_of(std::int32_t id) const noexcept;
   void count(stats::Http2ErrorReason r) noexcept { ++worker_.stats().http2_protocol_errors[static_cast<std::size_t>(r)]; }
@@ -109,8 +117,8 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
   std::unordered_map<std::int32_t, H2StreamPtr> streams_;
   std::vector<H2StreamPtr> starting_;  ///< heads complete in the bytes just fed
   std::vector<H2StreamPtr> readable_;  ///< streams with new request bytes or their end
-  std::string wbuf_;  ///< the frames being written
-  std::string next_;  ///< frames taken from nghttp2 meanwhile
+  FrameBatch sending_;    ///< the frames being written
+  FrameBatch gathering_;  ///< frames taken from nghttp2 meanwhile
   std::string names_;  ///< lowercase field names of the head being submitted
   std::vector<nghttp2_nv> nva_;
   std::size_t unconsumed_ = 0;  ///< DATA of closed streams still to credit to the connection
@@ -156,6 +164,7 @@ void H2Connection<Stream>::start(std::string_view received) {
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &on_data_chunk_recv);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &on_stream_close);
   nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &on_frame_send);
+  nghttp2_session_callbacks_set_send_data_callback(cbs, &send_payload);
   nghttp2_option* opt = nullptr;
   nghttp2_option_new(&opt);
   nghttp2_option_set_no_auto_window_update(opt, 1);
@@ -282,7 +291,7 @@ template <class Stream>
 int H2Connection<Stream>::on_begin_headers(nghttp2_session* session, const nghttp2_frame* frame, void* self) {
   auto& c = *static_cast<H2Connection*>(self);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  auto s = std::make_shared<H2Stream>(c, frame->hd.stream_id, c.worker_.executor());
+  auto s = std::make_shared<H2Stream>(c, frame->hd.stream_id, c.worker_.executor(), c.worker_.blocks());
   nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, s.get());
   c.streams_.emplace(frame->hd.stream_id, std::move(s));
   return 0;
@@ -462,19 +471,14 @@ void H2Connection<Stream>::abandon(H2Stream& s) {
   flush();
 }
 
+/// Sizes the next DATA frame of a stream; its payload is taken in send_payload, in place.
 template <class Stream>
-ssize_t H2Connection<Stream>::read_payload(nghttp2_session* session, std::int32_t, std::uint8_t* buf, std::size_t length,
+ssize_t H2Connection<Stream>::read_payload(nghttp2_session* session, std::int32_t, std::uint8_t*, std::size_t length,
                                            std::uint32_t* data_flags, nghttp2_data_source* source, void*) {
   auto& s = *static_cast<H2Stream*>(source->ptr);
-  const auto n = std::min(length, s.out_pending());
-  std::memcpy(buf, s.out.data() + s.out_pos, n);
-  s.out_pos += n;
-  if (s.out_pos == s.out.size()) {
-    s.out.clear();
-    s.out_pos = 0;
-  }
-  s.release_writer();
-  if (s.out_pending() == 0 && s.out_done) {
+  const auto n = s.out.next(length).size();
+  *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  if (n == s.out_pending() && s.out_done) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     if (!s.body.trailers().empty()) {
       *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;  // the trailers' HEADERS ends the stream
@@ -483,6 +487,28 @@ ssize_t H2Connection<Stream>::read_payload(nghttp2_session* session, std::int32_
     return static_cast<ssize_t>(n);
   }
   return n == 0 ? ssize_t{NGHTTP2_ERR_DEFERRED} : static_cast<ssize_t>(n);
+}
+
+/// A DATA frame is due: its header and payload join the batch being gathered. A full batch
+/// makes nghttp2 hold the frame (WOULDBLOCK) and offer it again at the next flush, so a stream's
+/// DATA never runs past write_batch.
+template <class Stream>
+int H2Connection<Stream>::send_payload(nghttp2_session*, nghttp2_frame*, const std::uint8_t* framehd,
+                                       std::size_t length, nghttp2_data_source* source, void* self) {
+  auto& c = *static_cast<H2Connection*>(self);
+  if (c.gathering_.size() >= write_batch) return NGHTTP2_ERR_WOULDBLOCK;
+  auto& s = *static_cast<H2Stream*>(source->ptr);
+  // Frame header only: no padding is ever chosen (no select_padding callback), so padlen is 0.
+  c.gathering_.append({reinterpret_cast<const char*>(framehd), 9});
+  const auto payload = s.out.next(length);
+  if (length < copy_below) {
+    c.gathering_.append(payload);
+  } else {
+    c.gathering_.point_at(payload);
+  }
+  c.gathering_.hold(s.shared_from_this(), s.out.frame(length));
+  s.release_writer();
+  return 0;
 }
 
 template <class Stream>
@@ -526,25 +552,25 @@ void H2Connection<Stream>::flush() {
     nghttp2_session_consume_connection(session_, unconsumed_);
     unconsumed_ = 0;
   }
-  while (next_.size() < write_batch) {
+  while (gathering_.size() < write_batch) {
     const std::uint8_t* data = nullptr;
     const auto n = nghttp2_session_mem_send(session_, &data);
     if (n < 0) return close();
     if (n == 0) break;
-    next_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+    gathering_.append({reinterpret_cast<const char*>(data), static_cast<std::size_t>(n)});
   }
   if (writing_) return;
-  if (next_.empty()) {
+  if (gathering_.empty()) {
     if (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0) close();
     return;
   }
-  wbuf_.swap(next_);
+  std::swap(sending_, gathering_);
   writing_ = true;
   arm_idle();
   auto self = this->shared_from_this();
-  boost::asio::async_write(stream_, boost::asio::buffer(wbuf_), [self](error_code ec, std::size_t) {
+  boost::asio::async_write(stream_, sending_.buffers(), [self](error_code ec, std::size_t) {
     self->writing_ = false;
-    self->wbuf_.clear();
+    self->sending_.written();
     if (ec) return self->close();
     self->flush();
     self->arm_idle();  // the last stream may have ended with what was just written

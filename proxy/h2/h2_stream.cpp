@@ -67,7 +67,7 @@ bool H2Stream::take_response(std::string_view bytes) {
     const auto step = body.next(bytes);
     if (step.error) return false;
     if (body.dechunk()) {
-      for (const auto& span : body.payload()) out.append(static_cast<const char*>(span.data()), span.size());
+      for (const auto& span : body.payload()) out.append({static_cast<const char*>(span.data()), span.size()});
     } else {
       out.append(bytes.substr(0, step.take));
     }

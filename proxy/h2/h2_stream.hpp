@@ -16,6 +16,7 @@
 #include <boost/system/error_code.hpp>
 
 #include "proxy/h2/h1_request.hpp"
+#include "proxy/h2/payload_queue.hpp"
 #include "proxy/h2/pending_io.hpp"
 #include "proxy/http/body_framing.hpp"
 #include "proxy/http/head_parser.hpp"
@@ -42,8 +43,9 @@ class H2Link {
   ~H2Link() = default;
 };
 
-struct H2Stream {
-  H2Stream(H2Link& l, std::int32_t stream_id, const Executor& ex) : link(&l), id(stream_id), executor(ex) {}
+struct H2Stream : std::enable_shared_from_this<H2Stream> {
+  H2Stream(H2Link& l, std::int32_t stream_id, const Executor& ex, BlockPool& blocks)
+      : link(&l), id(stream_id), executor(ex), out(blocks) {}
 
   H2Link* link;  ///< null once the stream is closed (or its connection gone)
   std::int32_t id;
@@ -64,8 +66,7 @@ struct H2Stream {
   bool head_done = false;
   bool has_body = false;  ///< the answer has payload (not HEAD, 204, 304 or an empty length)
   BodyFraming body;
-  std::string out;  ///< payload not yet taken by the connection
-  std::size_t out_pos = 0;
+  PayloadQueue out;  ///< payload, until the frames that carry it are written
   bool out_done = false;  ///< the answer is complete: END_STREAM after `out`
   PendingIo writer;       ///< a write held back until `out` drains
   std::size_t writer_bytes = 0;
@@ -73,7 +74,7 @@ struct H2Stream {
   /// Payload held before the session's next write waits: about one stream window.
   static constexpr std::size_t out_high_water = 256 * 1024;
 
-  std::size_t out_pending() const noexcept { return out.size() - out_pos; }
+  std::size_t out_pending() const noexcept { return out.pending(); }
 
   /// Appends the session's bytes (head, then body framed as HTTP/1.1) as head and payload.
   /// @return false when they are not a well-formed answer (the stream is then reset)

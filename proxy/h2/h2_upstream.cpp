@@ -56,12 +56,15 @@ void H2Upstream::detach() {
 }
 
 void H2Upstream::abort(error_code ec) {
-  if (connection_ && stream_open_) {
-    connection_->cancel(*this, stream_id_, in_data_);
-    in_data_ = 0;
-    stream_open_ = false;
-  }
+  cancel_stream();
   fail(ec);
+}
+
+void H2Upstream::cancel_stream() {
+  if (!connection_ || !stream_open_) return;
+  connection_->cancel(*this, stream_id_, in_data_);
+  in_data_ = 0;
+  stream_open_ = false;
 }
 
 UpstreamConnection& H2Upstream::transport() noexcept { return connection_->transport(); }
@@ -155,11 +158,7 @@ bool H2Upstream::take_body(std::string_view bytes) {
 
 void H2Upstream::finish_write(bool ok, std::size_t n, IoHandler handler) {
   if (!ok) {
-    if (connection_ && stream_open_) {
-      connection_->cancel(*this, stream_id_, in_data_);
-      in_data_ = 0;
-      stream_open_ = false;
-    }
+    cancel_stream();
     net::post(executor_, [h = std::move(handler)]() mutable { std::move(h)(net::error::broken_pipe, 0); });
     return;
   }

@@ -85,6 +85,8 @@ class H2Upstream : public std::enable_shared_from_this<H2Upstream> {
   bool take_body(std::string_view bytes);
   void response_head_done(bool end_stream);
   void release_writer();
+  /// Resets the open stream (RST_STREAM CANCEL) and gives its unread DATA back to the window.
+  void cancel_stream();
   void fail(boost::system::error_code ec);
 
   std::shared_ptr<H2BackendConnection> connection_;  ///< null once detached

@@ -273,6 +273,26 @@ TEST_F(TlsTest, AlpnPrefersTheListenersFirstProtocolTheClientOffers) {
   EXPECT_EQ(c->alpn(), "http/1.1");
 }
 
+TEST_F(TlsTest, Http2ByAlpnCarriesAMebibyteAnswerAndManySmallOnesIntact) {
+  // Over TLS the DATA frames are copied into one buffer per write (one TLS record for many
+  // frames); over h2c large payloads are pointed at instead (H2cDownstream covers those).
+  Proxy& p = start_tls_proxy(pair("a"));  // default protocols: [h2, http/1.1]
+  const std::string base = "https://127.0.0.1:" + std::to_string(p.port());
+  constexpr std::size_t kMiB = 1 << 20;
+  auto big =
+      run_command({which("nghttp"), base + "/download?body_bytes=" + std::to_string(kMiB)}, dir_.path(), Ms(20000));
+  ASSERT_EQ(big.exit_code, 0) << big.err;
+  EXPECT_EQ(big.out.size(), kMiB);
+  EXPECT_EQ(fnv1a_hex(big.out), fnv1a_hex(pattern_bytes(0, kMiB))) << "the answer changed on the way";
+
+  // 40 streams at once on one connection: their frames share writes.
+  auto small = run_command({which("nghttp"), "-m", "40", base + "/small?body_bytes=100"}, dir_.path(), Ms(20000));
+  ASSERT_EQ(small.exit_code, 0) << small.err;
+  std::string want;
+  for (int i = 0; i < 40; ++i) want += pattern_bytes(0, 100);
+  EXPECT_EQ(small.out, want);
+}
+
 TEST_F(TlsTest, ProxiedGetCarriesForwardedProtoHttpsAndKeepsAlive) {
   Proxy& p = start_tls_proxy(pair("a"));
   std::string why;

@@ -1,0 +1,44 @@
+#include "proxy/h2/frame_batch.hpp"
+
+namespace bgproxy::proxy {
+
+void FrameBatch::append(std::string_view bytes) {
+  if (bytes.empty()) return;
+  if (!pieces_.empty() && pieces_.back().data == nullptr) {
+    pieces_.back().len += bytes.size();  // the copied bytes run on
+  } else {
+    pieces_.push_back(Piece{nullptr, bytes_.size(), bytes.size()});
+  }
+  bytes_.append(bytes);
+  size_ += bytes.size();
+}
+
+void FrameBatch::point_at(std::string_view payload) {
+  if (payload.empty()) return;
+  pieces_.push_back(Piece{payload.data(), 0, payload.size()});
+  size_ += payload.size();
+}
+
+void FrameBatch::hold(H2StreamPtr s, std::uint64_t upto) {
+  if (!held_.empty() && held_.back().first == s) {
+    held_.back().second = upto;  // the stream's frames follow each other: one entry for them
+    return;
+  }
+  held_.emplace_back(std::move(s), upto);
+}
+
+std::span<const boost::asio::const_buffer> FrameBatch::buffers() {
+  buffers_.clear();
+  for (const auto& p : pieces_) buffers_.emplace_back(p.data != nullptr ? p.data : bytes_.data() + p.at, p.len);
+  return buffers_;
+}
+
+void FrameBatch::written() noexcept {
+  for (auto& [s, upto] : held_) s->out.release(upto);
+  held_.clear();
+  pieces_.clear();
+  bytes_.clear();
+  size_ = 0;
+}
+
+}  // namespace bgproxy::proxy
