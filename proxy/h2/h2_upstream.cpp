@@ -144,6 +144,7 @@ bool H2Upstream::take_body(std::string_view bytes) {
   while (!bytes.empty() && !request_body_.done()) {
     const auto step = request_body_.next(bytes);
     if (step.error) return false;
+    keep_for_replay(bytes.substr(0, step.take));
     if (request_body_.dechunk()) {
       for (const auto& span : request_body_.payload()) out_.append(static_cast<const char*>(span.data()), span.size());
     } else {
@@ -154,6 +155,21 @@ bool H2Upstream::take_body(std::string_view bytes) {
   }
   if (request_body_.done()) out_done_ = true;
   return true;
+}
+
+void H2Upstream::keep_for_replay(std::string_view bytes) {
+  if (!replayable_) return;
+  if (replay_.size() + bytes.size() > replay_limit) {
+    replayable_ = false;
+    std::string().swap(replay_);
+    return;
+  }
+  replay_.append(bytes);
+}
+
+std::optional<std::string_view> H2Upstream::refused_body() const noexcept {
+  if (!refused_ || !replayable_ || !out_done_) return std::nullopt;
+  return std::string_view(replay_);
 }
 
 void H2Upstream::finish_write(bool ok, std::size_t n, IoHandler handler) {
@@ -233,6 +249,8 @@ void H2Upstream::on_data_end() {
 
 void H2Upstream::response_head_done(bool end_stream) {
   head_sent_ = true;
+  replayable_ = false;  // answered: never sent again
+  std::string().swap(replay_);
   if (end_stream) {
     // Headers only (gRPC's Trailers-Only among them): a complete answer without a body.
     if (!content_length_) in_.append("Content-Length: 0\r\n");
@@ -265,6 +283,7 @@ void H2Upstream::on_closed(std::uint32_t error_code) {
   stream_open_ = false;
   if (error_code == NGHTTP2_NO_ERROR && in_done_) return;
   failed_ = true;
+  refused_ = error_code == NGHTTP2_REFUSED_STREAM;
   // Refused (NGHTTP2_REFUSED_STREAM, also for streams above a GOAWAY's last id): the server did
   // nothing with it, and the session's retry rules decide whether it goes again, as for a reset
   // before any response byte. Reset by the backend, or cut before its end: the same error.

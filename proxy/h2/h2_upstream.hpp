@@ -79,10 +79,17 @@ class H2Upstream : public std::enable_shared_from_this<H2Upstream> {
   void transport_up();
   void connection_failed(boost::system::error_code ec);
 
+  /// The server refused the stream (REFUSED_STREAM, or above a GOAWAY's last id), so it did
+  /// nothing with the request: its whole body as the session wrote it, when it was kept (no
+  /// more than replay_limit), for the session to send again; nothing otherwise.
+  std::optional<std::string_view> refused_body() const noexcept;
+
  private:
   bool parse_request_head();
   bool submit_request();
   bool take_body(std::string_view bytes);
+  /// Keeps body bytes until the answer starts, in case the stream is refused.
+  void keep_for_replay(std::string_view bytes);
   void response_head_done(bool end_stream);
   void release_writer();
   /// Resets the open stream (RST_STREAM CANCEL) and gives its unread DATA back to the window.
@@ -104,6 +111,9 @@ class H2Upstream : public std::enable_shared_from_this<H2Upstream> {
   bool out_done_ = false;
   PendingIo writer_;
   std::size_t writer_bytes_ = 0;
+  std::string replay_;       ///< the body bytes taken, while replayable_
+  bool replayable_ = true;   ///< no answer yet and the body within replay_limit
+  bool refused_ = false;
 
   // --- the answer, as HTTP/1.1 bytes for the session
   std::string in_;
@@ -121,6 +131,8 @@ class H2Upstream : public std::enable_shared_from_this<H2Upstream> {
   PendingIo reader_;
 
   static constexpr std::size_t out_high_water = 256 * 1024;
+  /// A gRPC unary call or a form fits; an upload larger than this is not sent twice.
+  static constexpr std::size_t replay_limit = 64 * 1024;
 };
 
 }  // namespace bgproxy::proxy

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -111,6 +112,7 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
     int retries_left = 0;           ///< retries on another server (idempotent or unsent requests)
     std::uint32_t excluded_server = no_server;  ///< the server that failed, skipped by the retry
     bool resent_unsent = false;          ///< already went again after a write that sent nothing
+    bool replayed_refused = false;       ///< already went again after an HTTP/2 server refused it
     bool fresh_connection_only = false;  ///< the next attempt opens a connection, not a pooled one
     /// timeouts.upstream_response, or a gRPC call's shorter grpc-timeout
     Clock::duration upstream_response{};
@@ -221,6 +223,8 @@ class ClientSession final : public Timed, public std::enable_shared_from_this<Cl
   void on_early_answer(error_code ec);
   bool never_sent(error_code ec) const noexcept;
   void resend_unsent();
+  /// Puts a refused request's body back before what the client sent after it, to go again.
+  void replay_request_body(std::string_view body);
   void count_upstream_failure(stats::FailureReason reason);
   void upstream_failed(stats::FailureReason reason, unsigned status, bool connect_phase);
   void release_upstream(bool reusable);

@@ -233,6 +233,21 @@ void ClientSession<Stream>::resend_unsent() {
 }
 
 template <class Stream>
+void ClientSession<Stream>::replay_request_body(std::string_view body) {
+  reset_request_body();
+  if (body.empty()) return;
+  // Body, then a pipelined request's bytes already read: written after what the buffer holds,
+  // which is then dropped (consume() after commit(): consuming all first would rewind the buffer).
+  const auto after = buffer_.size();
+  const auto space = buffer_.prepare(body.size() + after);
+  auto* at = static_cast<char*>(space.data());
+  std::memcpy(at, body.data(), body.size());
+  if (after != 0) std::memcpy(at + body.size(), buffer_.data().data(), after);
+  buffer_.commit(body.size() + after);
+  buffer_.consume(after);
+}
+
+template <class Stream>
 void ClientSession<Stream>::count_upstream_failure(stats::FailureReason reason) {
   if (attempt_.server == no_server) return;
   ++worker_.stats().servers[slot_of(attempt_.server)].failures[static_cast<std::size_t>(reason)];
@@ -250,14 +265,26 @@ void ClientSession<Stream>::upstream_failed(stats::FailureReason reason, unsigne
   failed.connect_phase = connect_phase;
   failed.reused = attempt_.reused;
   failed.response_bytes_seen = attempt_.response_bytes_seen;
-  failed.body_intact = connect_phase || ex_->request_body.kind() == BodyKind::none;
+  // An HTTP/2 server refused the stream: once the whole body went (so no relay is under way),
+  // the stream kept it, and this is the first refusal, the request may go again.
+  std::optional<std::string_view> refused_body;
+  if (!connect_phase && !req_.replayed_refused && upstream_ && (!attempt_.duplex || attempt_.request_relayed)) {
+    refused_body = upstream_->refused_request_body();
+  }
+  failed.refused = refused_body.has_value();
+  failed.body_intact = connect_phase || ex_->request_body.kind() == BodyKind::none || failed.refused;
   failed.idempotent = req_.idempotent;
   failed.retries_left = req_.retries_left;
   const bool stale = stale_reuse(failed);
   // The backend closed the connection while it idled in the pool: its age teaches when to let go.
   if (stale) worker_.pool().learn(slot_of(attempt_.server), upstream_->idle_age);
+  const auto verdict = retry_verdict(failed);
+  if (failed.refused && verdict != RetryVerdict::fail) {
+    req_.replayed_refused = true;
+    replay_request_body(*refused_body);  // before the stream that holds it goes
+  }
   release_upstream(false);
-  switch (retry_verdict(failed)) {
+  switch (verdict) {
     case RetryVerdict::fresh_connection:
       // A pooled connection the backend closed while idle says nothing about the server.
       return choose_server_and_connect(Clock::now());

@@ -112,6 +112,9 @@ struct FailedAttempt {
   bool response_bytes_seen = false;
   bool body_intact = false;    ///< the request body can be sent again (none, or not yet sent)
   bool idempotent = false;
+  /// An HTTP/2 server refused the stream (REFUSED_STREAM, or above its GOAWAY's last id): it
+  /// did nothing with the request, which may go again whatever its method (RFC 9113 §8.7).
+  bool refused = false;
   int retries_left = 0;
 };
 
@@ -124,19 +127,21 @@ enum class RetryVerdict : std::uint8_t {
 
 /// Only a refused connection or a reset before any response byte may be replayed (a timeout
 /// may mean the backend is still working on it), and only when the request can be sent again
-/// as it was: nothing of it sent yet, or an idempotent method with no body.
+/// as it was: nothing of it sent yet, an idempotent method with no body, or a refused stream
+/// whose body was kept. A refused stream says nothing against the server (a graceful GOAWAY).
 constexpr RetryVerdict retry_verdict(const FailedAttempt& a) noexcept {
   const bool retriable = (a.reason == stats::FailureReason::connect && a.status == 502) ||
                          (a.reason == stats::FailureReason::reset && !a.response_bytes_seen);
-  const bool replayable = retriable && a.body_intact && (a.connect_phase || a.idempotent);
+  const bool replayable = retriable && a.body_intact && (a.connect_phase || a.idempotent || a.refused);
   if (!replayable) return RetryVerdict::fail;
+  if (a.refused) return RetryVerdict::fresh_connection;
   if (a.reused && !a.response_bytes_seen && a.reason == stats::FailureReason::reset) return RetryVerdict::fresh_connection;
   return a.retries_left > 0 ? RetryVerdict::other_server : RetryVerdict::fail;
 }
 
 /// The failure was a pooled connection the backend had closed while it idled: a stale reuse.
 constexpr bool stale_reuse(const FailedAttempt& a) noexcept {
-  return a.reused && !a.response_bytes_seen && a.reason == stats::FailureReason::reset;
+  return a.reused && !a.response_bytes_seen && a.reason == stats::FailureReason::reset && !a.refused;
 }
 
 }  // namespace bgproxy::proxy

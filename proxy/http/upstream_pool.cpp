@@ -198,6 +198,11 @@ void UpstreamConnection::open_shared(const tcp::endpoint& to, std::function<void
 
 bool UpstreamConnection::shared_connected() const noexcept { return h2 && h2->connected(); }
 
+std::optional<std::string_view> UpstreamConnection::refused_request_body() const noexcept {
+  if (!h2) return std::nullopt;
+  return h2->refused_body();
+}
+
 void UpstreamConnection::h2_read(boost::asio::mutable_buffer into, IoHandler handler) {
   h2->read(into, std::move(handler));
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <optional>
+#include <string_view>
 #include <utility>
 
 #include <boost/asio/ssl/stream.hpp>
@@ -62,6 +63,9 @@ struct UpstreamConnection {
   void open_shared(const tcp::endpoint& to, std::function<void(boost::system::error_code)> done);
   /// On a stream handle: its shared connection is up.
   bool shared_connected() const noexcept;
+  /// On a stream handle whose stream the server refused: the request body to send again (see
+  /// H2Upstream::refused_body); nothing otherwise.
+  std::optional<std::string_view> refused_request_body() const noexcept;
 
   /// The session's reads and writes: HTTP/1.1 bytes, carried as they are or, on a stream
   /// handle (`h2` engaged), translated by the H2Upstream.

@@ -21,7 +21,10 @@ Trailers-Only answers (ctx.abort before any message).
 
 `--raw-fault no-trailers|reset` serves /test.Echo/Unary with Python h2 instead (grpcio cannot
 misbehave): the calls --fail-percent picks end without trailers, or are reset after their message;
-`--raw-fault none` serves it with Python h2 and no fault.
+`--raw-fault none` serves it with Python h2 and no fault. `--raw-fault goaway` refuses the picked
+calls: once the call's request is in, GOAWAY (NO_ERROR) with the stream before it as the last one
+taken, then the connection closes, so the call was refused unprocessed; prints
+"REFUSED conn=C stream=S call=N" first.
 
 `--health FILE` also serves grpc.health.v1.Health/Check (raw bytes: grpcio-health-checking is not in
 Debian), for bgproxy's `health_check: { protocol: grpc }`. FILE is JSON, read at every check, so a
@@ -224,8 +227,14 @@ class RawH2Echo:
                         body = bytes(bodies.pop(ev.stream_id))
                         if head.get(':method') == 'GET' and self.health_path:
                             self.answer_get(conn, ev.stream_id, head, number)
-                        else:
-                            self.answer(conn, ev.stream_id, head, body)
+                            continue
+                        n, fails = self.next_call()
+                        if fails and self.fault == 'goaway':
+                            print('REFUSED conn=%d stream=%d call=%d' % (number, ev.stream_id, n), flush=True)
+                            conn.close_connection(error_code=0, last_stream_id=max(ev.stream_id - 2, 0))
+                            sock.sendall(conn.data_to_send())
+                            return
+                        self.answer(conn, ev.stream_id, head, body, n, fails)
                     elif isinstance(ev, h2.events.ConnectionTerminated):
                         sock.sendall(conn.data_to_send())
                         return
@@ -242,11 +251,13 @@ class RawH2Echo:
         conn.send_headers(stream_id, [(':status', '200' if serving else '503'), ('content-length', '0')],
                           end_stream=True)
 
-    def answer(self, conn, stream_id, head, body):
+    def next_call(self):
         with self.lock:
             n = self.calls
             self.calls += 1
-        fails = (n + 1) * self.fail_percent // 100 > n * self.fail_percent // 100
+        return n, (n + 1) * self.fail_percent // 100 > n * self.fail_percent // 100
+
+    def answer(self, conn, stream_id, head, body, n, fails):
         msg = body[5:]  # one uncompressed message: flag byte, 4-byte length, the bytes
         conn.send_headers(stream_id, [(':status', '200'), ('content-type', 'application/grpc'),
                                       ('x-server', self.name)])
@@ -271,7 +282,7 @@ def main():
     ap.add_argument('--name', required=True)
     ap.add_argument('--fail-percent', type=int, default=0)
     ap.add_argument('--workers', type=int, default=32)
-    ap.add_argument('--raw-fault', choices=['none', 'no-trailers', 'reset'],
+    ap.add_argument('--raw-fault', choices=['none', 'no-trailers', 'reset', 'goaway'],
                     help='serve Unary with Python h2 and this fault on --fail-percent of the calls')
     ap.add_argument('--health', metavar='FILE', help='serve grpc.health.v1.Health/Check from FILE')
     ap.add_argument('--tls', nargs=2, metavar=('CERT', 'KEY'), help='serve over TLS instead of h2c')

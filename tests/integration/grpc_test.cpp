@@ -1110,6 +1110,36 @@ TEST_F(GrpcBackendConnections, ServerLimitOfFourStreamsGetsAnotherConnectionPerF
   EXPECT_LE(peers.size(), 6u) << "calls did not share connections: " << ports_text(peers);
 }
 
+std::size_t refusals(const GrpcServer& s) {
+  const auto out = s.proc->stdout_text();
+  std::size_t n = 0;
+  for (auto at = out.find("REFUSED conn="); at != std::string::npos; at = out.find("REFUSED conn=", at + 1)) ++n;
+  return n;
+}
+
+// A server going away refuses the streams it did not take (above its GOAWAY's last stream id,
+// or RST_STREAM REFUSED_STREAM): it did nothing with them, so such a call goes again on a fresh
+// connection, message and all, whatever its method (RFC 9113 §8.7) — once.
+TEST_F(GrpcBackendConnections, CallsRefusedByAGoawayGoAgainOnAFreshConnectionWithTheirMessage) {
+  start_servers({ServerSpec("blue", 50, "goaway")});  // every other attempt refused
+  start_proxy_or_throw("grpc: true\nwatchdog: off\n");
+  auto run = run_client(json::object{
+      {"timeout", 20}, {"steps", json::array{unary_step("u", 6, {{"payload", "a message that goes twice"}})}}});
+  expect_all_ok_from(run, "blue", 6);  // req_ok: the server got each message intact
+  // Attempts 1, 3, 5, 7 and 9 (from 0) were refused; each call after the first had one.
+  EXPECT_EQ(refusals(server("blue")), 5u) << server("blue").proc->stdout_text();
+}
+
+TEST_F(GrpcBackendConnections, ACallRefusedTwiceIsUnavailableAndWasSentOnlyTwice) {
+  start_servers({ServerSpec("blue", 100, "goaway")});
+  start_proxy_or_throw("grpc: true\nwatchdog: off\n");
+  auto run = run_client(json::object{{"timeout", 10}, {"steps", json::array{unary_step("u", 1)}}});
+  ASSERT_EQ(run.error, "") << run.raw;
+  ASSERT_EQ(run.calls.size(), 1u) << run.raw;
+  EXPECT_EQ(run.calls[0].code, "UNAVAILABLE") << run.calls[0].describe();
+  EXPECT_EQ(refusals(server("blue")), 2u) << server("blue").proc->stdout_text();
+}
+
 TEST_F(GrpcBackendConnections, ACallThatTimesOutResetsOnlyItsStreamAndTheOthersGoOnOnTheSameConnection) {
   start_servers({{"blue", 0}});
   ProxyConfig cfg;

@@ -215,5 +215,22 @@ TEST(ExchangePolicy, FreshConnectionResetOfAnIdempotentRequestUsesTheOneRetry) {
   EXPECT_EQ(retry_verdict(a), RetryVerdict::fail);
 }
 
+TEST(ExchangePolicy, StreamRefusedByAnHttp2ServerGoesAgainWhateverTheMethodWithoutUsingTheRetry) {
+  auto post = reset_before_response();
+  post.refused = true;
+  post.body_intact = true;  // the stream kept the body it sent
+  post.retries_left = 0;
+  EXPECT_EQ(retry_verdict(post), RetryVerdict::fresh_connection);
+  post.reused = true;
+  EXPECT_EQ(retry_verdict(post), RetryVerdict::fresh_connection);
+  EXPECT_FALSE(stale_reuse(post)) << "a GOAWAY is no stale connection";
+  auto answered = post;
+  answered.response_bytes_seen = true;
+  EXPECT_EQ(retry_verdict(answered), RetryVerdict::fail);
+  auto body_gone = post;
+  body_gone.body_intact = false;  // larger than the stream keeps
+  EXPECT_EQ(retry_verdict(body_gone), RetryVerdict::fail);
+}
+
 }  // namespace
 }  // namespace bgproxy::proxy
