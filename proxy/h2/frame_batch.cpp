@@ -19,12 +19,12 @@ void FrameBatch::point_at(std::string_view payload) {
   size_ += payload.size();
 }
 
-void FrameBatch::hold(H2StreamPtr s, std::uint64_t upto) {
-  if (!held_.empty() && held_.back().first == s) {
-    held_.back().second = upto;  // the stream's frames follow each other: one entry for them
+void FrameBatch::hold(std::shared_ptr<void> owner, PayloadQueue& queue, std::uint64_t upto) {
+  if (!held_.empty() && held_.back().queue == &queue) {
+    held_.back().upto = upto;  // the stream's frames follow each other: one entry for them
     return;
   }
-  held_.emplace_back(std::move(s), upto);
+  held_.push_back(Held{std::move(owner), &queue, upto});
 }
 
 std::span<const boost::asio::const_buffer> FrameBatch::buffers() {
@@ -34,7 +34,7 @@ std::span<const boost::asio::const_buffer> FrameBatch::buffers() {
 }
 
 void FrameBatch::written() noexcept {
-  for (auto& [s, upto] : held_) s->out.release(upto);
+  for (auto& h : held_) h.queue->release(h.upto);
   held_.clear();
   pieces_.clear();
   bytes_.clear();

@@ -1,21 +1,22 @@
 #pragma once
-/// The frames of one write to an HTTP/2 client: nghttp2's serialized frames and small DATA
-/// payloads copied in, large DATA payloads pointed at where they sit (their stream's
-/// PayloadQueue), so a 16 KiB answer goes from the session's bytes to the socket without being
-/// copied twice more on the way. The batch holds each stream it points into until the write is
-/// done, then releases the written bytes to its queue. Thread: the owning worker's only.
+/// The frames of one write on an HTTP/2 connection (to a client or to a backend): nghttp2's
+/// serialized frames and small DATA payloads copied in, large DATA payloads pointed at where
+/// they sit (their stream's PayloadQueue), so a 16 KiB body goes from the session's bytes to the
+/// socket without being copied twice more on the way. The batch holds each stream it points into
+/// until the write is done, then releases the written bytes to its queue.
+/// Thread: the owning worker's only.
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include <boost/asio/buffer.hpp>
 
-#include "proxy/h2/h2_stream.hpp"
+#include "proxy/h2/payload_queue.hpp"
 
 namespace bgproxy::proxy {
 
@@ -25,8 +26,9 @@ class FrameBatch {
   void append(std::string_view bytes);
   /// Points at `payload` in place: it must stay put until written() (its stream is held).
   void point_at(std::string_view payload);
-  /// Keeps `s` until the write is done, then releases its payload up to `upto`.
-  void hold(H2StreamPtr s, std::uint64_t upto);
+  /// Keeps `owner` (the stream that owns `queue`) until the write is done, then releases the
+  /// queue's payload up to `upto`.
+  void hold(std::shared_ptr<void> owner, PayloadQueue& queue, std::uint64_t upto);
 
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
@@ -44,7 +46,12 @@ class FrameBatch {
   };
   std::string bytes_;
   std::vector<Piece> pieces_;
-  std::vector<std::pair<H2StreamPtr, std::uint64_t>> held_;
+  struct Held {
+    std::shared_ptr<void> owner;
+    PayloadQueue* queue;
+    std::uint64_t upto;
+  };
+  std::vector<Held> held_;
   std::vector<boost::asio::const_buffer> buffers_;
   std::size_t size_ = 0;
 };

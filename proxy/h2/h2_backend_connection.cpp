@@ -32,6 +32,7 @@ H2BackendConnection::H2BackendConnection(UpstreamConnectionPtr connection)
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &on_data_chunk_recv);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &on_stream_close);
+  nghttp2_session_callbacks_set_send_data_callback(cbs, &send_body);
   nghttp2_option* opt = nullptr;
   nghttp2_option_new(&opt);
   nghttp2_option_set_no_auto_window_update(opt, 1);
@@ -225,12 +226,32 @@ int H2BackendConnection::on_stream_close(nghttp2_session*, std::int32_t stream_i
   return 0;
 }
 
-ssize_t H2BackendConnection::read_body(nghttp2_session*, std::int32_t stream_id, std::uint8_t* buf,
-                                       std::size_t length, std::uint32_t* data_flags, nghttp2_data_source*,
-                                       void* self_ptr) {
+ssize_t H2BackendConnection::read_body(nghttp2_session*, std::int32_t stream_id, std::uint8_t*, std::size_t length,
+                                       std::uint32_t* data_flags, nghttp2_data_source*, void* self_ptr) {
   auto* stream = static_cast<H2BackendConnection*>(self_ptr)->stream_of(stream_id);
   if (stream == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // cancelled: its RST goes out
-  return stream->pull_body(buf, length, data_flags);
+  return stream->size_body(length, data_flags);
+}
+
+/// A DATA frame is due: its header and payload join the batch. A full batch makes nghttp2 hold
+/// the frame (WOULDBLOCK) and offer it again at the next flush.
+int H2BackendConnection::send_body(nghttp2_session*, nghttp2_frame* frame, const std::uint8_t* framehd,
+                                   std::size_t length, nghttp2_data_source*, void* self_ptr) {
+  auto& self = *static_cast<H2BackendConnection*>(self_ptr);
+  if (self.batch_.size() >= write_batch) return NGHTTP2_ERR_WOULDBLOCK;
+  auto* stream = self.stream_of(frame->hd.stream_id);
+  // Cancelled since the frame was sized: nghttp2 resets the stream and drops the frame.
+  if (stream == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  // Frame header only: no padding is ever chosen (no select_padding callback), so padlen is 0.
+  self.batch_.append({reinterpret_cast<const char*>(framehd), 9});
+  const auto payload = stream->take_payload(length);
+  if (length < self.copy_below()) {
+    self.batch_.append(payload.bytes);
+  } else {
+    self.batch_.point_at(payload.bytes);
+  }
+  self.batch_.hold(stream->shared_from_this(), stream->payload(), payload.upto);
+  return 0;
 }
 
 // ---------------------------------------------------------------- I/O
@@ -271,18 +292,18 @@ void H2BackendConnection::serve_touched() {
 
 void H2BackendConnection::flush() {
   if (writing_ || closed_ || !connected_) return;
-  for (;;) {
+  while (batch_.size() < write_batch) {
     const std::uint8_t* data = nullptr;
     const auto n = nghttp2_session_mem_send(session_, &data);
     if (n < 0) return fail(net::error::connection_reset);
     if (n == 0) break;
-    wbuf_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+    batch_.append({reinterpret_cast<const char*>(data), static_cast<std::size_t>(n)});
   }
-  if (wbuf_.empty()) return;
+  if (batch_.empty()) return;
   writing_ = true;
-  connection_->raw_write(net::buffer(wbuf_), [self = shared_from_this()](error_code ec, std::size_t) {
+  connection_->raw_write(batch_.buffers(), [self = shared_from_this()](error_code ec, std::size_t) {
     self->writing_ = false;
-    self->wbuf_.clear();
+    self->batch_.written();
     if (self->closed_) return;
     if (ec) return self->fail(ec);
     self->flush();
@@ -296,6 +317,8 @@ void H2BackendConnection::fail(error_code ec) {
   serve_touched();  // streams that ended in the last frames read get their answers first
   error_code ignored;
   connection_->socket.close(ignored);
+  // Frames gathered but never written hold their streams (which hold this connection): let go.
+  if (!writing_) batch_.written();
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto* stream : streams) stream->connection_failed(ec);

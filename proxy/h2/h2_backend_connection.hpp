@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/h2/frame_batch.hpp"
 #include "proxy/http/upstream_pool.hpp"
 #include "proxy/net/types.hpp"
 
@@ -61,6 +62,8 @@ class H2BackendConnection : public std::enable_shared_from_this<H2BackendConnect
   /// When the last stream ended (meaningful with open_streams() == 0).
   Clock::time_point idle_since() const noexcept { return idle_since_; }
   UpstreamConnection& transport() noexcept { return *connection_; }
+  /// The worker's block pool (request payloads wait in its blocks).
+  BlockPool& blocks() const noexcept { return *connection_->buffer.get_allocator().pool(); }
   Executor executor() const noexcept { return executor_; }
   bool https() const noexcept { return https_; }
 
@@ -89,6 +92,14 @@ class H2BackendConnection : public std::enable_shared_from_this<H2BackendConnect
   static int on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code, void* self);
   static ssize_t read_body(nghttp2_session*, std::int32_t stream_id, std::uint8_t* buf, std::size_t length,
                            std::uint32_t* data_flags, nghttp2_data_source* source, void* self);
+  static int send_body(nghttp2_session*, nghttp2_frame* frame, const std::uint8_t* framehd, std::size_t length,
+                       nghttp2_data_source* source, void* self);
+
+  /// What a write of frames gathers at most before it goes.
+  static constexpr std::size_t write_batch = 64 * 1024;
+  /// DATA payloads below this are copied into the write, larger ones pointed at (over TLS all are
+  /// copied: the TLS stream would make each buffer of a sequence a record of its own).
+  std::size_t copy_below() const noexcept { return https_ ? write_batch + 1 : 4096; }
 
   H2Upstream* stream_of(std::int32_t stream_id) const noexcept;
   void touched(H2Upstream* stream);
@@ -106,7 +117,7 @@ class H2BackendConnection : public std::enable_shared_from_this<H2BackendConnect
   Executor executor_;
   bool https_;
   nghttp2_session* session_ = nullptr;
-  std::string wbuf_;
+  FrameBatch batch_;  ///< the frames being gathered, then written
   bool connected_ = false;
   bool settings_known_ = false;  ///< the server's SETTINGS arrived
   bool writing_ = false;

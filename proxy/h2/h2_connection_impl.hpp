@@ -506,7 +506,8 @@ int H2Connection<Stream>::send_payload(nghttp2_session*, nghttp2_frame*, const s
   } else {
     c.gathering_.point_at(payload);
   }
-  c.gathering_.hold(s.shared_from_this(), s.out.frame(length));
+  const auto upto = s.out.frame(length);
+  c.gathering_.hold(s.shared_from_this(), s.out, upto);
   s.release_writer();
   return 0;
 }

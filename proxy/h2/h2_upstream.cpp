@@ -43,7 +43,7 @@ void post_completion(const Executor& ex, PendingIo& pending, error_code ec, std:
 }  // namespace
 
 H2Upstream::H2Upstream(std::shared_ptr<H2BackendConnection> connection)
-    : connection_(std::move(connection)), executor_(connection_->executor()) {}
+    : connection_(std::move(connection)), executor_(connection_->executor()), out_(connection_->blocks()) {}
 
 H2Upstream::~H2Upstream() = default;
 
@@ -146,7 +146,7 @@ bool H2Upstream::take_body(std::string_view bytes) {
     if (step.error) return false;
     keep_for_replay(bytes.substr(0, step.take));
     if (request_body_.dechunk()) {
-      for (const auto& span : request_body_.payload()) out_.append(static_cast<const char*>(span.data()), span.size());
+      for (const auto& span : request_body_.payload()) out_.append({static_cast<const char*>(span.data()), span.size()});
     } else {
       out_.append(bytes.substr(0, step.take));
     }
@@ -190,23 +190,24 @@ void H2Upstream::finish_write(bool ok, std::size_t n, IoHandler handler) {
 void H2Upstream::release_writer() {
   // Held while the connection comes up: if it never does, the write fails with nothing sent.
   if (!writer_ || !connection_ || !connection_->is_connected()) return;
-  if (out_.size() - out_pos_ < out_high_water) post_completion(executor_, writer_, error_code{}, writer_bytes_);
+  if (out_.pending() < out_high_water) post_completion(executor_, writer_, error_code{}, writer_bytes_);
 }
 
-ssize_t H2Upstream::pull_body(std::uint8_t* buf, std::size_t length, std::uint32_t* data_flags) {
-  const auto n = std::min(length, out_.size() - out_pos_);
-  std::memcpy(buf, out_.data() + out_pos_, n);
-  out_pos_ += n;
-  if (out_pos_ == out_.size()) {
-    out_.clear();
-    out_pos_ = 0;
-  }
-  release_writer();
-  if (out_.empty() && out_done_) {
+ssize_t H2Upstream::size_body(std::size_t length, std::uint32_t* data_flags) {
+  const auto n = out_.next(length).size();
+  *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  if (n == out_.pending() && out_done_) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     return static_cast<ssize_t>(n);
   }
   return n == 0 ? ssize_t{NGHTTP2_ERR_DEFERRED} : static_cast<ssize_t>(n);
+}
+
+H2Upstream::Payload H2Upstream::take_payload(std::size_t length) {
+  const auto bytes = out_.next(length);
+  const auto upto = out_.frame(length);
+  release_writer();
+  return {bytes, upto};
 }
 
 // ---------------------------------------------------------------- the answer

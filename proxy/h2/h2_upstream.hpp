@@ -21,6 +21,7 @@
 
 #include <boost/asio/buffer.hpp>
 
+#include "proxy/h2/payload_queue.hpp"
 #include "proxy/h2/pending_io.hpp"
 #include "proxy/http/body_framing.hpp"
 #include "proxy/http/head_parser.hpp"
@@ -67,8 +68,17 @@ class H2Upstream : public std::enable_shared_from_this<H2Upstream> {
   void on_data(std::string_view bytes);
   void on_data_end();
   void on_closed(std::uint32_t error_code);
-  /// Copies request body bytes for a DATA frame (nghttp2's data source read callback).
-  ssize_t pull_body(std::uint8_t* buf, std::size_t length, std::uint32_t* data_flags);
+  /// Sizes the next DATA frame of the request body (nghttp2's data source read callback); its
+  /// payload is taken in place by take_payload (NGHTTP2_DATA_FLAG_NO_COPY).
+  ssize_t size_body(std::size_t length, std::uint32_t* data_flags);
+  /// The payload of the DATA frame being sent, left where it is until the write that carries it
+  /// is done (then payload().release(upto)).
+  struct Payload {
+    std::string_view bytes;
+    std::uint64_t upto;
+  };
+  Payload take_payload(std::size_t length);
+  PayloadQueue& payload() noexcept { return out_; }
   bool touched = false;  ///< on the connection's list of streams to serve after this read
   std::int32_t stream_id() const noexcept { return stream_id_; }
 
@@ -106,8 +116,7 @@ class H2Upstream : public std::enable_shared_from_this<H2Upstream> {
   ParsedHead request_head_;
   bool head_done_ = false;
   BodyFraming request_body_;
-  std::string out_;  ///< request payload not yet taken by nghttp2
-  std::size_t out_pos_ = 0;
+  PayloadQueue out_;  ///< request payload, until the frames that carry it are written
   bool out_done_ = false;
   PendingIo writer_;
   std::size_t writer_bytes_ = 0;

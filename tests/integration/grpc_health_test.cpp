@@ -411,6 +411,23 @@ TEST_F(GrpcHealthTest, GrpcCheckOverTlsUsesTheColorsTlsAndAlpnH2) {
   EXPECT_TRUE(blue.proc->wait_for_line(std::regex("HEALTH-CHECK service= status=SERVING"), Ms(1000), Stream::Stdout));
   wait_health(green, "down", "tls: the server did not choose h2 by ALPN");
 
+  // The calls themselves go over the same TLS: messages of 300 KB each way (many DATA frames,
+  // copied once into each write, which TLS sends as one record) and small ones arrive intact.
+  const auto plan = dir_ / "plan-tls-calls.json";
+  write_file(plan, R"({"timeout": 20, "steps": [)"
+                   R"({"op": "unary", "label": "big", "n": 3, "payload_bytes": 300000, "resp_size": 300000},)"
+                   R"({"op": "unary", "label": "small", "n": 5}]})");
+  auto calls = run_command({kPython, script("grpc_client.py"), "--port", std::to_string(port_), "--plan", plan.string()},
+                           dir_.path(), Ms(30000));
+  ASSERT_EQ(calls.exit_code, 0) << calls.out << calls.err;
+  const auto result = json::parse(calls.out.substr(calls.out.rfind("{\"calls\"")));
+  const auto& list = result.at("calls").as_array();
+  ASSERT_EQ(list.size(), 8u) << calls.out;
+  for (const auto& c : list) {
+    EXPECT_EQ(c.at("code").as_string(), "OK") << json::serialize(c);
+    EXPECT_TRUE(c.at("req_ok").as_bool() && c.at("resp_ok").as_bool()) << json::serialize(c);
+  }
+
   set_health(blue, health_json(kNotServing));
   wait_health(blue.address(), "down", "serving status NOT_SERVING");
 }
