@@ -291,13 +291,15 @@ def render_profile(w, p, proxies, modes):
         w("")
 
     # ---- per round
-    cols = [("h1", "backend")] + [(m, l) for m in modes for l in proxies if (m, l) in p.runs]
+    backend_mode = "h1" if ("h1", "backend") in p.runs else "h2c"  # H2_UPSTREAM=h2c: over h2c
+    cols = [(backend_mode, "backend")] + [(m, l) for m in modes for l in proxies if (m, l) in p.runs]
     rounds = sorted({r for c in cols for r in p.runs.get(c, {})})
     if rounds:
         w("Per round (req/s · proxy CPU µs per request; rounds interleaved in this order, each run after a "
           "warm-up of the same):")
         w("")
-        w("| round | " + " | ".join("backend, HTTP/1.1" if l == "backend" else f"{l}, {m}" for m, l in cols) + " |")
+        w("| round | " + " | ".join(f"backend, {MODE_NAME[m] if m == 'h1' else m}" if l == "backend" else f"{l}, {m}"
+                                    for m, l in cols) + " |")
         w("|---|" + "---:|" * len(cols))
         for rnd in rounds:
             cells = []
