@@ -68,10 +68,10 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
 
  private:
   using error_code = boost::system::error_code;
-  /// What a write of frames gathers at most before it goes.
+  /// A write of frames stops gathering once it holds this much (its last frame may take it past).
   static constexpr std::size_t write_batch = 64 * 1024;
   /// DATA payloads below this are copied into the write, larger ones are pointed at: a batch
-  /// then needs at most 33 buffers, within one sendmsg (Asio gathers 64). Over TLS everything is
+  /// then needs about 35 buffers at most, within one sendmsg (Asio gathers 64). Over TLS everything is
   /// copied: the TLS stream would encrypt each buffer of a sequence as a record of its own.
   static constexpr std::size_t copy_below = std::is_same_v<Stream, Socket> ? 4096 : write_batch + 1;
   /// How long a connection told to go (GOAWAY) may take to say goodbye.

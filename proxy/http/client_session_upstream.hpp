@@ -281,6 +281,7 @@ void ClientSession<Stream>::upstream_failed(stats::FailureReason reason, unsigne
   const auto verdict = retry_verdict(failed);
   if (failed.refused && verdict != RetryVerdict::fail) {
     req_.replayed_refused = true;
+    req_.fresh_connection_only = true;  // not the connection that refused it (RST_STREAM REFUSED_STREAM)
     replay_request_body(*refused_body);  // before the stream that holds it goes
   }
   release_upstream(false);
