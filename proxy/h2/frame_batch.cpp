@@ -1,5 +1,7 @@
 #include "proxy/h2/frame_batch.hpp"
 
+#include <utility>
+
 namespace bgproxy::proxy {
 
 void FrameBatch::append(std::string_view bytes) {
@@ -13,13 +15,15 @@ void FrameBatch::append(std::string_view bytes) {
   size_ += bytes.size();
 }
 
-void FrameBatch::point_at(std::string_view payload) {
-  if (payload.empty()) return;
-  pieces_.push_back(Piece{payload.data(), 0, payload.size()});
-  size_ += payload.size();
-}
-
-void FrameBatch::hold(std::shared_ptr<void> owner, PayloadQueue& queue, std::uint64_t upto) {
+void FrameBatch::add_data(const std::uint8_t* framehd, std::string_view payload, std::shared_ptr<void> owner,
+                          PayloadQueue& queue, std::uint64_t upto) {
+  append({reinterpret_cast<const char*>(framehd), 9});
+  if (payload.size() < copy_below_) {
+    append(payload);
+  } else {
+    pieces_.push_back(Piece{payload.data(), 0, payload.size()});
+    size_ += payload.size();
+  }
   if (!held_.empty() && held_.back().queue == &queue) {
     held_.back().upto = upto;  // the stream's frames follow each other: one entry for them
     return;

@@ -25,6 +25,7 @@ H2BackendConnection::H2BackendConnection(UpstreamConnectionPtr connection)
     : connection_(std::move(connection)),
       executor_(connection_->get_executor()),
       https_(connection_->tls.has_value()),
+      batch_(https_),
       idle_since_(Clock::now()) {
   nghttp2_session_callbacks* cbs = nullptr;
   nghttp2_session_callbacks_new(&cbs);
@@ -238,19 +239,12 @@ ssize_t H2BackendConnection::read_body(nghttp2_session*, std::int32_t stream_id,
 int H2BackendConnection::send_body(nghttp2_session*, nghttp2_frame* frame, const std::uint8_t* framehd,
                                    std::size_t length, nghttp2_data_source*, void* self_ptr) {
   auto& self = *static_cast<H2BackendConnection*>(self_ptr);
-  if (self.batch_.size() >= write_batch) return NGHTTP2_ERR_WOULDBLOCK;
+  if (self.batch_.full()) return NGHTTP2_ERR_WOULDBLOCK;
   auto* stream = self.stream_of(frame->hd.stream_id);
   // Cancelled since the frame was sized: nghttp2 resets the stream and drops the frame.
   if (stream == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-  // Frame header only: no padding is ever chosen (no select_padding callback), so padlen is 0.
-  self.batch_.append({reinterpret_cast<const char*>(framehd), 9});
   const auto payload = stream->take_payload(length);
-  if (length < self.copy_below()) {
-    self.batch_.append(payload.bytes);
-  } else {
-    self.batch_.point_at(payload.bytes);
-  }
-  self.batch_.hold(stream->shared_from_this(), stream->payload(), payload.upto);
+  self.batch_.add_data(framehd, payload.bytes, stream->shared_from_this(), stream->payload(), payload.upto);
   return 0;
 }
 
@@ -292,7 +286,7 @@ void H2BackendConnection::serve_touched() {
 
 void H2BackendConnection::flush() {
   if (writing_ || closed_ || !connected_) return;
-  while (batch_.size() < write_batch) {
+  while (!batch_.full()) {
     const std::uint8_t* data = nullptr;
     const auto n = nghttp2_session_mem_send(session_, &data);
     if (n < 0) return fail(net::error::connection_reset);

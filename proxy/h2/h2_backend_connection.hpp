@@ -95,12 +95,6 @@ class H2BackendConnection : public std::enable_shared_from_this<H2BackendConnect
   static int send_body(nghttp2_session*, nghttp2_frame* frame, const std::uint8_t* framehd, std::size_t length,
                        nghttp2_data_source* source, void* self);
 
-  /// A write of frames stops gathering once it holds this much (its last frame may take it past).
-  static constexpr std::size_t write_batch = 64 * 1024;
-  /// DATA payloads below this are copied into the write, larger ones pointed at (over TLS all are
-  /// copied: the TLS stream would make each buffer of a sequence a record of its own).
-  std::size_t copy_below() const noexcept { return https_ ? write_batch + 1 : 4096; }
-
   H2Upstream* stream_of(std::int32_t stream_id) const noexcept;
   void touched(H2Upstream* stream);
   /// Off the open list: room for another stream.

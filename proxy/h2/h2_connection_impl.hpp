@@ -68,12 +68,6 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
 
  private:
   using error_code = boost::system::error_code;
-  /// A write of frames stops gathering once it holds this much (its last frame may take it past).
-  static constexpr std::size_t write_batch = 64 * 1024;
-  /// DATA payloads below this are copied into the write, larger ones are pointed at: a batch
-  /// then needs about 35 buffers at most, within one sendmsg (Asio gathers 64). Over TLS everything is
-  /// copied: the TLS stream would encrypt each buffer of a sequence as a record of its own.
-  static constexpr std::size_t copy_below = std::is_same_v<Stream, Socket> ? 4096 : write_batch + 1;
   /// How long a connection told to go (GOAWAY) may take to say goodbye.
   static constexpr auto goodbye_time = std::chrono::seconds(1);
   /// Empty DATA frames in a row (without END_STREAM) taken before the connection is cut.
@@ -117,8 +111,8 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
   std::unordered_map<std::int32_t, H2StreamPtr> streams_;
   std::vector<H2StreamPtr> starting_;  ///< heads complete in the bytes just fed
   std::vector<H2StreamPtr> readable_;  ///< streams with new request bytes or their end
-  FrameBatch sending_;    ///< the frames being written
-  FrameBatch gathering_;  ///< frames taken from nghttp2 meanwhile
+  FrameBatch sending_{!std::is_same_v<Stream, Socket>};    ///< the frames being written
+  FrameBatch gathering_{!std::is_same_v<Stream, Socket>};  ///< frames taken from nghttp2 meanwhile
   std::string names_;  ///< lowercase field names of the head being submitted
   std::vector<nghttp2_nv> nva_;
   std::size_t unconsumed_ = 0;  ///< DATA of closed streams still to credit to the connection
@@ -490,24 +484,16 @@ ssize_t H2Connection<Stream>::read_payload(nghttp2_session* session, std::int32_
 }
 
 /// A DATA frame is due: its header and payload join the batch being gathered. A full batch
-/// makes nghttp2 hold the frame (WOULDBLOCK) and offer it again at the next flush, so a stream's
-/// DATA never runs past write_batch.
+/// makes nghttp2 hold the frame (WOULDBLOCK) and offer it again at the next flush.
 template <class Stream>
 int H2Connection<Stream>::send_payload(nghttp2_session*, nghttp2_frame*, const std::uint8_t* framehd,
                                        std::size_t length, nghttp2_data_source* source, void* self) {
   auto& c = *static_cast<H2Connection*>(self);
-  if (c.gathering_.size() >= write_batch) return NGHTTP2_ERR_WOULDBLOCK;
+  if (c.gathering_.full()) return NGHTTP2_ERR_WOULDBLOCK;
   auto& s = *static_cast<H2Stream*>(source->ptr);
-  // Frame header only: no padding is ever chosen (no select_padding callback), so padlen is 0.
-  c.gathering_.append({reinterpret_cast<const char*>(framehd), 9});
   const auto payload = s.out.next(length);
-  if (length < copy_below) {
-    c.gathering_.append(payload);
-  } else {
-    c.gathering_.point_at(payload);
-  }
   const auto upto = s.out.frame(length);
-  c.gathering_.hold(s.shared_from_this(), s.out, upto);
+  c.gathering_.add_data(framehd, payload, s.shared_from_this(), s.out, upto);
   s.release_writer();
   return 0;
 }
@@ -553,7 +539,7 @@ void H2Connection<Stream>::flush() {
     nghttp2_session_consume_connection(session_, unconsumed_);
     unconsumed_ = 0;
   }
-  while (gathering_.size() < write_batch) {
+  while (!gathering_.full()) {
     const std::uint8_t* data = nullptr;
     const auto n = nghttp2_session_mem_send(session_, &data);
     if (n < 0) return close();
