@@ -1,6 +1,7 @@
 #include "proxy/h2/h1_request.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include <boost/beast/core/string.hpp>
 
@@ -9,21 +10,38 @@
 namespace bgproxy::proxy {
 namespace {
 
-bool is_tchar_lower(char c) noexcept {
-  if (c >= 'a' && c <= 'z') return true;
-  if (c >= '0' && c <= '9') return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+/// Byte classes as lookup tables: the checks below run over every byte of every request field.
+template <class Pred>
+constexpr std::array<bool, 256> byte_table(Pred pred) {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[static_cast<std::size_t>(c)] = pred(static_cast<char>(c));
+  return t;
 }
 
-bool is_tchar(char c) noexcept { return is_tchar_lower(c) || (c >= 'A' && c <= 'Z'); }
+constexpr bool in(std::string_view set, char c) { return set.find(c) != std::string_view::npos; }
 
-bool valid_name(std::string_view name) noexcept {
-  return !name.empty() && std::all_of(name.begin(), name.end(), is_tchar_lower);
+/// RFC 9110 §5.6.2 token characters, lower case only (HTTP/2 field names, §8.2.1).
+constexpr auto tchar_lower = byte_table([](char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || in("!#$%&'*+-.^_`|~", c);
+});
+constexpr auto tchar = byte_table([](char c) {
+  return tchar_lower[static_cast<unsigned char>(c)] || (c >= 'A' && c <= 'Z');
+});
+/// host [":" port] of RFC 3986 (reg-name, IPv4 or a bracketed IPv6): no userinfo, no path.
+constexpr auto authority_char = byte_table([](char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || in("-._~!$&'()*+,;=:[]%", c);
+});
+
+bool all_in(const std::array<bool, 256>& table, std::string_view s) noexcept {
+  return std::all_of(s.begin(), s.end(), [&table](char c) { return table[static_cast<unsigned char>(c)]; });
 }
 
-bool valid_value(std::string_view value) noexcept {
-  return value.find_first_of(std::string_view("\0\r\n", 3)) == std::string_view::npos;
-}
+bool valid_name(std::string_view name) noexcept { return !name.empty() && all_in(tchar_lower, name); }
+
+/// Field values: anything but NUL, CR and LF (RFC 9113 §8.2.1).
+constexpr auto value_char = byte_table([](char c) { return c != '\0' && c != '\r' && c != '\n'; });
+
+bool valid_value(std::string_view value) noexcept { return all_in(value_char, value); }
 
 /// Origin-form (RFC 9112 §3.2.1) in visible ASCII, no fragment; `*` only for OPTIONS.
 bool valid_path(std::string_view path, std::string_view method) noexcept {
@@ -35,14 +53,7 @@ bool valid_path(std::string_view path, std::string_view method) noexcept {
   });
 }
 
-/// host [":" port] of RFC 3986 (reg-name, IPv4 or a bracketed IPv6): no userinfo, no path.
-bool valid_authority(std::string_view a) noexcept {
-  if (a.empty()) return false;
-  return std::all_of(a.begin(), a.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("-._~!$&'()*+,;=:[]%").find(c) != std::string_view::npos;
-  });
-}
+bool valid_authority(std::string_view a) noexcept { return !a.empty() && all_in(authority_char, a); }
 
 }  // namespace
 
@@ -52,7 +63,7 @@ bool H1Request::add(std::string_view name, std::string_view value) {
   if (!name.empty() && name.front() == ':') {
     if (regular_seen_) return false;  // pseudo-fields come first (§8.3)
     if (name == ":method") {
-      if (!method_.empty() || value.empty() || !std::all_of(value.begin(), value.end(), is_tchar)) return false;
+      if (!method_.empty() || value.empty() || !all_in(tchar, value)) return false;
       method_ = value;
     } else if (name == ":path") {
       if (!path_.empty() || value.empty()) return false;
@@ -68,6 +79,7 @@ bool H1Request::add(std::string_view name, std::string_view value) {
     }
     return true;
   }
+  if (!regular_seen_) fields_.reserve(256);  // one allocation for a typical request's fields
   regular_seen_ = true;
   if (!valid_name(name) || connection_specific(name)) return false;
   if (name == "te") return value == "trailers";

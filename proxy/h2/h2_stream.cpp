@@ -7,6 +7,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include "proxy/h2/own_response_head.hpp"
+
 namespace bgproxy::proxy {
 namespace net = boost::asio;
 using error_code = boost::system::error_code;
@@ -22,15 +24,10 @@ void post_completion(const Executor& ex, PendingIo& pending, error_code ec, std:
 
 bool H2Stream::parse_head() {
   for (;;) {
-    ResponseHeadParser parser(response_head);
-    parser.header_limit(response_head_limit);
-    parser.body_limit(boost::none);
-    parser.eager(false);
-    if (request.head_method()) parser.skip(true);
-    error_code ec;
-    const auto n = parser.parse(net::buffer(head_bytes), ec);
-    if (ec == boost::beast::http::error::need_more) return true;
-    if (ec) return false;
+    const auto split = split_own_response_head(head_bytes, response_head);
+    if (split.malformed) return false;
+    if (split.size == 0) return head_bytes.size() <= response_head_limit;
+    const auto n = split.size;
     const auto status = response_head.result_int();
     if (status < 200) {
       // 100 Continue (the request had no Expect) or 103: nothing the client needs from us.
@@ -41,20 +38,22 @@ bool H2Stream::parse_head() {
     head_done = true;
     if (request.head_method() || status == 204 || status == 304) {
       body.reset(BodyKind::none);
-    } else if (parser.chunked()) {
+    } else if (split.chunked) {
       body.reset(BodyKind::chunked, 0, true);  // HTTP/2 frames the payload itself
-    } else if (const auto len = parser.content_length()) {
-      body.reset(*len == 0 ? BodyKind::none : BodyKind::length, *len);
+    } else if (split.content_length) {
+      body.reset(*split.content_length == 0 ? BodyKind::none : BodyKind::length, *split.content_length);
     } else {
       body.reset(BodyKind::until_eof);
     }
     has_body = body.kind() != BodyKind::none;
     out_done = !has_body;
     if (link) link->response_head(*this);
-    // What followed the head is payload: handed on below, then the head's bytes can go.
-    const std::string rest = head_bytes.substr(n);
+    // What followed the head is payload (the body path leaves head_bytes alone); then the head's
+    // bytes, which response_head's views pointed into, can go.
+    const std::string_view rest = std::string_view(head_bytes).substr(n);
+    const bool ok = rest.empty() || take_response(rest);
     head_bytes.clear();
-    return rest.empty() || take_response(rest);
+    return ok;
   }
 }
 

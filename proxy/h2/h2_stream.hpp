@@ -19,7 +19,6 @@
 #include "proxy/h2/payload_queue.hpp"
 #include "proxy/h2/pending_io.hpp"
 #include "proxy/http/body_framing.hpp"
-#include "proxy/http/head_parser.hpp"
 #include "proxy/http/parsed_head.hpp"
 #include "proxy/net/types.hpp"
 
@@ -61,7 +60,7 @@ struct H2Stream : std::enable_shared_from_this<H2Stream> {
   PendingIo reader;  ///< a read waiting for bytes
 
   // --- the session's answer
-  std::string head_bytes;  ///< its head as written, until it parses whole
+  std::string head_bytes;  ///< its head as written, until it is all there
   ParsedHead response_head;
   bool head_done = false;
   bool has_body = false;  ///< the answer has payload (not HEAD, 204, 304 or an empty length)

@@ -35,6 +35,8 @@ class ParsedHead {
 
   /// Forgets the message; keeps the array's capacity for the next one.
   void clear() noexcept;
+  /// Room for `n` fields: one allocation for a head read into a fresh ParsedHead.
+  void reserve(std::size_t n) { fields_.reserve(n); }
   void add(boost::beast::http::field id, std::string_view name, std::string_view value) {
     fields_.push_back(HeadField{id, name, value});
   }
