@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace bgproxy::proxy {
 
@@ -30,6 +31,8 @@ class H1Request {
 
   /// The HTTP/1.1 request head (after finish()).
   const std::string& head() const noexcept { return head_; }
+  /// Moves the head out (it becomes the stream's input without a copy); head() is empty after.
+  std::string take_head() noexcept { return std::move(head_); }
   bool head_method() const noexcept { return method_ == "HEAD"; }
   /// The body is sent chunked: no Content-Length came with it.
   bool chunked() const noexcept { return chunked_; }

@@ -326,7 +326,7 @@ int H2Connection<Stream>::on_frame_recv(nghttp2_session* session, const nghttp2_
       nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_PROTOCOL_ERROR);
       return 0;
     }
-    s->in = s->request.head();
+    s->in = s->request.take_head();
     s->in_done = end_stream;
     c.starting_.push_back(c.streams_.at(frame->hd.stream_id));
     return 0;

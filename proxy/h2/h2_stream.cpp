@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
@@ -22,17 +23,29 @@ void post_completion(const Executor& ex, PendingIo& pending, error_code ec, std:
 }
 }  // namespace
 
-bool H2Stream::parse_head() {
+bool H2Stream::take_response(std::string_view bytes) {
+  if (head_done) return take_payload(bytes);
+  // A head usually comes whole in one write: it is read where it lies, not copied first.
+  if (head_bytes.empty()) return take_head(bytes);
+  head_bytes.append(bytes);
+  const std::string held = std::exchange(head_bytes, {});  // response_head's views point into it
+  return take_head(held);
+}
+
+bool H2Stream::take_head(std::string_view bytes) {
   for (;;) {
-    const auto split = split_own_response_head(head_bytes, response_head);
+    const auto split = split_own_response_head(bytes, response_head);
     if (split.malformed) return false;
-    if (split.size == 0) return head_bytes.size() <= response_head_limit;
-    const auto n = split.size;
+    if (split.size == 0) {
+      if (bytes.size() > response_head_limit) return false;
+      head_bytes.assign(bytes);  // the rest comes with the next write
+      return true;
+    }
+    bytes.remove_prefix(split.size);  // response_head's views stay valid: the bytes do not move
     const auto status = response_head.result_int();
     if (status < 200) {
       // 100 Continue (the request had no Expect) or 103: nothing the client needs from us.
-      head_bytes.erase(0, n);
-      if (head_bytes.empty()) return true;
+      if (bytes.empty()) return true;
       continue;
     }
     head_done = true;
@@ -48,20 +61,11 @@ bool H2Stream::parse_head() {
     has_body = body.kind() != BodyKind::none;
     out_done = !has_body;
     if (link) link->response_head(*this);
-    // What followed the head is payload (the body path leaves head_bytes alone); then the head's
-    // bytes, which response_head's views pointed into, can go.
-    const std::string_view rest = std::string_view(head_bytes).substr(n);
-    const bool ok = rest.empty() || take_response(rest);
-    head_bytes.clear();
-    return ok;
+    return bytes.empty() || take_payload(bytes);
   }
 }
 
-bool H2Stream::take_response(std::string_view bytes) {
-  if (!head_done) {
-    head_bytes.append(bytes);
-    return parse_head();
-  }
+bool H2Stream::take_payload(std::string_view bytes) {
   while (!bytes.empty() && !body.done()) {
     const auto step = body.next(bytes);
     if (step.error) return false;

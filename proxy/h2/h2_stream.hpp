@@ -60,8 +60,8 @@ struct H2Stream : std::enable_shared_from_this<H2Stream> {
   PendingIo reader;  ///< a read waiting for bytes
 
   // --- the session's answer
-  std::string head_bytes;  ///< its head as written, until it is all there
-  ParsedHead response_head;
+  std::string head_bytes;  ///< the part of a head that came without its end
+  ParsedHead response_head;  ///< views into the session's write: valid during H2Link::response_head
   bool head_done = false;
   bool has_body = false;  ///< the answer has payload (not HEAD, 204, 304 or an empty length)
   BodyFraming body;
@@ -89,7 +89,9 @@ struct H2Stream : std::enable_shared_from_this<H2Stream> {
   void release_writer();
 
  private:
-  bool parse_head();
+  /// `bytes` start with the answer's head (or an interim one); what follows it is payload.
+  bool take_head(std::string_view bytes);
+  bool take_payload(std::string_view bytes);
 };
 
 using H2StreamPtr = std::shared_ptr<H2Stream>;
