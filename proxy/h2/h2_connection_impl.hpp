@@ -113,7 +113,7 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
   std::vector<H2StreamPtr> readable_;  ///< streams with new request bytes or their end
   FrameBatch sending_{!std::is_same_v<Stream, Socket>};    ///< the frames being written
   FrameBatch gathering_{!std::is_same_v<Stream, Socket>};  ///< frames taken from nghttp2 meanwhile
-  std::string names_;  ///< lowercase field names of the head being submitted
+  std::string names_;  ///< lowercase field names of the head being submitted (nghttp2 copies them)
   std::vector<nghttp2_nv> nva_;
   std::size_t unconsumed_ = 0;  ///< DATA of closed streams still to credit to the connection
   std::size_t max_header_list_ = 0;
@@ -419,30 +419,29 @@ template <class Stream>
 void H2Connection<Stream>::response_head(H2Stream& s) {
   if (closed_) return;
   const auto& head = s.response_head;
-  names_.clear();
   std::size_t names_size = 0;
   for (const auto& f : head) names_size += f.name_string().size();
-  names_.reserve(names_size);  // the views below point into it: no reallocation after this
+  names_.resize(names_size);  // the views below point into it: sized once
+  char* lower = names_.data();
   nva_.clear();
   // gRPC never carries content-length (a headers-only answer came through HTTP/1.1 with one).
-  const bool grpc = head["content-type"].starts_with("application/grpc");
+  const bool grpc = head[boost::beast::http::field::content_type].starts_with("application/grpc");
   std::array<char, 3> status{};
   std::to_chars(status.data(), status.data() + status.size(), head.result_int());
   nva_.push_back(nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(":status")),
                             reinterpret_cast<std::uint8_t*>(status.data()), 7, status.size(), NGHTTP2_NV_FLAG_NONE});
   for (const auto& f : head) {
+    // The head's fields are classified (own_response_head.hpp): connection-specific ones have
+    // no meaning in HTTP/2 and make clients fail the stream (RFC 9113 §8.2.2).
+    if (connection_specific(f.name()) || (grpc && f.name() == boost::beast::http::field::content_length)) continue;
     const auto name = f.name_string();
-    const auto at = names_.size();
-    for (char ch : name) names_.push_back(static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch));
-    const std::string_view lower(names_.data() + at, name.size());
-    // Connection-specific fields have no meaning in HTTP/2 and make clients fail the stream.
-    if (connection_specific(lower) || lower == "te" || (grpc && lower == "content-length")) {
-      continue;
-    }
+    std::transform(name.begin(), name.end(), lower,
+                   [](char ch) { return ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch + ('a' - 'A')) : ch; });
     const auto value = f.value();
-    nva_.push_back(nghttp2_nv{reinterpret_cast<std::uint8_t*>(names_.data() + at),
+    nva_.push_back(nghttp2_nv{reinterpret_cast<std::uint8_t*>(lower),
                               reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(),
                               value.size(), NGHTTP2_NV_FLAG_NONE});
+    lower += name.size();
   }
   nghttp2_data_provider body{};
   body.source.ptr = &s;
