@@ -22,7 +22,6 @@
 #include <memory>
 #include <string>
 #include <type_traits>
-#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/buffer.hpp>
@@ -37,6 +36,7 @@
 #include "proxy/h2/h2_stream.hpp"
 #include "proxy/http/client_session.hpp"
 #include "proxy/net/block_pool.hpp"
+#include "proxy/net/slab_pool.hpp"
 #include "proxy/net/timed.hpp"
 #include "proxy/net/worker.hpp"
 
@@ -87,6 +87,8 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
                           nghttp2_data_source* source, void* self);
 
   H2Stream* stream_of(std::int32_t id) const noexcept;
+  /// Off the list of open streams (the last one takes its place).
+  void forget(H2Stream& s) noexcept;
   void count(stats::Http2ErrorReason r) noexcept { ++worker_.stats().http2_protocol_errors[static_cast<std::size_t>(r)]; }
   /// Sends the answer's trailer fields (chunked trailers of the HTTP/1.1 answer) as HEADERS.
   static void submit_trailers(nghttp2_session* session, const H2Stream& s);
@@ -108,7 +110,9 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
   std::array<std::uint8_t, 16> client_addr_;
   bool https_;
   nghttp2_session* session_ = nullptr;
-  std::unordered_map<std::int32_t, H2StreamPtr> streams_;
+  /// The open streams, unordered (a stream knows its place: H2Stream::slot); found by id through
+  /// nghttp2's stream user data. No node to allocate per stream, unlike a map.
+  std::vector<H2StreamPtr> streams_;
   std::vector<H2StreamPtr> starting_;  ///< heads complete in the bytes just fed
   std::vector<H2StreamPtr> readable_;  ///< streams with new request bytes or their end
   FrameBatch sending_{!std::is_same_v<Stream, Socket>};    ///< the frames being written
@@ -282,12 +286,24 @@ H2Stream* H2Connection<Stream>::stream_of(std::int32_t id) const noexcept {
 }
 
 template <class Stream>
+void H2Connection<Stream>::forget(H2Stream& s) noexcept {
+  const auto slot = s.slot;
+  if (slot != streams_.size() - 1) {
+    streams_[slot] = std::move(streams_.back());
+    streams_[slot]->slot = slot;
+  }
+  streams_.pop_back();  // may be the stream's last owner: `s` is not touched after this
+}
+
+template <class Stream>
 int H2Connection<Stream>::on_begin_headers(nghttp2_session* session, const nghttp2_frame* frame, void* self) {
   auto& c = *static_cast<H2Connection*>(self);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  auto s = std::make_shared<H2Stream>(c, frame->hd.stream_id, c.worker_.executor(), c.worker_.blocks());
+  auto s = std::allocate_shared<H2Stream>(SlabAllocator<H2Stream>(c.worker_.h2_streams()), c, frame->hd.stream_id,
+                                         c.worker_.executor(), c.worker_.blocks());
   nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, s.get());
-  c.streams_.emplace(frame->hd.stream_id, std::move(s));
+  s->slot = c.streams_.size();
+  c.streams_.push_back(std::move(s));
   return 0;
 }
 
@@ -328,7 +344,7 @@ int H2Connection<Stream>::on_frame_recv(nghttp2_session* session, const nghttp2_
     }
     s->in = s->request.take_head();
     s->in_done = end_stream;
-    c.starting_.push_back(c.streams_.at(frame->hd.stream_id));
+    c.starting_.push_back(s->shared_from_this());
     return 0;
   }
   if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) && end_stream) c.request_ended(*s);
@@ -362,7 +378,7 @@ void H2Connection<Stream>::request_ended(H2Stream& s) {
   if (s.in_done) return;
   if (s.request.chunked()) s.in.append("0\r\n\r\n");
   s.in_done = true;
-  readable_.push_back(streams_.at(s.id));
+  readable_.push_back(s.shared_from_this());
 }
 
 template <class Stream>
@@ -383,7 +399,7 @@ int H2Connection<Stream>::on_data_chunk_recv(nghttp2_session*, std::uint8_t, std
     s->in.append(bytes);
   }
   s->in_data += len;
-  c.readable_.push_back(c.streams_.at(stream_id));
+  c.readable_.push_back(s->shared_from_this());
   return 0;
 }
 
@@ -391,9 +407,9 @@ template <class Stream>
 int H2Connection<Stream>::on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code,
                                           void* self) {
   auto& c = *static_cast<H2Connection*>(self);
-  const auto it = c.streams_.find(stream_id);
-  if (it == c.streams_.end()) return 0;
-  auto& s = *it->second;
+  auto* closing = c.stream_of(stream_id);
+  if (closing == nullptr) return 0;
+  auto& s = *closing;
   c.unconsumed_ += s.in_data;
   s.in_data = 0;
   if (error_code != NGHTTP2_NO_ERROR || !s.in_done) {
@@ -402,7 +418,7 @@ int H2Connection<Stream>::on_stream_close(nghttp2_session*, std::int32_t stream_
     s.link = nullptr;
     s.serve_read();  // a waiting read gets what is left, then its end
   }
-  c.streams_.erase(it);
+  c.forget(s);
   return 0;
 }
 
@@ -568,7 +584,7 @@ void H2Connection<Stream>::close() {
   if (closed_) return;
   closed_ = true;
   deadline_ = Clock::time_point::max();
-  for (auto& [id, s] : streams_) s->fail(boost::asio::error::connection_reset);
+  for (auto& s : streams_) s->fail(boost::asio::error::connection_reset);
   streams_.clear();
   starting_.clear();
   readable_.clear();

@@ -48,6 +48,7 @@ struct H2Stream : std::enable_shared_from_this<H2Stream> {
 
   H2Link* link;  ///< null once the stream is closed (or its connection gone)
   std::int32_t id;
+  std::size_t slot = 0;  ///< its place in the connection's list of open streams
   Executor executor;
 
   // --- the request, as HTTP/1.1 bytes for the session

@@ -10,7 +10,8 @@ template class ClientSession<H2StreamIo>;
 
 void start_h2_stream(Worker& worker, std::shared_ptr<H2Stream> stream, bool https, const std::string& client_ip,
                      std::array<std::uint8_t, 16> client_addr) {
-  std::make_shared<ClientSession<H2StreamIo>>(worker, H2StreamIo(std::move(stream), https), client_ip, client_addr)
+  std::allocate_shared<ClientSession<H2StreamIo>>(SlabAllocator<ClientSession<H2StreamIo>>(worker.h2_sessions()), worker,
+                                                 H2StreamIo(std::move(stream), https), client_ip, client_addr)
       ->start();
 }
 

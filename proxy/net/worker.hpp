@@ -107,6 +107,10 @@ class Worker {
   /// idle long enough to have shed their buffers.
   SlabPool& sessions() noexcept { return sessions_; }
   SlabPool& idle_waits() noexcept { return idle_waits_; }
+  /// HTTP/2 streams and their sessions: a hundred of them start and end per connection and
+  /// second, reusing slots still warm in the cache rather than going through malloc.
+  SlabPool& h2_streams() noexcept { return h2_streams_; }
+  SlabPool& h2_sessions() noexcept { return h2_sessions_; }
   stats::RequestStats& stats() noexcept { return stats_; }
   /// Mirrored requests of this worker (SPEC §14): how many are out (max_in_flight), and how
   /// many were planned (every shadow_noise_every-th is sent to the client's own color).
@@ -158,6 +162,8 @@ class Worker {
   FreeList<Exchange> exchanges_;
   SlabPool sessions_;
   SlabPool idle_waits_;
+  SlabPool h2_streams_;
+  SlabPool h2_sessions_;
   // The loop dies first in ~Worker(): handlers it still holds own sessions,
   // whose destructors report back to the members below.
   // UNSAFE_IO: only this thread touches its sockets, so the reactor needs no
