@@ -25,6 +25,7 @@
 #include <vector>
 
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <spdlog/spdlog.h>
@@ -98,6 +99,9 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
   /// Starts the sessions of streams whose heads arrived, serves reads that have bytes now.
   void dispatch();
   void flush();
+  /// flush() at the end of this pass of the worker's loop: what the sessions answer meanwhile
+  /// goes out in the same write.
+  void flush_soon();
   void arm_idle() noexcept;
   void say_goodbye(std::uint32_t error);
   void close();
@@ -123,6 +127,7 @@ class H2Connection final : public Timed, public H2Link, public std::enable_share
   std::size_t max_header_list_ = 0;
   bool reading_ = false;
   bool writing_ = false;
+  bool flush_due_ = false;  ///< a flush_soon() is queued
   bool leaving_ = false;  ///< GOAWAY submitted
   unsigned empty_data_ = 0;  ///< empty DATA frames in a row
   bool closed_ = false;
@@ -428,7 +433,7 @@ template <class Stream>
 void H2Connection<Stream>::request_consumed(H2Stream& s, std::size_t data_bytes) {
   if (closed_) return;
   nghttp2_session_consume(session_, s.id, data_bytes);
-  flush();
+  flush_soon();
 }
 
 template <class Stream>
@@ -463,21 +468,21 @@ void H2Connection<Stream>::response_head(H2Stream& s) {
   body.source.ptr = &s;
   body.read_callback = &read_payload;
   nghttp2_submit_response(session_, s.id, nva_.data(), nva_.size(), s.has_body ? &body : nullptr);
-  flush();
+  flush_soon();
 }
 
 template <class Stream>
 void H2Connection<Stream>::response_data(H2Stream& s) {
   if (closed_) return;
   nghttp2_session_resume_data(session_, s.id);
-  flush();
+  flush_soon();
 }
 
 template <class Stream>
 void H2Connection<Stream>::abandon(H2Stream& s) {
   if (closed_) return;
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_INTERNAL_ERROR);
-  flush();
+  flush_soon();
 }
 
 /// Sizes the next DATA frame of a stream; its payload is taken in send_payload, in place.
@@ -547,6 +552,20 @@ void H2Connection<Stream>::submit_trailers(nghttp2_session* session, const H2Str
 
 /// Takes frames from nghttp2 even while a write is out (into next_), so what sending does — a
 /// reset closing its stream — happens now; writes one batch at a time.
+/// Answers come from the sessions one at a time, as their backends reply; a write per answer cost
+/// a system call, a packet and a wake-up of the client each (twice HAProxy's writes per answer,
+/// which sends once per wake-up too). Queued behind the completions already due, the flush takes
+/// every answer of this pass.
+template <class Stream>
+void H2Connection<Stream>::flush_soon() {
+  if (flush_due_ || closed_) return;
+  flush_due_ = true;
+  boost::asio::post(worker_.executor(), [self = this->shared_from_this()] {
+    self->flush_due_ = false;
+    self->flush();
+  });
+}
+
 template <class Stream>
 void H2Connection<Stream>::flush() {
   if (closed_) return;
