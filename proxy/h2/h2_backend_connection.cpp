@@ -5,6 +5,7 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
 
 #include "proxy/h2/h2_upstream.hpp"
 
@@ -282,6 +283,15 @@ void H2BackendConnection::serve_touched() {
     stream->serve();
   }
   touched_.clear();
+}
+
+void H2BackendConnection::flush_soon() {
+  if (flush_due_ || closed_) return;
+  flush_due_ = true;
+  net::post(executor_, [self = shared_from_this()] {
+    self->flush_due_ = false;
+    self->flush();
+  });
 }
 
 void H2BackendConnection::flush() {

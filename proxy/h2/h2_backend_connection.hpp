@@ -82,6 +82,10 @@ class H2BackendConnection : public std::enable_shared_from_this<H2BackendConnect
   /// @param unconsumed DATA bytes it received and never credited: the connection's window gets them back
   void cancel(H2Upstream& stream, std::int32_t stream_id, std::size_t unconsumed);
   void flush();
+  /// flush() at the end of this pass of the worker's loop: the requests and window updates of
+  /// the streams served meanwhile go in the same write (one per request cost a system call and
+  /// a packet each, where HAProxy writes once per wake-up).
+  void flush_soon();
 
  private:
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t namelen,
@@ -115,6 +119,7 @@ class H2BackendConnection : public std::enable_shared_from_this<H2BackendConnect
   bool connected_ = false;
   bool settings_known_ = false;  ///< the server's SETTINGS arrived
   bool writing_ = false;
+  bool flush_due_ = false;  ///< a flush_soon() is queued
   bool retired_ = false;
   bool closed_ = false;
   Clock::time_point idle_since_;

@@ -8,7 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/http/error.hpp>
 
-#include "proxy/h2/own_response_head.hpp"
+#include "proxy/h2/own_head.hpp"
 
 namespace bgproxy::proxy {
 namespace net = boost::asio;

@@ -4,21 +4,25 @@
 #include <array>
 #include <charconv>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/status.hpp>
 
 #include "proxy/h2/connection_fields.hpp"
 #include "proxy/h2/h2_backend_connection.hpp"
+#include "proxy/h2/own_head.hpp"
 
 namespace bgproxy::proxy {
 namespace net = boost::asio;
 using error_code = boost::system::error_code;
 
 namespace {
+
+/// The session wrote the head within its own limits: this only bounds a runaway one.
+constexpr std::size_t request_head_limit = 1024 * 1024;
 
 /// Not sent on as a field: connection-specific, or said otherwise in HTTP/2 (`host` is
 /// `:authority`; `te: trailers` is added to every request).
@@ -81,34 +85,34 @@ void H2Upstream::transport_up() { release_writer(); }
 
 bool H2Upstream::write(std::string_view bytes) {
   if (!connection_ || failed_) return false;
-  if (!head_done_) {
-    head_bytes_.append(bytes);
-    return parse_request_head();
-  }
-  return take_body(bytes);
+  if (head_done_) return take_body(bytes);
+  // A head usually comes whole in one write: it is read where it lies, not copied first.
+  if (head_bytes_.empty()) return take_head(bytes);
+  head_bytes_.append(bytes);
+  const std::string held = std::exchange(head_bytes_, {});  // request_head_'s views point into it
+  return take_head(held);
 }
 
-bool H2Upstream::parse_request_head() {
-  RequestHeadParser parser(request_head_);
-  parser.header_limit(1024 * 1024);  // the session wrote it within its own limits
-  parser.body_limit(boost::none);
-  parser.eager(false);
-  error_code ec;
-  const auto n = parser.parse(net::buffer(head_bytes_), ec);
-  if (ec == boost::beast::http::error::need_more) return true;
-  if (ec) return false;
+bool H2Upstream::take_head(std::string_view bytes) {
+  const auto split = split_own_request_head(bytes, request_head_);
+  if (split.malformed) return false;
+  if (split.size == 0) {
+    if (bytes.size() > request_head_limit) return false;
+    head_bytes_.assign(bytes);  // the rest comes with the next write
+    return true;
+  }
   head_done_ = true;
-  if (parser.chunked()) {
+  if (split.chunked) {
     request_body_.reset(BodyKind::chunked, 0, true);
-  } else if (const auto len = parser.content_length(); len && *len != 0) {
-    request_body_.reset(BodyKind::length, *len);
+  } else if (split.content_length && *split.content_length != 0) {
+    request_body_.reset(BodyKind::length, *split.content_length);
   } else {
     request_body_.reset(BodyKind::none);
   }
   out_done_ = request_body_.done();
   if (!submit_request()) return false;
-  const std::string rest = head_bytes_.substr(n);
-  return rest.empty() || take_body(rest);
+  bytes.remove_prefix(split.size);
+  return bytes.empty() || take_body(bytes);
 }
 
 bool H2Upstream::submit_request() {
@@ -182,7 +186,7 @@ void H2Upstream::finish_write(bool ok, std::size_t n, IoHandler handler) {
   writer_bytes_ = n;
   if (connection_ && stream_open_) {
     connection_->resume_body(stream_id_);
-    connection_->flush();
+    connection_->flush_soon();
   }
   release_writer();
 }
@@ -318,7 +322,7 @@ void H2Upstream::serve() {
   if (const auto credit = std::min(in_data_, n); credit != 0 && connection_) {
     in_data_ -= credit;
     connection_->consume(stream_id_, credit);
-    connection_->flush();
+    connection_->flush_soon();
   }
   post_completion(executor_, reader_, error_code{}, n);
 }

@@ -24,7 +24,6 @@
 #include "proxy/h2/payload_queue.hpp"
 #include "proxy/h2/pending_io.hpp"
 #include "proxy/http/body_framing.hpp"
-#include "proxy/http/head_parser.hpp"
 #include "proxy/http/parsed_head.hpp"
 #include "proxy/net/types.hpp"
 
@@ -95,7 +94,8 @@ class H2Upstream : public std::enable_shared_from_this<H2Upstream> {
   std::optional<std::string_view> refused_body() const noexcept;
 
  private:
-  bool parse_request_head();
+  /// `bytes` start with the request head; what follows it is body.
+  bool take_head(std::string_view bytes);
   bool submit_request();
   bool take_body(std::string_view bytes);
   /// Keeps body bytes until the answer starts, in case the stream is refused.

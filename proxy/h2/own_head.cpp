@@ -1,9 +1,10 @@
-#include "proxy/h2/own_response_head.hpp"
+#include "proxy/h2/own_head.hpp"
 
 #include <charconv>
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
+#include <boost/beast/http/verb.hpp>
 
 namespace bgproxy::proxy {
 namespace http = boost::beast::http;
@@ -26,10 +27,24 @@ bool split_status_line(std::string_view line, ParsedHead& head) noexcept {
   return true;
 }
 
-}  // namespace
+/// "METHOD target HTTP/1.x", as write_request_head and H1Request make it.
+bool split_request_line(std::string_view line, ParsedHead& head) noexcept {
+  const auto method_end = line.find(' ');
+  if (method_end == 0 || method_end == std::string_view::npos) return false;
+  const auto target_end = line.find(' ', method_end + 1);
+  if (target_end == std::string_view::npos || target_end == method_end + 1) return false;
+  const auto version = line.substr(target_end + 1);
+  if (version.size() != 8 || !version.starts_with("HTTP/1.")) return false;
+  const auto method = line.substr(0, method_end);
+  head.set_request_line(http::string_to_verb(method), method, line.substr(method_end + 1, target_end - method_end - 1),
+                        version[7] == '0' ? 10 : 11);
+  return true;
+}
 
-OwnResponseHead split_own_response_head(std::string_view bytes, ParsedHead& head) {
-  OwnResponseHead r;
+using StartLine = bool (*)(std::string_view, ParsedHead&) noexcept;
+
+OwnHead split_own_head(std::string_view bytes, ParsedHead& head, StartLine start_line) {
+  OwnHead r;
   head.clear();
   head.reserve(16);  // a fresh stream's: one allocation rather than one per doubling
   std::size_t pos = 0;
@@ -41,7 +56,7 @@ OwnResponseHead split_own_response_head(std::string_view bytes, ParsedHead& head
     pos = eol + 2;
     if (first) {
       first = false;
-      if (!split_status_line(line, head)) break;
+      if (!start_line(line, head)) break;
       continue;
     }
     if (line.empty()) {
@@ -65,6 +80,16 @@ OwnResponseHead split_own_response_head(std::string_view bytes, ParsedHead& head
   }
   r.malformed = true;
   return r;
+}
+
+}  // namespace
+
+OwnHead split_own_response_head(std::string_view bytes, ParsedHead& head) {
+  return split_own_head(bytes, head, &split_status_line);
+}
+
+OwnHead split_own_request_head(std::string_view bytes, ParsedHead& head) {
+  return split_own_head(bytes, head, &split_request_line);
 }
 
 }  // namespace bgproxy::proxy

@@ -1,8 +1,8 @@
-// split_own_response_head: the answer heads bgproxy's writers make, read back for an HTTP/2
-// stream without a second parse. Each head here is written by head_writer.cpp, and the split
-// must agree with Beast's strict parser (ResponseHeadParser) on status, reason, every field and
-// the body framing.
-#include "proxy/h2/own_response_head.hpp"
+// split_own_response_head / split_own_request_head: the heads bgproxy's writers make, read back
+// on the way to HTTP/2 without a second parse. Each head here is written by head_writer.cpp (or
+// H1Request), and the split must agree with Beast's strict parser on the start line, every field
+// and the body framing.
+#include "proxy/h2/own_head.hpp"
 
 #include <string>
 #include <string_view>
@@ -26,6 +26,35 @@ ResponseHead backend_head(unsigned status, std::string_view reason) {
 
 void add(ResponseHead& res, std::string_view name, std::string_view value) {
   res.add(http::string_to_field(name), name, value);
+}
+
+/// Splits the request head `bytes` and parses it with Beast; both must take the same head.
+void expect_same_request_as_beast(const std::string& bytes) {
+  ParsedHead split_head;
+  const auto split = split_own_request_head(bytes, split_head);
+  ParsedHead parsed_head;
+  RequestHeadParser parser(parsed_head);
+  parser.eager(false);
+  boost::beast::error_code ec;
+  const auto n = parser.parse(boost::asio::buffer(bytes), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_FALSE(split.malformed);
+  EXPECT_EQ(split.size, n);
+  EXPECT_EQ(split_head.method(), parsed_head.method());
+  EXPECT_EQ(split_head.method_string(), parsed_head.method_string());
+  EXPECT_EQ(split_head.target(), parsed_head.target());
+  EXPECT_EQ(split_head.version(), parsed_head.version());
+  ASSERT_EQ(split_head.size(), parsed_head.size());
+  for (auto a = split_head.begin(), b = parsed_head.begin(); a != split_head.end(); ++a, ++b) {
+    EXPECT_EQ(a->name(), b->name());
+    EXPECT_EQ(a->name_string(), b->name_string());
+    EXPECT_EQ(a->value(), b->value());
+  }
+  EXPECT_EQ(split.chunked, parser.chunked());
+  EXPECT_EQ(split.content_length.has_value(), parser.content_length().has_value());
+  if (split.content_length && parser.content_length()) {
+    EXPECT_EQ(*split.content_length, *parser.content_length());
+  }
 }
 
 /// Splits `bytes` and parses them with Beast; both must take the same head.
@@ -55,7 +84,7 @@ void expect_same_as_beast(const std::string& bytes) {
   }
 }
 
-TEST(OwnResponseHead, ForwardedAnswerWithLengthMatchesBeast) {
+TEST(OwnHead, ForwardedAnswerWithLengthMatchesBeast) {
   auto res = backend_head(200, "OK");
   add(res, "Content-Type", "text/html; charset=utf-8");
   add(res, "Content-Length", "1234");
@@ -69,7 +98,7 @@ TEST(OwnResponseHead, ForwardedAnswerWithLengthMatchesBeast) {
   expect_same_as_beast(out);
 }
 
-TEST(OwnResponseHead, ChunkedAnswerMatchesBeast) {
+TEST(OwnHead, ChunkedAnswerMatchesBeast) {
   auto res = backend_head(201, "Created");
   add(res, "Transfer-Encoding", "chunked");
   add(res, "Trailer", "grpc-status");
@@ -83,7 +112,7 @@ TEST(OwnResponseHead, ChunkedAnswerMatchesBeast) {
   EXPECT_TRUE(split_own_response_head(out, head).chunked);
 }
 
-TEST(OwnResponseHead, UnknownStatusWithoutReasonAndAnswerWithoutFramingMatchBeast) {
+TEST(OwnHead, UnknownStatusWithoutReasonAndAnswerWithoutFramingMatchBeast) {
   std::string out;
   write_response_head(out, backend_head(299, ""), ResponseFraming{}, {});
   expect_same_as_beast(out);
@@ -93,7 +122,7 @@ TEST(OwnResponseHead, UnknownStatusWithoutReasonAndAnswerWithoutFramingMatchBeas
   EXPECT_FALSE(split.content_length.has_value());  // framed by the connection's end
 }
 
-TEST(OwnResponseHead, LocalAndGrpcAnswersMatchBeast) {
+TEST(OwnHead, LocalAndGrpcAnswersMatchBeast) {
   for (const unsigned status : {400u, 404u, 502u, 503u, 504u}) {
     std::string out;
     write_local_response(out, status, status != 400, "X-Bg-Color: green\r\n");
@@ -104,7 +133,7 @@ TEST(OwnResponseHead, LocalAndGrpcAnswersMatchBeast) {
   }
 }
 
-TEST(OwnResponseHead, AHeadNotAllThereYetAsksForMoreAtEveryByte) {
+TEST(OwnHead, AHeadNotAllThereYetAsksForMoreAtEveryByte) {
   std::string out;
   ResponseFraming framing;
   framing.body.content_length = 2;
@@ -121,12 +150,61 @@ TEST(OwnResponseHead, AHeadNotAllThereYetAsksForMoreAtEveryByte) {
   EXPECT_EQ(split_own_response_head(out + "hi", head).size, out.size());  // the payload is not the head's
 }
 
-TEST(OwnResponseHead, BytesNoWriterMakesAreMalformed) {
+TEST(OwnHead, BytesNoWriterMakesAreMalformed) {
   for (const std::string_view bad : {"HTTP/1.1 2000 OK\r\n\r\n", "HTTP/1.1 20x OK\r\n\r\n", "GET / HTTP/1.1\r\n\r\n",
                                      "HTTP/1.1 200 OK\r\nno colon\r\n\r\n", "HTTP/1.1 200 OK\r\n: v\r\n\r\n",
                                      "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n"}) {
     ParsedHead head;
     EXPECT_TRUE(split_own_response_head(bad, head).malformed) << bad;
+  }
+}
+
+RequestHead client_request(http::verb verb, std::string_view method, std::string_view target) {
+  RequestHead req;
+  req.set_request_line(verb, method, target, 11);
+  return req;
+}
+
+TEST(OwnHead, ForwardedRequestsMatchBeast) {
+  const ForwardedFor fwd{"10.0.0.1", "http", "app.example", {}};
+  {
+    auto req = client_request(http::verb::get, "GET", "/a?b=1");
+    req.add(http::field::host, "Host", "app.example");
+    req.add(http::field::user_agent, "User-Agent", "h2load nghttp2/1.52.0");
+    req.add(http::field::cookie, "Cookie", "a=1; bg_id=5f3a");
+    req.add(http::field::unknown, "X-Empty", "");
+    std::string out;
+    write_request_head(out, req, "/a?b=1", fwd, RequestForwarding{});
+    expect_same_request_as_beast(out);
+  }
+  {
+    auto req = client_request(http::verb::post, "POST", "/up");
+    req.add(http::field::host, "Host", "app.example");
+    req.add(http::field::content_length, "Content-Length", "5");
+    RequestForwarding how;
+    how.body.content_length = 5;
+    std::string out;
+    write_request_head(out, req, "/up", fwd, how);
+    expect_same_request_as_beast(out);
+  }
+  {
+    auto req = client_request(http::verb::unknown, "PURGE", "/cache");
+    req.add(http::field::host, "Host", "app.example");
+    RequestForwarding how;
+    how.body.chunked = true;
+    std::string out;
+    write_request_head(out, req, "/cache", fwd, how);
+    expect_same_request_as_beast(out);
+    ParsedHead head;
+    EXPECT_TRUE(split_own_request_head(out, head).chunked);
+  }
+}
+
+TEST(OwnHead, RequestLinesNoWriterMakesAreMalformed) {
+  for (const std::string_view bad : {"GET /\r\n\r\n", " / HTTP/1.1\r\n\r\n", "GET  HTTP/1.1\r\n\r\n",
+                                     "GET / HTTP/2\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\n"}) {
+    ParsedHead head;
+    EXPECT_TRUE(split_own_request_head(bad, head).malformed) << bad;
   }
 }
 
