@@ -305,14 +305,20 @@ void H2BackendConnection::flush() {
   }
   if (batch_.empty()) return;
   writing_ = true;
-  connection_->raw_write(batch_.buffers(), [self = shared_from_this()](error_code ec, std::size_t) {
+  auto done = [self = shared_from_this()](error_code ec, std::size_t) {
     self->writing_ = false;
     self->batch_.written();
     if (self->closed_) return;
     if (ec) return self->fail(ec);
     self->flush();
     self->close_if_done();
-  });
+  };
+  // A batch of copied frames is one buffer: written as one, it goes by send(), not sendmsg().
+  if (const auto buffers = batch_.buffers(); buffers.size() == 1) {
+    connection_->raw_write(buffers.front(), std::move(done));
+  } else {
+    connection_->raw_write(buffers, std::move(done));
+  }
 }
 
 void H2BackendConnection::fail(error_code ec) {

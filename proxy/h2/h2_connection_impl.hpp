@@ -588,14 +588,19 @@ void H2Connection<Stream>::flush() {
   std::swap(sending_, gathering_);
   writing_ = true;
   arm_idle();
-  auto self = this->shared_from_this();
-  boost::asio::async_write(stream_, sending_.buffers(), [self](error_code ec, std::size_t) {
+  auto done = [self = this->shared_from_this()](error_code ec, std::size_t) {
     self->writing_ = false;
     self->sending_.written();
     if (ec) return self->close();
     self->flush();
     self->arm_idle();  // the last stream may have ended with what was just written
-  });
+  };
+  // A batch of copied frames is one buffer: written as one, it goes by send(), not sendmsg().
+  if (const auto buffers = sending_.buffers(); buffers.size() == 1) {
+    boost::asio::async_write(stream_, buffers.front(), std::move(done));
+  } else {
+    boost::asio::async_write(stream_, buffers, std::move(done));
+  }
 }
 
 template <class Stream>

@@ -65,7 +65,10 @@ class Socket : public boost::asio::basic_stream_socket<boost::asio::ip::tcp, boo
     msg.msg_iov = iov.data();
     msg.msg_iovlen = count;
     for (;;) {
-      const ssize_t n = ::sendmsg(native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+      // One buffer (a head without body bytes, most requests) goes by send(): the kernel then
+      // copies in no msghdr and iovec array, a few percent of a small request's system time.
+      const ssize_t n = count == 1 ? ::send(native_handle(), iov[0].iov_base, iov[0].iov_len, MSG_DONTWAIT | MSG_NOSIGNAL)
+                                   : ::sendmsg(native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n >= 0) {
         ec = {};
         return static_cast<std::size_t>(n);
