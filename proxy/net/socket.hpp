@@ -33,10 +33,10 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/version.hpp>
 
-#if BOOST_VERSION == 108100 && !defined(BOOST_ASIO_HAS_IOCP) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && \
-    defined(BOOST_ASIO_HAS_EPOLL)
+#include "proxy/net/asio_release.hpp"
+
+#ifdef BGPROXY_ASIO_181_EPOLL
 #define BGPROXY_DRAINING_READS 1
 #include "proxy/net/draining_recv_op.hpp"
 #endif

@@ -11,6 +11,7 @@
 
 #include "proxy/http/client_session.hpp"
 #include "proxy/http/exchange.hpp"
+#include "proxy/net/reactor_records.hpp"
 
 namespace bgproxy::proxy {
 namespace {
@@ -244,6 +245,7 @@ void Worker::give_back_memory() {
   last_trim_ = now_;
   blocks_.release();
   exchanges_.release();
+  release_retired_reactor_records(*ioc_);
   ::malloc_trim(0);
 }
 
