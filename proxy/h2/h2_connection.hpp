@@ -9,12 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/net/tls_stream_fwd.hpp"
 #include "proxy/net/types.hpp"
-
-namespace boost::asio::ssl {
-template <typename Stream>
-class stream;
-}
 
 namespace bgproxy::proxy {
 
@@ -31,7 +27,7 @@ void start_h2c_connection(Worker& worker, Socket socket, std::string_view receiv
 
 /// Serves a TLS connection that chose h2 by ALPN (h2_connection_tls.cpp), its handshake done.
 /// @param contexts what the SSL object was made from (kept alive as long as it)
-void start_h2_tls_connection(Worker& worker, boost::asio::ssl::stream<Socket> stream,
+void start_h2_tls_connection(Worker& worker, TlsStream stream,
                              std::shared_ptr<const void> contexts, std::string client_ip,
                              std::array<std::uint8_t, 16> client_addr);
 

@@ -4,7 +4,7 @@
 /// are relayed as raw bytes, framed by BodyFraming; outgoing heads are written by
 /// hand. Deadlines are enforced by the worker's sweep (Timed).
 /// Included only by the .cpp files that instantiate it for a stream type:
-/// client_session.cpp (Socket) and client_session_tls.cpp (ssl::stream<Socket>).
+/// client_session.cpp (Socket) and client_session_tls.cpp (TlsStream).
 /// TLS differs only in `if constexpr (tls_stream)` branches: the handshake first,
 /// close_notify instead of a TCP half-close, and stream_truncated read as an end.
 ///

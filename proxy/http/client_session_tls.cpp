@@ -1,13 +1,10 @@
-// The TLS client session: the same ClientSession over ssl::stream<Socket>, kept in its own
+// The TLS client session: the same ClientSession over TlsStream, kept in its own
 // translation unit so the plain path does not compile (or link) the TLS machinery.
-#include <boost/asio/ssl/stream.hpp>
-
 #include "proxy/http/client_session.hpp"
 #include "proxy/http/client_session_impl.hpp"
+#include "proxy/net/tls_stream.hpp"
 
 namespace bgproxy::proxy {
-
-using TlsStream = net::ssl::stream<Socket>;
 
 template class ClientSession<TlsStream>;
 

@@ -32,6 +32,18 @@ namespace bgproxy::proxy::detail {
 namespace adetail = boost::asio::detail;
 using Executor = boost::asio::io_context::executor_type;
 
+/// TCP_CM_INQ of a recvmsg: bytes still queued after that read; not 0 while a FIN is unread (the
+/// kernel says so on purpose). -1 when the socket does not report it (TCP_INQ off).
+inline int left_in_queue(msghdr& msg) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ) {
+      int inq = 0;
+      std::memcpy(&inq, CMSG_DATA(c), sizeof inq);
+      return inq;
+    }
+  return -1;
+}
+
 class DrainingRecvOpBase : public adetail::reactor_op {
  protected:
   DrainingRecvOpBase(adetail::socket_type socket, boost::asio::mutable_buffer buffer, func_type complete)
@@ -67,18 +79,6 @@ class DrainingRecvOpBase : public adetail::reactor_op {
       o->ec_ = boost::system::error_code(errno, boost::asio::error::get_system_category());
       return done;
     }
-  }
-
-  /// TCP_CM_INQ: bytes still queued after this read; not 0 while a FIN is unread (the kernel
-  /// says so on purpose). -1 when the socket does not report it (TCP_INQ off).
-  static int left_in_queue(msghdr& msg) {
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c))
-      if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ) {
-        int inq = 0;
-        std::memcpy(&inq, CMSG_DATA(c), sizeof inq);
-        return inq;
-      }
-    return -1;
   }
 
   adetail::socket_type socket_;

@@ -89,6 +89,29 @@ class Socket : public boost::asio::basic_stream_socket<boost::asio::ip::tcp, boo
   Socket& operator=(Socket&&) noexcept = default;
 
 #ifdef BGPROXY_DRAINING_READS
+  /// For operations written against Asio's reactor (tls_socket.hpp): starts `op` on this socket
+  /// as reactive_socket_service_base does, in the reactor's queue of `type` (read_op, write_op),
+  /// tried at once.
+  void start_reactor_op(int type, boost::asio::detail::reactor_op* op, bool is_continuation) {
+    auto& impl = impl_.get_implementation();
+    if ((impl.state_ & boost::asio::detail::socket_ops::non_blocking) ||
+        boost::asio::detail::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, op->ec_))
+      reactor_->start_op(type, impl.socket_, impl.reactor_data_, op, is_continuation, true);
+    else
+      reactor_->post_immediate_completion(op, is_continuation);
+  }
+  /// The executor an operation's handler_work tracks (what Asio's own ops are given).
+  const executor_type& io_executor() noexcept { return impl_.get_executor(); }
+
+  /// TCP_INQ, switched on at the first read (one setsockopt per connection).
+  bool reports_queue() {
+    if (inq_ == Inq::unknown) {
+      const int on = 1;
+      inq_ = ::setsockopt(native_handle(), SOL_TCP, TCP_INQ, &on, sizeof on) == 0 ? Inq::on : Inq::off;
+    }
+    return inq_ == Inq::on;
+  }
+
   template <class MutableBuffers, class Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
@@ -113,15 +136,6 @@ class Socket : public boost::asio::basic_stream_socket<boost::asio::ip::tcp, boo
 
   /// Looked up once per socket: use_service takes a lock and walks the service list.
   void find_reactor() { reactor_ = &boost::asio::use_service<boost::asio::detail::reactor>(get_executor().context()); }
-
-  /// TCP_INQ, switched on at the first read (one setsockopt per connection).
-  bool reports_queue() {
-    if (inq_ == Inq::unknown) {
-      const int on = 1;
-      inq_ = ::setsockopt(native_handle(), SOL_TCP, TCP_INQ, &on, sizeof on) == 0 ? Inq::on : Inq::off;
-    }
-    return inq_ == Inq::on;
-  }
 
   boost::asio::detail::reactor* reactor_ = nullptr;
   enum class Inq : std::uint8_t { unknown, on, off } inq_ = Inq::unknown;
