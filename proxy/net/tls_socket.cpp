@@ -14,8 +14,9 @@
 
 namespace bgproxy::proxy {
 namespace {
-/// OpenSSL calls per turn at most: a 64 KiB write is four records, a read a few control records.
-constexpr int max_passes = 64;
+/// Calls of OpenSSL in one turn that wanted more input although the socket still had some: each
+/// took bytes (a control record, a part of one); a peer cannot keep a worker here for ever.
+constexpr int max_short_reads = 64;
 }  // namespace
 
 /// OpenSSL's view of the socket: reads are one recvmsg (with TCP_INQ's report of what is left),
@@ -240,10 +241,9 @@ detail::TlsOpBase::status TlsSocket::perform(detail::TlsOpBase& op) {
 detail::TlsOpBase::status TlsSocket::step(detail::TlsOpBase& op) {
   using Op = detail::TlsOpBase;
   op.ec_ = {};
-  // Each pass made progress (a read that found bytes, a record written); a peer cannot keep
-  // OpenSSL busy here for ever.
   bool sent_close_notify = false;
-  for (int pass = 0; pass < max_passes; ++pass) {
+  int short_reads = 0;
+  for (;;) {
     drained_ = false;
     io_errno_ = 0;
     ERR_clear_error();
@@ -308,13 +308,13 @@ detail::TlsOpBase::status TlsSocket::step(detail::TlsOpBase& op) {
       // Only a read that found the kernel's queue empty may wait for epoll (edge-triggered: no
       // event comes for bytes already there); otherwise OpenSSL made progress: go on.
       if (drained_) return Op::not_done;
-      continue;
+      if (++short_reads < max_short_reads) continue;
+      op.ec_ = boost::asio::ssl::error::unexpected_result;
+      return Op::done;
     }
     op.ec_ = error_of(result);
     return Op::done;
   }
-  op.ec_ = boost::asio::ssl::error::unexpected_result;
-  return Op::done;
 }
 
 void TlsSocket::resume(detail::TlsOpBase& op) {
