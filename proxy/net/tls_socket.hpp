@@ -20,7 +20,9 @@
 /// Written against Asio 1.81's reactor (like socket.hpp's reads), so compiled only for that
 /// release (tls_stream.hpp picks Asio's ssl::stream elsewhere). A handler given to these
 /// operations must keep the stream alive until it runs (every session's handler holds its
-/// session): an operation may take a second turn on the socket before it completes.
+/// session): an operation may take a second turn on the socket before it completes. Like an
+/// Asio socket it is moved only while no operation is pending (a session hands it to an HTTP/2
+/// connection right after the handshake).
 /// Thread: the owning worker's only.
 
 #include <openssl/ssl.h>

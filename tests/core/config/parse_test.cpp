@@ -629,8 +629,10 @@ TEST(ConfigLoadFile, ShippedDemoConfig) {
   auto r = load_file(BGPROXY_SOURCE_DIR "/conf/demo.yaml");
   ASSERT_TRUE(r) << r.error().message;
   const Config& c = *r;
-  ASSERT_EQ(c.listen.size(), 1u);
+  ASSERT_EQ(c.listen.size(), 2u);
   EXPECT_EQ(c.listen[0].address.text, "127.0.0.1:5004");
+  EXPECT_EQ(c.listen[1].address.text, "127.0.0.1:5443");
+  EXPECT_EQ(c.listen[1].tls.size(), 1u);
   EXPECT_EQ(c.admin.address.text, "127.0.0.1:9901");
   EXPECT_EQ(c.control.socket, "/tmp/bgproxy-demo/control.sock");
   EXPECT_EQ(c.state_file, "/tmp/bgproxy-demo/state.json");
